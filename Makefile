@@ -1,0 +1,39 @@
+# fakescope — the README's commands.  `make demo` runs the main job, `make test` the tests.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
+
+.PHONY: demo test install install-dev bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# the core install: ONNX Runtime inference only (no torch)
+$(VENV)/.core: $(BIN)/python pyproject.toml
+	$(PIP) install -e .
+	touch $@
+
+# tests and training need torch: pinned to the CPU build (any other version pulls a CUDA build)
+$(VENV)/.dev: $(BIN)/python pyproject.toml
+	$(PIP) install "torch==2.13.0"
+	$(PIP) install -e ".[dev,train]"
+	touch $(VENV)/.core $@
+
+install: $(VENV)/.core
+install-dev: $(VENV)/.dev
+
+demo: $(VENV)/.core
+	@mkdir -p reports
+	$(BIN)/fakescope scan samples --out reports/demo.jsonl --html reports/demo.html --no-progress; test $$? -le 1
+	$(BIN)/python bench/demo_check.py reports/demo.jsonl samples/labels.csv
+
+test: $(VENV)/.dev
+	$(BIN)/python -m pytest -q -n 2 -p no:cacheprovider
+
+bench: $(VENV)/.dev
+	$(BIN)/python bench/scan_throughput.py
+	$(BIN)/python bench/quality.py
+
+clean:
+	rm -rf reports .pytest_cache build dist src/*.egg-info

@@ -1,0 +1,237 @@
+"""The ``fakescope`` command: a thin typed layer over the public API.
+
+Exit codes: 0 every input was read, 1 some inputs failed (they are in the output with
+``"status": "error"``), 2 usage error (bad option, missing path, unknown detector).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Sequence
+
+from ._version import __version__
+from .errors import FakescopeError, UsageError
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
+FORMATS = ("table", "jsonl", "csv", "html")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="fakescope", description="Is this image AI-generated? How sure are we, and why.")
+    p.add_argument("--version", action="version", version=f"fakescope {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    s = sub.add_parser("scan", help="scan images and folders; one verdict per input")
+    s.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
+    s.add_argument("-r", "--recursive", action="store_true", help="descend into sub-folders")
+    s.add_argument("-f", "--format", choices=FORMATS, default=None,
+                   help="output format (default: from --out's extension, else table)")
+    s.add_argument("-o", "--out", type=Path, default=None, help="write results here instead of stdout")
+    s.add_argument("--html", type=Path, default=None, help="also write a self-contained HTML report here")
+    s.add_argument("-d", "--detector", action="append", default=None, metavar="NAME",
+                   help="detector to use (repeatable; default: every calibrated detector)")
+    s.add_argument("--fpr", type=float, default=0.01,
+                   help="target false-positive rate on real photos for the ai-generated label (default 0.01)")
+    s.add_argument("-j", "--jobs", type=int, default=1, help="worker processes (0: one per core; default 1)")
+    s.add_argument("--resume", action="store_true",
+                   help="skip inputs already in --out (jsonl or csv) and append the rest")
+    prog = s.add_mutually_exclusive_group()
+    prog.add_argument("--progress", dest="progress", action="store_true", default=None,
+                      help="always show the progress bar")
+    prog.add_argument("--no-progress", dest="progress", action="store_false", help="never show it")
+
+    r = sub.add_parser("report", help="turn a JSON-lines result file into an HTML report")
+    r.add_argument("results", type=Path, help="a .jsonl file written by 'fakescope scan'")
+    r.add_argument("-o", "--out", type=Path, required=True, help="the HTML file to write")
+
+    d = sub.add_parser("detectors", help="list the registered detectors and their cards")
+    d.add_argument("--json", action="store_true", help="print the cards as JSON")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        if args.command == "scan":
+            return _cmd_scan(args)
+        if args.command == "report":
+            return _cmd_report(args)
+        if args.command == "detectors":
+            return _cmd_detectors(args)
+    except UsageError as e:
+        print(f"fakescope: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except FakescopeError as e:
+        print(f"fakescope: error: {e}", file=sys.stderr)
+        return EXIT_SOME_FAILED
+    except KeyboardInterrupt:
+        print("fakescope: interrupted; rerun with --resume to continue", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # e.g. `fakescope scan … | head`: stop quietly
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return EXIT_OK
+    parser.error(f"unknown command {args.command}")
+    return EXIT_USAGE
+
+
+def _infer_format(args: argparse.Namespace) -> str:
+    if args.format:
+        return args.format
+    if args.out is not None:
+        ext = args.out.suffix.lower()
+        return {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv",
+                ".html": "html", ".htm": "html"}.get(ext, "jsonl")
+    return "table"
+
+
+def done_paths(out: Path, fmt: str) -> set[str]:
+    """Paths already written to ``out`` (jsonl or csv); a torn last line is cut off the file."""
+    if not out.exists() or out.stat().st_size == 0:
+        return set()
+    with open(out, "rb") as f:
+        data = f.read()
+    good_end = data.rfind(b"\n") + 1  # everything after the last newline was torn by a kill
+    if good_end < len(data):
+        with open(out, "r+b") as f:
+            f.truncate(good_end)
+        data = data[:good_end]
+    text = data.decode("utf-8", errors="replace")
+    done: set[str] = set()
+    if fmt == "jsonl":
+        for i, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                done.add(os.path.normpath(json.loads(line)["path"]))
+            except (json.JSONDecodeError, KeyError, TypeError):
+                raise UsageError(f"--resume: line {i} of {out} is not a fakescope record") from None
+    else:
+        rows = csv.DictReader(text.splitlines())
+        if rows.fieldnames is None or "path" not in rows.fieldnames:
+            raise UsageError(f"--resume: {out} is not a fakescope CSV (no 'path' column)")
+        done = {os.path.normpath(r["path"]) for r in rows if r.get("path")}
+    return done
+
+
+def _cmd_scan(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from .engines.local import resolve_jobs
+    from .io.sources import iter_inputs
+    from .report import open_sink
+    from .scan import scan
+    from .types import ScanSummary
+
+    fmt = _infer_format(args)
+    if not 0.0 < args.fpr < 0.5:
+        raise UsageError(f"--fpr must be between 0 and 0.5, got {args.fpr}")
+    jobs = resolve_jobs(args.jobs)
+    skip: set[str] = set()
+    if args.resume:
+        if args.out is None or fmt not in ("jsonl", "csv"):
+            raise UsageError("--resume needs --out FILE in jsonl or csv format")
+        skip = done_paths(args.out, fmt)
+    if fmt == "html" and args.out is None:
+        raise UsageError("--format html needs --out FILE")
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+
+    err = Console(stderr=True)
+    total = already = 0
+    for path in iter_inputs(args.paths, recursive=args.recursive):  # also validates the paths (UsageError)
+        total += 1
+        already += path in skip
+    todo = total - already
+    show_progress = args.progress if args.progress is not None else (err.is_terminal and todo > 1)
+
+    results = scan(args.paths, recursive=args.recursive, detectors=args.detector, fpr=args.fpr,
+                   jobs=jobs, skip=skip)
+    sinks = [open_sink(fmt, args.out, append=bool(args.resume and skip))]
+    if args.html is not None:
+        args.html.parent.mkdir(parents=True, exist_ok=True)
+        sinks.append(open_sink("html", args.html))
+
+    labels: Counter[str] = Counter()
+    ok = errors = 0
+    detectors: tuple[str, ...] = ()
+    t0 = time.perf_counter()
+    progress = Progress(TextColumn("[bold]scanning"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=err,
+                        disable=not show_progress, transient=False)
+    with progress:
+        task = progress.add_task("scan", total=todo, rate="")
+        for v in results:
+            rec = v.to_dict()
+            for s in sinks:
+                s.write(rec)
+            if v.status == "ok":
+                ok += 1
+                labels[v.label or "?"] += 1
+                if not detectors:
+                    detectors = tuple(e.source for e in v.evidence if e.kind == "detector")
+            else:
+                errors += 1
+            n = ok + errors
+            el = time.perf_counter() - t0
+            progress.update(task, advance=1, rate=f"{n / el:.1f} img/s" if el > 0 else "")
+    elapsed = time.perf_counter() - t0
+    summary = ScanSummary(total=total, ok=ok, errors=errors, skipped=already,
+                          labels=dict(labels), elapsed_s=elapsed, detectors=detectors, operating_fpr=args.fpr)
+    for s in sinks:
+        s.close(summary)
+    if fmt != "table":
+        parts = ", ".join(f"{k} {v}" for k, v in sorted(labels.items())) or "nothing scanned"
+        err.print(f"[bold]fakescope[/bold]: {ok + errors} scanned ({parts}; errors {errors}; "
+                  f"skipped {summary.skipped}) in {elapsed:.1f}s, {summary.images_per_s:.1f} img/s"
+                  + (f" → {args.out}" if args.out else ""), highlight=False)
+    return EXIT_SOME_FAILED if errors else EXIT_OK
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .report.html import write_html_from_jsonl
+
+    if not args.results.exists():
+        raise UsageError(f"no such file: {args.results}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    write_html_from_jsonl(args.results, args.out)
+    print(f"wrote {args.out}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _cmd_detectors(args: argparse.Namespace) -> int:
+    from .detectors import create_detector, list_detectors
+
+    cards = [create_detector(n).card for n in list_detectors()]
+    if args.json:
+        print(json.dumps([c.to_dict() for c in cards], indent=2))
+        return EXIT_OK
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title="fakescope detectors")
+    for col in ("name", "family", "input policy", "parameters", "training data"):
+        t.add_column(col)
+    for c in cards:
+        t.add_row(c.name, c.family, c.input_policy, f"{c.parameters:,}", c.training_data)
+    Console().print(t)
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

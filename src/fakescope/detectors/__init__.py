@@ -1,0 +1,33 @@
+"""Detector registry and factory (``create_detector("npr")``)."""
+
+from __future__ import annotations
+
+from .._registry import Registry
+from .base import Detector, DetectorCard, OnnxModel, WEIGHTS_DIR, grid_tiles
+
+__all__ = ["DETECTORS", "create_detector", "list_detectors", "Detector", "DetectorCard", "OnnxModel",
+           "grid_tiles", "WEIGHTS_DIR"]
+
+DETECTORS: Registry[Detector] = Registry("detector")
+
+
+def create_detector(name: str, **kwargs) -> Detector:
+    """Build a registered detector with its shipped weights (verified against its card's sha256)."""
+    _load_builtin()
+    return DETECTORS.get(name)(**kwargs)
+
+
+def list_detectors(pattern: str = "*") -> list[str]:
+    _load_builtin()
+    return DETECTORS.names(pattern)
+
+
+_loaded = False
+
+
+def _load_builtin() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    from . import npr, spectral  # noqa: F401  (registration side effect is the module's purpose)

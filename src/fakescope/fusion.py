@@ -1,0 +1,270 @@
+"""Evidence → verdict, in one place.
+
+The pixel detectors' raw scores are combined by logistic stacking fitted on the held-out
+calibration split shipped in ``weights/calibration.json`` (never the test split).  The
+fused probability is therefore calibrated for balanced classes.  The decision threshold is
+the one that flags at most ``fpr`` of the calibration split's real images; below a second,
+"real" threshold (under which at most ``miss_rate`` of calibration fakes fall) the image is
+called real, and in between the answer is an honest ``inconclusive``.
+
+Provenance evidence (a later analyzer family) enters here too: ``weight="strong"`` items
+decide the label whatever the pixels say; ``weight="weak"`` items shift the log-odds a
+little and can never flip a label on their own.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from .errors import UsageError, WeightsError
+from .types import Attribution, Evidence
+
+__all__ = ["CalibrationSet", "Fuser", "OperatingPoint", "Decision", "fit_logistic", "load_calibration",
+           "default_detectors"]
+
+CALIBRATION_FILE = Path(__file__).resolve().parent / "weights" / "calibration.json"
+WEAK_SHIFT_MAX = 0.75  # the most a weak item may move the log-odds
+
+
+def _sigmoid(z: np.ndarray | float) -> np.ndarray | float:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -60.0, 60.0)))
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return math.log(p / (1 - p))
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, *, l2: float = 1e-5, iters: int = 100) -> tuple[np.ndarray, float]:
+    """Fit L2-regularised logistic regression by Newton's method (no scikit-learn needed).
+
+    Parameters
+    ----------
+    x : (n, d) array of features; y : (n,) array of 0/1 labels.
+
+    Returns
+    -------
+    (weights, bias)
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> x = np.r_[rng.normal(-1, 1, (200, 1)), rng.normal(1, 1, (200, 1))]
+    >>> y = np.r_[np.zeros(200), np.ones(200)]
+    >>> w, b = fit_logistic(x, y)
+    >>> bool(w[0] > 1.0 and abs(b) < 0.5)
+    True
+    """
+    x = np.asarray(x, np.float64)
+    y = np.asarray(y, np.float64)
+    n, d = x.shape
+    xa = np.c_[x, np.ones(n)]
+    theta = np.zeros(d + 1)
+    reg = np.full(d + 1, l2 * n)
+    reg[-1] = 0.0
+    for _ in range(iters):
+        p = _sigmoid(xa @ theta)
+        grad = xa.T @ (p - y) + reg * theta
+        w = p * (1 - p) + 1e-12
+        hess = (xa * w[:, None]).T @ xa + np.diag(reg) + 1e-9 * np.eye(d + 1)
+        step = np.linalg.solve(hess, grad)
+        theta -= step
+        if np.max(np.abs(step)) < 1e-10:
+            break
+    return theta[:-1], float(theta[-1])
+
+
+@dataclass(frozen=True)
+class CalibrationSet:
+    """Raw detector scores on the held-out calibration split."""
+
+    split: str
+    labels: np.ndarray  # 0 real, 1 fake
+    groups: tuple[str, ...]
+    scores: Mapping[str, np.ndarray]
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> "CalibrationSet":
+        try:
+            with open(path, encoding="utf-8") as f:
+                d = json.load(f)
+        except FileNotFoundError:
+            raise WeightsError(f"calibration file not found: {path}") from None
+        except json.JSONDecodeError as e:
+            raise WeightsError(f"calibration file {path} is not valid JSON: {e}") from None
+        labels = np.asarray(d["labels"], np.int64)
+        scores = {k: np.asarray(v, np.float64) for k, v in d["scores"].items()}
+        for k, v in scores.items():
+            if v.shape != labels.shape:
+                raise WeightsError(f"calibration scores for {k!r} have {v.size} values, labels {labels.size}")
+        return cls(split=d.get("split", ""), labels=labels, groups=tuple(d.get("groups", [])), scores=scores)
+
+
+@lru_cache(maxsize=4)
+def load_calibration(path: str = str(CALIBRATION_FILE)) -> CalibrationSet:
+    return CalibrationSet.from_json(path)
+
+
+def default_detectors() -> tuple[str, ...]:
+    """The detectors fused by default: every detector that has calibration scores."""
+    return tuple(sorted(load_calibration().scores))
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    fpr: float  # requested
+    threshold: float  # p_fake at or above which the label is ai-generated
+    real_threshold: float  # p_fake below which the label is real
+    calibration_fpr: float  # reached on the calibration split
+    calibration_tpr: float
+
+
+@dataclass(frozen=True)
+class Decision:
+    p_fake: float
+    label: str
+    threshold: float
+    operating_fpr: float
+    explanation: str
+    generator: Attribution | None = None
+    pixel_p_fake: float | None = None
+    reasons: tuple[str, ...] = field(default_factory=tuple)
+
+
+class Fuser:
+    """Stacks detector scores into one calibrated ``p_fake`` and decides at an operating point.
+
+    Parameters
+    ----------
+    detectors : names of the detectors whose raw scores are fused (must be in the calibration set).
+    fpr : target false-positive rate on real images (0 < fpr < 0.5).
+    miss_rate : at most this share of calibration fakes may fall in the "real" region.
+    calibration : a :class:`CalibrationSet` (default: the shipped one).
+    """
+
+    def __init__(self, detectors: Sequence[str], *, fpr: float = 0.01, miss_rate: float = 0.05,
+                 calibration: CalibrationSet | None = None) -> None:
+        if not 0.0 < fpr < 0.5:
+            raise UsageError(f"fpr must be between 0 and 0.5, got {fpr}")
+        if not 0.0 < miss_rate < 0.5:
+            raise UsageError(f"miss_rate must be between 0 and 0.5, got {miss_rate}")
+        cal = calibration or load_calibration()
+        missing = [d for d in detectors if d not in cal.scores]
+        if missing:
+            raise UsageError(f"no calibration scores for detector(s) {missing}; calibrated: {sorted(cal.scores)}")
+        if not detectors:
+            raise UsageError("at least one detector is needed")
+        self.detectors = tuple(detectors)
+        self.fpr = float(fpr)
+        self.miss_rate = float(miss_rate)
+        x = np.stack([cal.scores[d] for d in self.detectors], axis=1)
+        self._mu = x.mean(axis=0)
+        self._sd = x.std(axis=0) + 1e-9
+        self.weights, self.bias = fit_logistic((x - self._mu) / self._sd, cal.labels)
+        p = self._p(x)
+        self.operating_point = self._operating_point(p, cal.labels)
+        self.calibration_split = cal.split
+
+    def _p(self, x: np.ndarray) -> np.ndarray:
+        return _sigmoid(((x - self._mu) / self._sd) @ self.weights + self.bias)
+
+    def _operating_point(self, p: np.ndarray, y: np.ndarray) -> OperatingPoint:
+        reals = np.sort(p[y == 0])[::-1]
+        fakes = np.sort(p[y == 1])
+        k = int(math.floor(self.fpr * reals.size))
+        # exactly k calibration reals (no ties) are at or above the threshold
+        t_fake = float(np.nextafter(reals[k], np.inf)) if k < reals.size else 0.0
+        m = int(math.floor(self.miss_rate * fakes.size))
+        t_real = float(fakes[m]) if m < fakes.size else 1.0
+        t_real = min(t_real, t_fake, 0.5)  # p_fake of 0.5 or more is never called real
+        return OperatingPoint(
+            fpr=self.fpr, threshold=t_fake, real_threshold=t_real,
+            calibration_fpr=float(np.mean(reals >= t_fake)), calibration_tpr=float(np.mean(fakes >= t_fake)),
+        )
+
+    def pixel_probability(self, raw: Mapping[str, float]) -> float:
+        x = np.array([[raw[d] for d in self.detectors]], np.float64)
+        return float(self._p(x)[0])
+
+    def decide(self, evidence: Sequence[Evidence], raw: Mapping[str, float] | None = None) -> Decision:
+        """Turn all evidence for one image into a decision with its reasons."""
+        op = self.operating_point
+        raw = raw or {}
+        usable = {d: raw[d] for d in self.detectors if d in raw and math.isfinite(raw[d])}
+        reasons: list[str] = []
+        pixel_p: float | None = None
+        if len(usable) == len(self.detectors):
+            pixel_p = self.pixel_probability(usable)
+            z = _logit(pixel_p)
+        else:
+            z = 0.0  # no pixel evidence: 0.5
+        strong = [e for e in evidence if e.weight == "strong"]
+        weak = [e for e in evidence if e.weight == "weak"]
+        detector_ev = [e for e in evidence if e.kind == "detector" and e.weight == "pixel"]
+
+        if strong:
+            # verifiable provenance decides; the most decisive item leads
+            lead = max(strong, key=lambda e: abs(e.score - 0.5))
+            p = float(lead.score)
+            label = "ai-generated" if p >= 0.5 else "real"
+            explanation = f"Labelled {label} because {lead.summary[0].lower() + lead.summary[1:]}"
+            if pixel_p is not None:
+                agree = (pixel_p >= op.threshold) == (label == "ai-generated")
+                explanation += (f"; the pixel detectors {'agree' if agree else 'disagree'} "
+                                f"(p_fake {pixel_p:.2f} from pixels alone).")
+            else:
+                explanation += "."
+            return Decision(p, label, op.threshold, self.fpr, explanation, pixel_p_fake=pixel_p,
+                            reasons=tuple(e.summary for e in strong))
+
+        shift = 0.0
+        for e in weak:
+            shift += max(-WEAK_SHIFT_MAX, min(WEAK_SHIFT_MAX, _logit(e.score)))
+        shift = max(-WEAK_SHIFT_MAX, min(WEAK_SHIFT_MAX, shift))
+        p = float(_sigmoid(z + shift))
+        if pixel_p is None:
+            label = "inconclusive"
+        elif p >= op.threshold:
+            label = "ai-generated"
+        elif p < op.real_threshold:
+            label = "real"
+        else:
+            label = "inconclusive"
+        if weak and pixel_p is not None:
+            pix_label = ("ai-generated" if pixel_p >= op.threshold else
+                         "real" if pixel_p < op.real_threshold else "inconclusive")
+            if pix_label != label and {pix_label, label} == {"ai-generated", "real"}:
+                label = "inconclusive"  # weak evidence never flips a label on its own
+        explanation = self._explain(label, p, pixel_p, detector_ev, weak, len(usable) < len(self.detectors))
+        return Decision(p, label, op.threshold, self.fpr, explanation, pixel_p_fake=pixel_p,
+                        reasons=tuple(e.summary for e in weak))
+
+    def _explain(self, label: str, p: float, pixel_p: float | None, detector_ev: Sequence[Evidence],
+                 weak: Sequence[Evidence], partial: bool) -> str:
+        op = self.operating_point
+        fpr_txt = f"{self.fpr:.0%}" if self.fpr >= 0.01 else f"{self.fpr:.1%}"
+        if pixel_p is None:
+            why = "the pixel detectors could not score this image" + (
+                " (too small or missing scores)" if partial else "")
+            return f"Inconclusive: {why}, and no decisive provenance was found."
+        by = ", ".join(f"{e.source} {e.score:.2f}" for e in sorted(detector_ev, key=lambda e: -abs(e.score - 0.5)))
+        if label == "ai-generated":
+            head = (f"Labelled AI-generated: the calibrated probability {p:.2f} is at or above the threshold "
+                    f"{op.threshold:.2f}, chosen so that at most {fpr_txt} of held-out real photos are flagged")
+        elif label == "real":
+            head = (f"Labelled real: the calibrated probability {p:.2f} is below {op.real_threshold:.2f}, "
+                    f"where few held-out AI images ({self.miss_rate:.0%} at most) fall")
+        else:
+            head = (f"Inconclusive: the calibrated probability {p:.2f} lies between {op.real_threshold:.2f} "
+                    f"(real) and {op.threshold:.2f} (AI-generated at {fpr_txt} false positives)")
+        tail = f" (detectors: {by})" if by else ""
+        if weak:
+            tail += "; weaker cues: " + "; ".join(e.summary for e in weak)
+        return head + tail + "."

@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fakescope.errors import UsageError
+from fakescope.fusion import CalibrationSet, Fuser, fit_logistic
+from fakescope.types import Evidence
+
+
+def _calibration(n: int = 1000, seed: int = 0) -> CalibrationSet:
+    rng = np.random.default_rng(seed)
+    y = np.r_[np.zeros(n), np.ones(n)].astype(np.int64)
+    a = np.where(y == 1, rng.normal(2.0, 1.0, 2 * n), rng.normal(-2.0, 1.0, 2 * n))
+    b = np.where(y == 1, rng.normal(0.5, 1.0, 2 * n), rng.normal(-0.5, 1.0, 2 * n))
+    return CalibrationSet(split="synthetic", labels=y, groups=("g",) * (2 * n), scores={"a": a, "b": b})
+
+
+def test_fit_logistic_matches_sklearn():
+    sklearn = pytest.importorskip("sklearn.linear_model")
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(500, 3))
+    y = (x @ np.array([1.5, -2.0, 0.3]) + rng.normal(size=500) > 0).astype(float)
+    w, b = fit_logistic(x, y, l2=1e-3)
+    ref = sklearn.LogisticRegression(C=1 / (1e-3 * 500), tol=1e-10, max_iter=10000).fit(x, y)
+    np.testing.assert_allclose(w, ref.coef_[0], rtol=1e-3, atol=1e-3)
+    assert b == pytest.approx(ref.intercept_[0], abs=1e-3)
+
+
+@pytest.mark.parametrize("fpr", [0.01, 0.05, 0.1])
+def test_threshold_controls_false_positive_rate_on_fresh_data(fpr):
+    fuser = Fuser(["a", "b"], fpr=fpr, calibration=_calibration(5000, seed=0))
+    fresh = _calibration(5000, seed=1)
+    p = np.array([fuser.pixel_probability({"a": a, "b": b}) for a, b in zip(fresh.scores["a"], fresh.scores["b"])])
+    reached = float(np.mean(p[fresh.labels == 0] >= fuser.operating_point.threshold))
+    assert abs(reached - fpr) < 0.5 * fpr + 0.003
+    assert fuser.operating_point.real_threshold <= fuser.operating_point.threshold
+
+
+def test_probabilities_are_calibrated():
+    fuser = Fuser(["a", "b"], calibration=_calibration(5000, seed=0))
+    fresh = _calibration(5000, seed=2)
+    p = np.array([fuser.pixel_probability({"a": a, "b": b}) for a, b in zip(fresh.scores["a"], fresh.scores["b"])])
+    bins = np.digitize(p, np.linspace(0, 1, 11)[1:-1])
+    for k in range(10):
+        m = bins == k
+        if m.sum() > 200:
+            assert abs(p[m].mean() - fresh.labels[m].mean()) < 0.05
+
+
+def _ev(source, score, weight="pixel", kind="detector"):
+    return Evidence(source=source, kind=kind, score=score, summary=f"{source} says {score}", weight=weight)
+
+
+def test_labels_and_inconclusive_band():
+    fuser = Fuser(["a", "b"], fpr=0.01, calibration=_calibration())
+    ev = [_ev("a", 0.9), _ev("b", 0.6)]
+    fake = fuser.decide(ev, {"a": 6.0, "b": 3.0})
+    real = fuser.decide(ev, {"a": -6.0, "b": -3.0})
+    mid = fuser.decide(ev, {"a": 0.0, "b": 0.0})
+    assert fake.label == "ai-generated" and fake.p_fake > 0.99
+    assert real.label == "real" and real.p_fake < 0.01
+    assert mid.label == "inconclusive"
+    assert "threshold" in fake.explanation and "1%" in fake.explanation
+    assert "between" in mid.explanation
+
+
+def test_missing_pixel_scores_are_inconclusive():
+    fuser = Fuser(["a", "b"], calibration=_calibration())
+    d = fuser.decide([], {"a": 5.0})
+    assert d.label == "inconclusive" and d.p_fake == pytest.approx(0.5)
+
+
+def test_strong_provenance_decides_and_weak_never_flips():
+    fuser = Fuser(["a", "b"], calibration=_calibration())
+    strong = _ev("c2pa", 1.0, weight="strong", kind="provenance")
+    d = fuser.decide([strong], {"a": -6.0, "b": -3.0})
+    assert d.label == "ai-generated" and d.p_fake == 1.0 and "disagree" in d.explanation
+    # a weak "real" cue cannot turn a confident fake into real
+    weak = _ev("exif", 0.0, weight="weak", kind="provenance")
+    d2 = fuser.decide([weak], {"a": 1.2, "b": 0.6})
+    base = fuser.decide([], {"a": 1.2, "b": 0.6})
+    assert d2.p_fake < base.p_fake
+    assert not (base.label == "ai-generated" and d2.label == "real")
+
+
+def test_bad_options_are_usage_errors():
+    cal = _calibration()
+    with pytest.raises(UsageError):
+        Fuser(["a"], fpr=0.0, calibration=cal)
+    with pytest.raises(UsageError, match="no calibration scores"):
+        Fuser(["nope"], calibration=cal)

@@ -124,8 +124,13 @@ def done_paths(out: Path, fmt: str) -> set[str]:
         rows = csv.DictReader(text.splitlines())
         if rows.fieldnames is None or "path" not in rows.fieldnames:
             raise UsageError(f"--resume: {out} is not a fakescope CSV (no 'path' column)")
-        done = {os.path.normpath(r["path"]) for r in rows if r.get("path")}
+        # the CSV sink prefixes formula-like cells with "'" so spreadsheets do not run them
+        done = {os.path.normpath(_unguard(r["path"])) for r in rows if r.get("path")}
     return done
+
+
+def _unguard(cell: str) -> str:
+    return cell[1:] if cell[:2] in {"'=", "'+", "'-", "'@"} else cell
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:

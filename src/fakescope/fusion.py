@@ -109,6 +109,7 @@ class CalibrationSet:
 
 @lru_cache(maxsize=4)
 def load_calibration(path: str = str(CALIBRATION_FILE)) -> CalibrationSet:
+    """The shipped calibration split's raw detector scores (cached)."""
     return CalibrationSet.from_json(path)
 
 

@@ -18,6 +18,7 @@ def create_detector(name: str, **kwargs) -> Detector:
 
 
 def list_detectors(pattern: str = "*") -> list[str]:
+    """Names of the registered detectors matching a glob ``pattern``, sorted."""
     _load_builtin()
     return DETECTORS.names(pattern)
 

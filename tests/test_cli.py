@@ -1,0 +1,150 @@
+"""The command line, through a real subprocess, on real images."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "fakescope.cli", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=timeout)
+
+
+@pytest.fixture()
+def small_folder(tmp_path: Path, cifake_val) -> Path:
+    d = tmp_path / "imgs"
+    (d / "sub").mkdir(parents=True)
+    for i in range(3):
+        shutil.copy(cifake_val["real"][i], d / f"real_{i}.jpg")
+        shutil.copy(cifake_val["fake"][i], d / "sub" / f"fake_{i}.jpg")
+    return d
+
+
+def _records(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_scan_jsonl_recursive_exit_zero(small_folder: Path, tmp_path: Path):
+    out = tmp_path / "out.jsonl"
+    r = run("scan", str(small_folder), "--recursive", "--out", str(out), "--no-progress")
+    assert r.returncode == 0, r.stderr
+    recs = _records(out)
+    assert len(recs) == 6 and all(x["status"] == "ok" for x in recs)
+    assert {x["label"] for x in recs} <= {"ai-generated", "real", "inconclusive"}
+    assert all(len(x["sha256"]) == 64 and 0.0 <= x["p_fake"] <= 1.0 for x in recs)
+    assert all({e["source"] for e in x["evidence"]} >= {"npr", "spectral"} for x in recs)
+    assert "6 scanned" in r.stderr and "img/s" in r.stderr
+
+
+def test_scan_without_recursive_skips_subfolders(small_folder: Path, tmp_path: Path):
+    out = tmp_path / "out.jsonl"
+    r = run("scan", str(small_folder), "--out", str(out), "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert len(_records(out)) == 3
+
+
+def test_broken_file_is_one_error_row_and_exit_one(small_folder: Path, tmp_path: Path):
+    data = (small_folder / "real_0.jpg").read_bytes()
+    (small_folder / "broken.jpg").write_bytes(data[: len(data) // 2])
+    (small_folder / "empty.png").write_bytes(b"")
+    (small_folder / "text.jpg").write_text("this is not an image")
+    out = tmp_path / "out.jsonl"
+    r = run("scan", str(small_folder), "--out", str(out), "--no-progress")
+    assert r.returncode == 1, r.stderr
+    recs = {Path(x["path"]).name: x for x in _records(out)}
+    assert len(recs) == 6
+    for name in ("broken.jpg", "empty.png", "text.jpg"):
+        assert recs[name]["status"] == "error" and name in recs[name]["error"], recs[name]
+    assert recs["real_0.jpg"]["status"] == "ok"
+
+
+def test_csv_and_table_formats(small_folder: Path, tmp_path: Path):
+    out = tmp_path / "out.csv"
+    r = run("scan", str(small_folder), "-r", "--out", str(out), "--no-progress")
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 6 and {"path", "label", "p_fake", "explanation"} <= set(rows[0])
+    t = run("scan", str(small_folder), "--no-progress")
+    assert t.returncode == 0, t.stderr
+    assert "real_0.jpg" in t.stdout and "images/s" in t.stdout.replace("img/s", "images/s")
+
+
+def test_html_report(small_folder: Path, tmp_path: Path):
+    out = tmp_path / "r.jsonl"
+    html = tmp_path / "r.html"
+    r = run("scan", str(small_folder), "-r", "--out", str(out), "--html", str(html), "--no-progress")
+    assert r.returncode == 0, r.stderr
+    page = html.read_text()
+    assert page.startswith("<!DOCTYPE html>") or page.lower().startswith("<!doctype html>")
+    assert "real_0.jpg" in page and "data:image/jpeg;base64," in page
+    html2 = tmp_path / "again.html"
+    r2 = run("report", str(out), "--out", str(html2))
+    assert r2.returncode == 0, r2.stderr
+    assert "fake_0.jpg" in html2.read_text()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["scan", "/no/such/file.jpg"], "no such file"),
+        (["scan", "{small}", "--detector", "nope"], "unknown detector 'nope'"),
+        (["scan", "{small}", "--fpr", "0.7"], "--fpr"),
+        (["scan", "{small}", "--resume"], "--resume needs --out"),
+        (["scan", "{small}", "--format", "html"], "needs --out"),
+        (["scan"], "required"),
+        ([], "usage"),
+    ],
+)
+def test_usage_errors_exit_two(small_folder: Path, args: list[str], message: str):
+    r = run(*[a.replace("{small}", str(small_folder)) for a in args])
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert message in (r.stderr + r.stdout)
+
+
+def test_detectors_command_lists_cards():
+    r = run("detectors", "--json")
+    assert r.returncode == 0, r.stderr
+    cards = {c["name"]: c for c in json.loads(r.stdout)}
+    assert {"npr", "spectral"} <= set(cards)
+    assert all(len(c["sha256"]) == 64 for c in cards.values() if c["weights"])
+
+
+def test_resume_after_kill(tmp_path: Path, cifake_val):
+    d = tmp_path / "many"
+    d.mkdir()
+    files = cifake_val["real"][:60] + cifake_val["fake"][:60]
+    for i, f in enumerate(files):
+        shutil.copy(f, d / f"{i:04d}.jpg")
+    out = tmp_path / "out.jsonl"
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "fakescope.cli", "scan", str(d), "--out", str(out),
+                             "--no-progress", "--jobs", "2"], env=env, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if out.exists() and out.read_text().count("\n") >= 10:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = out.read_text().count("\n")
+    assert 10 <= done_before < len(files), "the scan should have been killed mid-way"
+    with out.open("a") as f:  # a torn last line, as a kill during a write leaves it
+        f.write('{"path": "' + str(d / "9999.jpg"))
+    r = run("scan", str(d), "--out", str(out), "--resume", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    recs = _records(out)
+    names = [Path(x["path"]).name for x in recs]
+    assert sorted(names) == sorted(f"{i:04d}.jpg" for i in range(len(files)))  # each exactly once
+    assert f"skipped {done_before}" in r.stderr

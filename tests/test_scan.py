@@ -1,0 +1,57 @@
+"""The Python API of the scan flow, on real images."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fakescope
+from fakescope.errors import UnknownNameError
+from fakescope.types import Verdict
+
+
+def test_scan_api_returns_typed_verdicts(cifake_val):
+    paths = cifake_val["real"][:4] + cifake_val["fake"][:4]
+    verdicts = list(fakescope.scan(paths))
+    assert [v.path for v in verdicts] == [str(p) for p in paths]
+    assert all(isinstance(v, Verdict) and v.status == "ok" for v in verdicts)
+    assert all(v.threshold is not None and v.operating_fpr == 0.01 for v in verdicts)
+    d = verdicts[0].to_dict()
+    assert d["evidence"][0]["kind"] == "detector" and isinstance(d["explanation"], str)
+
+
+def test_parallel_scan_matches_serial(cifake_val):
+    paths = cifake_val["real"][:6] + cifake_val["fake"][:6]
+    serial = [v.p_fake for v in fakescope.scan(paths, jobs=1)]
+    parallel = [v.p_fake for v in fakescope.scan(paths, jobs=2)]
+    np.testing.assert_allclose(serial, parallel, rtol=1e-6)
+
+
+def test_default_detectors_separate_cifake_test_split(cifake_val):
+    """The shipped fusion on CIFAKE val (the test split, never trained or calibrated on)."""
+    from sklearn.metrics import roc_auc_score
+
+    n = 100
+    paths = cifake_val["real"][:n] + cifake_val["fake"][:n]
+    p = [v.p_fake for v in fakescope.scan(paths, jobs=2)]
+    assert roc_auc_score([0] * n + [1] * n, p) > 0.95
+
+
+def test_scan_bytes_never_raises(cifake_val):
+    s = fakescope.Scanner()
+    bad = s.scan_bytes(b"\x89PNG\r\n\x1a\n garbage", name="upload.png")
+    assert bad.status == "error" and "upload.png" in bad.error
+    good = s.scan_bytes(cifake_val["fake"][0].read_bytes(), name="f.jpg")
+    assert good.status == "ok" and good.width == 32
+
+
+def test_fpr_moves_the_threshold():
+    lo = fakescope.Scanner(fpr=0.01).fuser.operating_point
+    hi = fakescope.Scanner(fpr=0.1).fuser.operating_point
+    assert hi.threshold <= lo.threshold
+    assert hi.calibration_fpr <= 0.1 + 1e-9 and lo.calibration_fpr <= 0.01 + 1e-9
+
+
+def test_unknown_detector():
+    with pytest.raises(UnknownNameError, match="valid names"):
+        fakescope.Scanner(["nope"])

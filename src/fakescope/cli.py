@@ -42,6 +42,10 @@ def _build_parser() -> argparse.ArgumentParser:
     s.add_argument("-j", "--jobs", type=int, default=1, help="worker processes (0: one per core; default 1)")
     s.add_argument("--resume", action="store_true",
                    help="skip inputs already in --out (jsonl or csv) and append the rest")
+    s.add_argument("--no-provenance", dest="provenance", action="store_false",
+                   help="skip C2PA, IPTC, generator metadata, camera and watermark evidence")
+    s.add_argument("--c2pa-trust", action="append", default=[], metavar="PEM", type=Path,
+                   help="trust anchors (PEM) for C2PA signers (repeatable)")
     prog = s.add_mutually_exclusive_group()
     prog.add_argument("--progress", dest="progress", action="store_true", default=None,
                       help="always show the progress bar")
@@ -50,6 +54,13 @@ def _build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="turn a JSON-lines result file into an HTML report")
     r.add_argument("results", type=Path, help="a .jsonl file written by 'fakescope scan'")
     r.add_argument("-o", "--out", type=Path, required=True, help="the HTML file to write")
+
+    v = sub.add_parser("provenance", help="what the files say about their origin (C2PA, IPTC, EXIF, PNG chunks, watermarks)")
+    v.add_argument("paths", nargs="+", type=Path, metavar="FILE")
+    v.add_argument("--format", choices=("text", "json"), default="text")
+    v.add_argument("--c2pa-trust", action="append", default=[], metavar="PEM", type=Path,
+                   help="trust anchors (PEM) for C2PA signers (repeatable)")
+    v.add_argument("--no-watermark", dest="watermark", action="store_false", help="skip watermark decoding")
 
     d = sub.add_parser("detectors", help="list the registered detectors and their cards")
     d.add_argument("--json", action="store_true", help="print the cards as JSON")
@@ -67,6 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_scan(args)
         if args.command == "report":
             return _cmd_report(args)
+        if args.command == "provenance":
+            return _cmd_provenance(args)
         if args.command == "detectors":
             return _cmd_detectors(args)
     except UsageError as e:
@@ -166,7 +179,8 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     show_progress = args.progress if args.progress is not None else (err.is_terminal and todo > 1)
 
     results = scan(args.paths, recursive=args.recursive, detectors=args.detector, fpr=args.fpr,
-                   jobs=jobs, skip=skip)
+                   jobs=jobs, skip=skip, provenance=args.provenance,
+                   provenance_options=_provenance_options(args) if args.provenance else None)
     sinks = [open_sink(fmt, args.out, append=bool(args.resume and skip))]
     if args.html is not None:
         args.html.parent.mkdir(parents=True, exist_ok=True)
@@ -206,6 +220,46 @@ def _cmd_scan(args: argparse.Namespace) -> int:
                   f"skipped {summary.skipped}) in {elapsed:.1f}s, {summary.images_per_s:.1f} img/s"
                   + (f" → {args.out}" if args.out else ""), highlight=False)
     return EXIT_SOME_FAILED if errors else EXIT_OK
+
+
+def _provenance_options(args: argparse.Namespace):
+    from .provenance import ProvenanceOptions
+
+    for pem in args.c2pa_trust:
+        if not pem.is_file():
+            raise UsageError(f"--c2pa-trust: no such file: {pem}")
+    kw = {"c2pa_trust": tuple(str(p) for p in args.c2pa_trust)}
+    if getattr(args, "watermark", True) is False:
+        kw["watermark"] = False
+    return ProvenanceOptions(**kw)
+
+
+def _cmd_provenance(args: argparse.Namespace) -> int:
+    from .errors import DecodeError
+    from .io.decode import load
+    from .provenance import format_report, provenance_report
+
+    options = _provenance_options(args)
+    reports, failed = [], 0
+    for path in args.paths:
+        if not path.exists():
+            raise UsageError(f"no such file: {path}")
+        try:
+            sample = load(path)
+        except DecodeError as e:
+            failed += 1
+            reports.append({"path": str(path), "status": "error", "error": str(e)})
+            if args.format == "text":
+                print(f"{path}: error: {e}\n")
+            continue
+        rep = provenance_report(sample, options)
+        reports.append(rep)
+        if args.format == "text":
+            print(format_report(rep))
+            print()
+    if args.format == "json":
+        print(json.dumps(reports if len(reports) != 1 else reports[0], indent=2, default=str))
+    return EXIT_SOME_FAILED if failed else EXIT_OK
 
 
 def _cmd_report(args: argparse.Namespace) -> int:

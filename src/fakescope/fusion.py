@@ -139,6 +139,17 @@ class Decision:
     reasons: tuple[str, ...] = field(default_factory=tuple)
 
 
+def _generator(items: Sequence[Evidence]) -> Attribution | None:
+    """The generator named by the most decisive AI-leaning evidence item, if any."""
+    named = [e for e in items if e.score >= 0.5 and isinstance(e.details.get("generator"), str)
+             and e.details["generator"].strip()]
+    if not named:
+        return None
+    e = max(named, key=lambda e: e.score)
+    return Attribution(name=e.details["generator"].strip(), family=str(e.details.get("family") or "unknown"),
+                       confidence=float(e.score))
+
+
 class Fuser:
     """Stacks detector scores into one calibrated ``p_fake`` and decides at an operating point.
 
@@ -222,8 +233,8 @@ class Fuser:
                                 f"(p_fake {pixel_p:.2f} from pixels alone).")
             else:
                 explanation += "."
-            return Decision(p, label, op.threshold, self.fpr, explanation, pixel_p_fake=pixel_p,
-                            reasons=tuple(e.summary for e in strong))
+            return Decision(p, label, op.threshold, self.fpr, explanation, generator=_generator(strong),
+                            pixel_p_fake=pixel_p, reasons=tuple(e.summary for e in strong))
 
         shift = 0.0
         for e in weak:
@@ -244,8 +255,9 @@ class Fuser:
             if pix_label != label and {pix_label, label} == {"ai-generated", "real"}:
                 label = "inconclusive"  # weak evidence never flips a label on its own
         explanation = self._explain(label, p, pixel_p, detector_ev, weak, len(usable) < len(self.detectors))
-        return Decision(p, label, op.threshold, self.fpr, explanation, pixel_p_fake=pixel_p,
-                        reasons=tuple(e.summary for e in weak))
+        generator = _generator(weak) if label != "real" else None
+        return Decision(p, label, op.threshold, self.fpr, explanation, generator=generator,
+                        pixel_p_fake=pixel_p, reasons=tuple(e.summary for e in weak))
 
     def _explain(self, label: str, p: float, pixel_p: float | None, detector_ev: Sequence[Evidence],
                  weak: Sequence[Evidence], partial: bool) -> str:

@@ -9,13 +9,16 @@ from __future__ import annotations
 import os
 import time
 import traceback
-from typing import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
 from .detectors import Detector, create_detector
 from .errors import DecodeError, FakescopeError
 from .fusion import Fuser, default_detectors
 from .io.decode import DecodeLimits, decode, load
 from .types import Evidence, Sample, Verdict
+
+if TYPE_CHECKING:
+    from .provenance import ProvenanceOptions
 
 __all__ = ["Scanner", "scan", "scan_file"]
 
@@ -31,12 +34,15 @@ class Scanner:
     """
 
     def __init__(self, detectors: Sequence[str] | None = None, *, fpr: float = 0.01,
-                 limits: DecodeLimits | None = None) -> None:
+                 limits: DecodeLimits | None = None, provenance: bool = True,
+                 provenance_options: "ProvenanceOptions | None" = None) -> None:
         names = tuple(detectors) if detectors else default_detectors()
         self.detectors: tuple[Detector, ...] = tuple(create_detector(n) for n in names)
         self.fuser = Fuser(names, fpr=fpr)
         self.limits = limits or DecodeLimits()
         self.fpr = fpr
+        self.provenance = provenance
+        self.provenance_options = provenance_options
 
     @property
     def detector_names(self) -> tuple[str, ...]:
@@ -50,6 +56,10 @@ class Scanner:
             evidence.append(ev)
             if ev.weight == "pixel" and "raw" in ev.details:
                 raw[det.name] = float(ev.details["raw"])
+        if self.provenance:
+            from .provenance import ProvenanceOptions, analyze_provenance
+
+            evidence.extend(analyze_provenance(sample, self.provenance_options or ProvenanceOptions()))
         return evidence, raw
 
     def scan_sample(self, sample: Sample, *, t0: float | None = None) -> Verdict:
@@ -104,6 +114,7 @@ def _error(path: str, e: BaseException, t0: float, *, sha256: str | None = None)
 
 def scan(paths: str | os.PathLike | Iterable[str | os.PathLike], *, recursive: bool = False,
          detectors: Sequence[str] | None = None, fpr: float = 0.01, jobs: int = 1,
+         provenance: bool = True, provenance_options: "ProvenanceOptions | None" = None,
          skip: Iterable[str] = ()) -> Iterator[Verdict]:
     """Scan files and folders, yielding one :class:`Verdict` per input, in input order.
 
@@ -114,6 +125,8 @@ def scan(paths: str | os.PathLike | Iterable[str | os.PathLike], *, recursive: b
     detectors : detector names (default: every calibrated detector).
     fpr : target false-positive rate of the ``ai-generated`` label on real photos.
     jobs : worker processes (1: in this process; 0: one per CPU core).
+    provenance : read C2PA, IPTC, generator metadata, camera traces and watermarks.
+    provenance_options : e.g. C2PA trust anchors.
     skip : paths already done (``--resume``), compared after normalisation.
 
     Examples
@@ -129,9 +142,11 @@ def scan(paths: str | os.PathLike | Iterable[str | os.PathLike], *, recursive: b
         paths = [paths]
     skip_set = {os.path.normpath(s) for s in skip}
     inputs = (p for p in iter_inputs(paths, recursive=recursive) if p not in skip_set)
-    yield from run_local(inputs, detectors=detectors, fpr=fpr, jobs=jobs)
+    yield from run_local(inputs, jobs=jobs, detectors=tuple(detectors) if detectors else None, fpr=fpr,
+                        provenance=provenance, provenance_options=provenance_options)
 
 
-def scan_file(path: str | os.PathLike, *, detectors: Sequence[str] | None = None, fpr: float = 0.01) -> Verdict:
+def scan_file(path: str | os.PathLike, *, detectors: Sequence[str] | None = None, fpr: float = 0.01,
+              provenance: bool = True) -> Verdict:
     """Scan a single file in this process."""
-    return Scanner(detectors, fpr=fpr).scan_path(path)
+    return Scanner(detectors, fpr=fpr, provenance=provenance).scan_path(path)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-from typing import Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator
 
 from ..types import Verdict
 
@@ -18,6 +18,7 @@ _worker_scanner = None
 
 
 def resolve_jobs(jobs: int) -> int:
+    """Worker count for ``--jobs``: 0 means one per usable CPU core."""
     if jobs < 0:
         from ..errors import UsageError
 
@@ -27,12 +28,11 @@ def resolve_jobs(jobs: int) -> int:
     return jobs
 
 
-def _init_worker(detectors: Sequence[str] | None, fpr: float) -> None:
+def _init_worker(options: dict[str, Any]) -> None:
     global _worker_scanner
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
     from ..scan import Scanner
 
-    _worker_scanner = Scanner(detectors, fpr=fpr)
+    _worker_scanner = Scanner(**options)
 
 
 def _work(path: str) -> Verdict:
@@ -40,20 +40,20 @@ def _work(path: str) -> Verdict:
     return _worker_scanner.scan_path(path)
 
 
-def run_local(inputs: Iterable[str], *, detectors: Sequence[str] | None = None, fpr: float = 0.01,
-              jobs: int = 1) -> Iterator[Verdict]:
-    """Scan ``inputs`` with ``jobs`` processes, yielding verdicts in input order."""
+def run_local(inputs: Iterable[str], *, jobs: int = 1, **scanner_options: Any) -> Iterator[Verdict]:
+    """Scan ``inputs`` with ``jobs`` processes, yielding verdicts in input order.
+
+    ``scanner_options`` are :class:`~fakescope.scan.Scanner` keyword arguments; each worker
+    builds its own scanner (ONNX sessions cannot cross processes).
+    """
     from ..scan import Scanner
 
     n = resolve_jobs(jobs)
+    scanner = Scanner(**scanner_options)  # bad options fail here, once, as usage errors
     if n == 1:
-        scanner = Scanner(detectors, fpr=fpr)  # fail fast on bad options, in this process
         for p in inputs:
             yield scanner.scan_path(p)
         return
-    # validate options once here so a bad detector name is a usage error, not n worker crashes
-    Scanner(detectors, fpr=fpr)
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-    with ctx.Pool(n, initializer=_init_worker, initargs=(tuple(detectors) if detectors else None, fpr)) as pool:
+    with ctx.Pool(n, initializer=_init_worker, initargs=(scanner_options,)) as pool:
         yield from pool.imap(_work, inputs, chunksize=4)
-

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ._version import __version__
-from .errors import FakescopeError, UsageError
+from .errors import FakescopeError, UnknownNameError, UsageError
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 FORMATS = ("table", "jsonl", "csv", "html")
@@ -82,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_provenance(args)
         if args.command == "detectors":
             return _cmd_detectors(args)
-    except UsageError as e:
+    except (UsageError, UnknownNameError) as e:
         print(f"fakescope: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except FakescopeError as e:

@@ -229,7 +229,8 @@ def test_table_rows_colours_and_summary() -> None:
                       ("error", "bold magenta")]
     assert rows[0][0].plain == "x/[red]markup[/red].jpg"  # a file name is text, not markup
     assert rows[0][2].plain == "0.970"
-    assert rows[0][3].plain.startswith("c2pa 1.00")  # the item furthest from 0.5
+    # detector scores first, then the decisive provenance item's own words
+    assert rows[0][3].plain == "npr 0.95\nsigned manifest"
     assert rows[3][3].plain == "TruncatedFileError: the file ends before the image data does"
     assert rows[0][4].plain == "41 ms"
     assert "3 inputs: 1 ai-generated · 1 real · 0 inconclusive · 1 error" in panel

@@ -250,6 +250,20 @@ def top_evidence(record: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return max(weighted, key=strength)
 
 
+def _table_evidence(record: Mapping[str, Any]) -> str:
+    """Detector scores in one line, then the most telling non-detector item's summary (shortened)."""
+    items = [e for e in record.get("evidence") or () if isinstance(e, Mapping)]
+    dets = [f"{e.get('source', '?')} {float(e['score']):.2f}" for e in items
+            if e.get("kind") == "detector" and isinstance(e.get("score"), (int, float))]
+    other = [e for e in items if e.get("kind") != "detector" and e.get("weight") in ("strong", "weak")]
+    txt = " · ".join(dets)
+    if other:
+        lead = max(other, key=lambda e: (e.get("weight") == "strong", abs(float(e.get("score", 0.5)) - 0.5)))
+        summary = str(lead.get("summary", ""))
+        txt += ("\n" if txt else "") + (summary if len(summary) <= 90 else summary[:89] + "…")
+    return txt
+
+
 def compact_evidence(record: Mapping[str, Any]) -> str:
     """Evidence as ``"source=score;source=score"`` (scores with 3 decimals).
 
@@ -560,7 +574,10 @@ class TableSink(Sink):
     def console(self) -> Console:
         """The console the table is printed on."""
         if self._console is None:
-            self._console = Console(highlight=False)
+            import sys
+
+            # piped or redirected: a fixed, wide layout instead of rich's 80-column default
+            self._console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
         return self._console
 
     def _write(self, record: Mapping[str, Any]) -> None:
@@ -569,13 +586,7 @@ class TableSink(Sink):
         if status == "ok":
             p = record.get("p_fake")
             p_txt = f"{float(p):.3f}" if isinstance(p, (int, float)) else "—"
-            ev = top_evidence(record)
-            if ev is not None:
-                s = ev.get("score")
-                s_txt = f"{float(s):.2f}" if isinstance(s, (int, float)) else "?"
-                ev_txt = f"{ev.get('source', '?')} {s_txt}: {ev.get('summary', '')}"
-            else:
-                ev_txt = ""
+            ev_txt = _table_evidence(record)
         else:
             p_txt = "—"
             etype = record.get("error_type")
@@ -608,10 +619,10 @@ class TableSink(Sink):
         sdict = summary_to_dict(summary)
         assert sdict is not None
         table = Table(show_lines=False, header_style="bold", expand=False)
-        table.add_column("file", overflow="fold", max_width=50)
+        table.add_column("file", overflow="fold", max_width=52)
         table.add_column("label", no_wrap=True)
         table.add_column("p_fake", justify="right", no_wrap=True)
-        table.add_column("top evidence", overflow="fold", max_width=60)
+        table.add_column("evidence", overflow="fold", max_width=70)
         table.add_column("elapsed", justify="right", no_wrap=True)
         for path, label, p_txt, ev_txt, ms_txt in self._rows:
             table.add_row(

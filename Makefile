@@ -18,6 +18,10 @@ $(VENV)/.core: $(BIN)/python pyproject.toml
 $(VENV)/.dev: $(BIN)/python pyproject.toml
 	$(PIP) install "torch==2.13.0"
 	$(PIP) install -e ".[dev,train]"
+	# invisible-watermark (reference embedder for the watermark tests) would pull opencv 5 and an
+	# unpinned torch: install it without its dependencies, plus the one it really needs
+	$(PIP) install --no-deps "invisible-watermark==0.2.0"
+	$(PIP) install PyWavelets
 	touch $(VENV)/.core $@
 
 install: $(VENV)/.core

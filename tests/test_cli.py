@@ -148,3 +148,30 @@ def test_resume_after_kill(tmp_path: Path, cifake_val):
     names = [Path(x["path"]).name for x in recs]
     assert sorted(names) == sorted(f"{i:04d}.jpg" for i in range(len(files)))  # each exactly once
     assert f"skipped {done_before}" in r.stderr
+
+
+def test_provenance_command_text_and_json(data_dir: Path):
+    c = data_dir / "c2pa" / "C.jpg"
+    r = run("provenance", str(c))
+    assert r.returncode == 0, r.stderr
+    assert "C2PA" in r.stdout and "algorithmicMedia" in r.stdout
+    j = run("provenance", str(c), "--format", "json")
+    assert j.returncode == 0, j.stderr
+    rep = json.loads(j.stdout)
+    assert rep["path"].endswith("C.jpg")
+    missing = run("provenance", "/no/such.jpg")
+    assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+def test_scan_fuses_strong_provenance(data_dir: Path, tmp_path: Path):
+    """A valid C2PA manifest declaring an algorithmic source decides the label, with the reason."""
+    out = tmp_path / "c.jsonl"
+    r = run("scan", str(data_dir / "c2pa" / "C.jpg"), "--out", str(out), "--no-progress")
+    assert r.returncode == 0, r.stderr
+    rec = _records(out)[0]
+    assert rec["label"] == "ai-generated"
+    assert any(e["kind"] == "provenance" and e["weight"] == "strong" for e in rec["evidence"])
+    assert "C2PA" in rec["explanation"]
+    r2 = run("scan", str(data_dir / "c2pa" / "C.jpg"), "--out", str(out), "--no-provenance", "--no-progress")
+    assert r2.returncode == 0
+    assert all(e["kind"] == "detector" for e in _records(out)[0]["evidence"])

@@ -1,0 +1,95 @@
+"""NPR: neighbouring-pixel relationships into a small CNN (Tan et al., CVPR 2024).
+
+Generators up-sample: inside every 2×2 block of an up-sampled image the pixels are tied
+together in a way camera pipelines do not tie them.  The residual
+``x - nearest_up(x[::2, ::2])`` exposes these relationships; a small CNN reads them.
+
+Inference runs the ONNX export (``weights/npr.onnx``) through ONNX Runtime on up to
+8 native-resolution 96×96 tiles on an 8-pixel-aligned grid (never resized: resizing
+erases up-sampling traces), plus their horizontal mirrors when an image gives at most 4
+tiles, and returns the mean of the tile logits.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import UsageError, WeightsError
+from . import DETECTORS
+from .base import WEIGHTS_DIR, Detector, DetectorCard, OnnxModel, grid_tiles
+
+__all__ = ["NPRDetector", "tiles_to_batch", "TILE", "MAX_TILES"]
+
+TILE = 96
+MAX_TILES = 8
+
+
+def tiles_to_batch(image: np.ndarray, *, tile: int = TILE, max_tiles: int = MAX_TILES,
+                   mirror: bool = True) -> np.ndarray:
+    """The network input for one image: ``(n, 3, t, t)`` float32 raw pixel values (0..255).
+
+    Parameters
+    ----------
+    image : ndarray
+        ``H×W×3`` uint8 RGB.
+    tile, max_tiles : int
+        Tile side and count (see :func:`fakescope.detectors.base.grid_tiles`); an image
+        smaller than ``tile`` gives one tile cropped to a multiple of 8 pixels.
+    mirror : bool
+        When the grid gives at most ``max_tiles // 2`` tiles (small images), also feed their
+        horizontal mirrors (the network was trained with flips; averaging both halves the
+        variance where there are few tiles, and costs at most ``max_tiles`` tiles).
+
+    Examples
+    --------
+    >>> tiles_to_batch(np.zeros((768, 1024, 3), np.uint8)).shape
+    (8, 3, 96, 96)
+    >>> tiles_to_batch(np.zeros((32, 32, 3), np.uint8)).shape
+    (2, 3, 32, 32)
+    """
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise UsageError(f"expected an H×W×3 uint8 RGB array, got {image.dtype} {image.shape}")
+    if min(image.shape[:2]) < 16:
+        raise UsageError(f"NPR needs at least 16×16 pixels, got {image.shape[1]}×{image.shape[0]}")
+    tiles = grid_tiles(image, tile, max_tiles, align=8)
+    if mirror and len(tiles) <= max_tiles // 2:
+        tiles = tiles + [t[:, ::-1] for t in tiles]
+    return np.ascontiguousarray(np.stack(tiles).transpose(0, 3, 1, 2), dtype=np.float32)
+
+
+class NPRDetector(Detector):
+    """The NPR detector: ONNX Runtime over native-resolution tiles, mean of tile logits."""
+
+    name = "npr"
+    min_side = 16
+
+    def __init__(self, card: DetectorCard, *, threads: int = 1) -> None:
+        super().__init__(card)
+        path = card.verify()
+        if path is None:
+            raise WeightsError("the npr card names no weights file")
+        self.model = OnnxModel(path, threads=threads)
+        self.tile = int(card.extra.get("tile", TILE))
+        self.max_tiles = int(card.extra.get("max_tiles", MAX_TILES))
+        self.mirror = bool(card.extra.get("mirror", True))
+
+    def tile_logits(self, image: np.ndarray) -> np.ndarray:
+        """Logits of every tile of one image (float64, one per tile; mirrored tiles included)."""
+        batch = tiles_to_batch(image, tile=self.tile, max_tiles=self.max_tiles, mirror=self.mirror)
+        return self.model(batch).astype(np.float64)
+
+    def raw_scores(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """Mean tile logit per image (higher = more likely AI-generated)."""
+        return np.array([float(self.tile_logits(im).mean()) for im in images], dtype=np.float64)
+
+
+@DETECTORS.register("npr")
+def _create(**kw: Any) -> Detector:
+    path = kw.pop("card_path", WEIGHTS_DIR / "npr.json")
+    try:
+        card = DetectorCard.load(path)
+    except (OSError, ValueError, TypeError) as e:
+        raise WeightsError(f"cannot read the npr card {path}: {e}") from e
+    return NPRDetector(card, **kw)

@@ -1,0 +1,151 @@
+"""Model definitions in plain torch: the NPR tile classifier and the aligned-fake auto-encoders.
+
+Nothing here is imported by the inference path: shipped detectors run the ONNX export
+(:mod:`fakescope.training.export`) through ONNX Runtime.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import nn
+
+__all__ = ["npr_residual", "NPRNet", "ConvAutoEncoder", "count_parameters"]
+
+
+def npr_residual(x: torch.Tensor) -> torch.Tensor:
+    """Neighbouring-pixel relationships: ``x - nearest_up(x[..., ::2, ::2])``.
+
+    Tan et al. (CVPR 2024): every 2×2 block minus its top-left pixel.  Written with
+    reshapes (no interpolation op) so the ONNX graph is exact and cheap.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        ``(N, C, H, W)`` with even ``H`` and ``W``.
+
+    Returns
+    -------
+    torch.Tensor
+        Same shape as ``x``; zero at the top-left pixel of every 2×2 block.
+
+    Examples
+    --------
+    >>> x = torch.arange(16.0).reshape(1, 1, 4, 4)
+    >>> npr_residual(x)[0, 0]
+    tensor([[0., 1., 0., 1.],
+            [4., 5., 4., 5.],
+            [0., 1., 0., 1.],
+            [4., 5., 4., 5.]])
+    """
+    n, c, h, w = x.shape
+    blocks = x.reshape(n, c, h // 2, 2, w // 2, 2)
+    return (blocks - blocks[:, :, :, :1, :, :1]).reshape(n, c, h, w)
+
+
+def _conv_bn(cin: int, cout: int, k: int, s: int, norm: str = "batch") -> nn.Sequential:
+    pad = (k - 1) // 2 if k % 2 else (k - s) // 2
+    if norm == "batch":
+        return nn.Sequential(nn.Conv2d(cin, cout, k, stride=s, padding=pad, bias=False), nn.BatchNorm2d(cout),
+                             nn.ReLU(inplace=True))
+    return nn.Sequential(nn.Conv2d(cin, cout, k, stride=s, padding=pad), nn.ReLU(inplace=True))
+
+
+class NPRNet(nn.Module):
+    """A small CNN on the NPR residual, global-average pooled so any even tile size works.
+
+    Input: ``(N, 3, H, W)`` float32 RGB in ``[0, 255]`` (raw pixels; the residual,
+    scaling and optional low-weight image channels are computed inside the graph).
+    Output: ``(N,)`` logits, higher = more likely AI-generated.
+
+    Parameters
+    ----------
+    width : int
+        Channels of the first stage; later stages use 2× and 4×.
+    image_weight : float
+        When > 0, the centred image ``(x/255 - 0.5) * image_weight`` is fed as 3 extra
+        channels beside the residual (documented in the card).  0 means pure NPR.
+    norm : {"batch", "none"}
+        Batch-norm (folded into the convolutions at export) or plain biased convolutions.
+        Training mixes 32-pixel CIFAKE batches with 96-pixel crops, whose activation
+        statistics differ; ``"none"`` keeps one set of running statistics from serving both.
+    """
+
+    def __init__(self, *, width: int = 16, image_weight: float = 0.0, norm: str = "batch") -> None:
+        super().__init__()
+        if norm not in ("batch", "none"):
+            raise ValueError(f"norm must be 'batch' or 'none', got {norm!r}")
+        self.image_weight = float(image_weight)
+        cin = 6 if image_weight > 0 else 3
+        w = width
+        self.features = nn.Sequential(
+            _conv_bn(cin, w, 4, 2, norm),  # /2  (a 4×4 window sees whole 2×2 blocks and their neighbours)
+            _conv_bn(w, 2 * w, 3, 2, norm),  # /4
+            _conv_bn(2 * w, 2 * w, 3, 1, norm),
+            _conv_bn(2 * w, 4 * w, 3, 2, norm),  # /8
+            _conv_bn(4 * w, 4 * w, 3, 1, norm),
+            _conv_bn(4 * w, 8 * w, 3, 2, norm),  # /16
+        )
+        self.head = nn.Linear(8 * w, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x * (1.0 / 255.0)
+        r = npr_residual(x) * 4.0  # residuals are small; bring them to unit-ish scale
+        if self.image_weight > 0:
+            r = torch.cat([r, (x - 0.5) * self.image_weight], dim=1)
+        f = self.features(r).mean(dim=(2, 3))
+        return self.head(f)[:, 0]
+
+
+class ConvAutoEncoder(nn.Module):
+    """A stride-8 convolutional auto-encoder whose decoder up-samples like a generator.
+
+    Reconstructions of real photos carry the decoder's up-sampling traces while keeping
+    the photo's content: "aligned" fakes (Rajan et al. 2025).
+
+    Parameters
+    ----------
+    upsample : {"nearest", "transposed"}
+        ``"nearest"``: nearest-neighbour ×2 then 3×3 conv (as in most latent-diffusion
+        VAEs); ``"transposed"``: 4×4 stride-2 transposed convolutions (as in DCGAN-style
+        generators, which leave checkerboard traces).
+    latent : int
+        Channels of the stride-8 latent.
+    width : int
+        Channels of the first encoder stage.
+    """
+
+    def __init__(self, *, upsample: Literal["nearest", "transposed"] = "nearest", latent: int = 48,
+                 width: int = 32) -> None:
+        super().__init__()
+        if upsample not in ("nearest", "transposed"):
+            raise ValueError(f"upsample must be 'nearest' or 'transposed', got {upsample!r}")
+        self.upsample = upsample
+        w = width
+        act = nn.SiLU
+        # encoder: an 8×8 stride-8 "patchify" convolution (well conditioned: it starts close to a
+        # block transform and trains in CPU minutes), a 3×3 mixing layer, a 1×1 bottleneck
+        self.encoder = nn.Sequential(
+            nn.Conv2d(3, 4 * w, 8, stride=8), act(),
+            nn.Conv2d(4 * w, 4 * w, 3, padding=1), act(),
+            nn.Conv2d(4 * w, latent, 1),
+        )
+        chans = [4 * w, 2 * w, w, w]
+        layers: list[nn.Module] = [nn.Conv2d(latent, chans[0], 3, padding=1), act()]
+        for cin, cout in zip(chans[:-1], chans[1:]):
+            if upsample == "nearest":
+                layers += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(cin, cout, 3, padding=1), act()]
+            else:
+                layers += [nn.ConvTranspose2d(cin, cout, 4, stride=2, padding=1), act()]
+        layers += [nn.Conv2d(chans[-1], 3, 3, padding=1)]
+        self.decoder = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Reconstruct ``x`` (``(N, 3, H, W)`` in ``[0, 1]``, sides multiples of 8)."""
+        return self.decoder(self.encoder(x - 0.5)) + 0.5
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return int(sum(p.numel() for p in model.parameters() if p.requires_grad))

@@ -111,7 +111,10 @@ def main(argv: list[str] | None = None) -> int:
     for variant, j90 in (("original", False), ("jpeg90", True)):
         s = score_records(dets, test, jpeg90=j90)
         x = np.stack([s[n] for n in names], axis=1)
-        s["fusion"] = np.array([fuser.pixel_probability(dict(zip(names, row))) for row in x])
+        # the fusion is calibrated per resolution regime: CIFAKE's 32 px images are thumbnails
+        s["fusion"] = np.array([fuser.pixel_probability(dict(zip(names, row)),
+                                                        min_side=32 if g.startswith("cifake") else None)
+                                for row, g in zip(x, groups)])
         s["fusion (group-balanced)"] = x @ np.asarray(balanced["coef"]) + balanced["intercept"]
         results[variant] = {k: group_metrics(labels, v, groups, rows) for k, v in s.items()}
         print(f"[{time.perf_counter() - t0:.0f}s] scored {len(test)} test images ({variant})", flush=True)

@@ -90,3 +90,20 @@ def test_bad_options_are_usage_errors():
         Fuser(["a"], fpr=0.0, calibration=cal)
     with pytest.raises(UsageError, match="no calibration scores"):
         Fuser(["nope"], calibration=cal)
+
+
+def test_thumbnails_and_full_resolution_are_calibrated_apart():
+    """CIFAR-size images get their own stacker and threshold (their scores live on another scale)."""
+    rng = np.random.default_rng(3)
+    n = 400
+    y = np.r_[np.zeros(n), np.ones(n), np.zeros(n), np.ones(n)].astype(np.int64)
+    # thumbnails: fakes separated by +4 on 'a'; full-res: by +1 on 'a', around another centre
+    a = np.r_[rng.normal(0, 1, n), rng.normal(4, 1, n), rng.normal(10, 1, n), rng.normal(11, 1, n)]
+    groups = ("cifake",) * (2 * n) + ("photos",) * (2 * n)
+    cal = CalibrationSet(split="s", labels=y, groups=groups, scores={"a": a})
+    fuser = Fuser(["a"], calibration=cal)
+    assert fuser.pixel_probability({"a": 4.0}, min_side=32) > 0.9  # a clear fake thumbnail
+    assert fuser.pixel_probability({"a": 4.0}, min_side=512) < 0.1  # far below full-res reals
+    assert fuser.operating_point_for(32).threshold != fuser.operating_point_for(512).threshold
+    assert fuser.operating_point_for(512) == fuser.operating_point
+    assert fuser.operating_point.n_real == n

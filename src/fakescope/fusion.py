@@ -89,6 +89,14 @@ class CalibrationSet:
     labels: np.ndarray  # 0 real, 1 fake
     groups: tuple[str, ...]
     scores: Mapping[str, np.ndarray]
+    min_side: tuple[int, ...] | None = None  # each image's smaller side, when recorded
+
+    def min_sides(self) -> list[int | None]:
+        """Each calibration image's smaller side (from the file, else from its group: CIFAKE is 32 px)."""
+        if self.min_side is not None:
+            return list(self.min_side)
+        return [32 if g.startswith("cifake") else None for g in self.groups] if self.groups else \
+            [None] * int(self.labels.size)
 
     @classmethod
     def from_json(cls, path: str | Path) -> "CalibrationSet":
@@ -104,7 +112,9 @@ class CalibrationSet:
         for k, v in scores.items():
             if v.shape != labels.shape:
                 raise WeightsError(f"calibration scores for {k!r} have {v.size} values, labels {labels.size}")
-        return cls(split=d.get("split", ""), labels=labels, groups=tuple(d.get("groups", [])), scores=scores)
+        ms = d.get("min_side")
+        return cls(split=d.get("split", ""), labels=labels, groups=tuple(d.get("groups", [])), scores=scores,
+                   min_side=tuple(int(v) for v in ms) if ms is not None else None)
 
 
 @lru_cache(maxsize=4)
@@ -125,6 +135,8 @@ class OperatingPoint:
     real_threshold: float  # p_fake below which the label is real
     calibration_fpr: float  # reached on the calibration split
     calibration_tpr: float
+    n_real: int = 0  # calibration images behind it
+    n_fake: int = 0
 
 
 @dataclass(frozen=True)
@@ -137,6 +149,27 @@ class Decision:
     generator: Attribution | None = None
     pixel_p_fake: float | None = None
     reasons: tuple[str, ...] = field(default_factory=tuple)
+
+
+REGIMES = ("thumbnail", "full")
+THUMBNAIL_MAX_SIDE = 64  # CIFAR-size images behave unlike photos: calibrated on their own
+MIN_PER_CLASS = 20
+
+
+def _regime(min_side: int | None) -> str:
+    return "thumbnail" if min_side is not None and min_side <= THUMBNAIL_MAX_SIDE else "full"
+
+
+@dataclass(frozen=True)
+class _Stacker:
+    mu: np.ndarray
+    sd: np.ndarray
+    weights: np.ndarray
+    bias: float
+    op: "OperatingPoint"
+
+    def p(self, x: np.ndarray) -> np.ndarray:
+        return _sigmoid(((x - self.mu) / self.sd) @ self.weights + self.bias)
 
 
 def _generator(items: Sequence[Evidence]) -> Attribution | None:
@@ -176,16 +209,31 @@ class Fuser:
         self.detectors = tuple(detectors)
         self.fpr = float(fpr)
         self.miss_rate = float(miss_rate)
-        x = np.stack([cal.scores[d] for d in self.detectors], axis=1)
-        self._mu = x.mean(axis=0)
-        self._sd = x.std(axis=0) + 1e-9
-        self.weights, self.bias = fit_logistic((x - self._mu) / self._sd, cal.labels)
-        p = self._p(x)
-        self.operating_point = self._operating_point(p, cal.labels)
         self.calibration_split = cal.split
+        x = np.stack([cal.scores[d] for d in self.detectors], axis=1)
+        regimes = np.array([_regime(s) for s in cal.min_sides()])
+        pooled = self._fit(x, cal.labels)
+        self._models: dict[str, _Stacker] = {}
+        for r in REGIMES:
+            m = regimes == r
+            n_real, n_fake = int(np.sum(cal.labels[m] == 0)), int(np.sum(cal.labels[m] == 1))
+            # a regime with too few calibration images of either class falls back to the pooled fit
+            self._models[r] = self._fit(x[m], cal.labels[m]) if min(n_real, n_fake) >= MIN_PER_CLASS else pooled
 
-    def _p(self, x: np.ndarray) -> np.ndarray:
-        return _sigmoid(((x - self._mu) / self._sd) @ self.weights + self.bias)
+    @property
+    def operating_point(self) -> "OperatingPoint":
+        """The operating point for full-resolution images (what users scan)."""
+        return self._models["full"].op
+
+    def operating_point_for(self, min_side: int | None) -> "OperatingPoint":
+        return self._models[_regime(min_side)].op
+
+    def _fit(self, x: np.ndarray, y: np.ndarray) -> "_Stacker":
+        mu = x.mean(axis=0)
+        sd = x.std(axis=0) + 1e-9
+        w, b = fit_logistic((x - mu) / sd, y)
+        st = _Stacker(mu, sd, w, b, None)  # type: ignore[arg-type]
+        return _Stacker(mu, sd, w, b, self._operating_point(st.p(x), y))
 
     def _operating_point(self, p: np.ndarray, y: np.ndarray) -> OperatingPoint:
         reals = np.sort(p[y == 0])[::-1]
@@ -199,21 +247,28 @@ class Fuser:
         return OperatingPoint(
             fpr=self.fpr, threshold=t_fake, real_threshold=t_real,
             calibration_fpr=float(np.mean(reals >= t_fake)), calibration_tpr=float(np.mean(fakes >= t_fake)),
+            n_real=int(reals.size), n_fake=int(fakes.size),
         )
 
-    def pixel_probability(self, raw: Mapping[str, float]) -> float:
+    def pixel_probability(self, raw: Mapping[str, float], *, min_side: int | None = None) -> float:
+        """Calibrated probability from the detectors' raw scores, for an image of this smaller side."""
         x = np.array([[raw[d] for d in self.detectors]], np.float64)
-        return float(self._p(x)[0])
+        return float(self._models[_regime(min_side)].p(x)[0])
 
-    def decide(self, evidence: Sequence[Evidence], raw: Mapping[str, float] | None = None) -> Decision:
-        """Turn all evidence for one image into a decision with its reasons."""
-        op = self.operating_point
+    def decide(self, evidence: Sequence[Evidence], raw: Mapping[str, float] | None = None, *,
+               min_side: int | None = None) -> Decision:
+        """Turn all evidence for one image into a decision with its reasons.
+
+        ``min_side`` (the image's smaller side) picks the calibration regime: thumbnails
+        (<= 64 px) and full-resolution images are calibrated and thresholded separately.
+        """
+        op = self.operating_point_for(min_side)
         raw = raw or {}
         usable = {d: raw[d] for d in self.detectors if d in raw and math.isfinite(raw[d])}
         reasons: list[str] = []
         pixel_p: float | None = None
         if len(usable) == len(self.detectors):
-            pixel_p = self.pixel_probability(usable)
+            pixel_p = self.pixel_probability(usable, min_side=min_side)
             z = _logit(pixel_p)
         else:
             z = 0.0  # no pixel evidence: 0.5
@@ -254,14 +309,13 @@ class Fuser:
                          "real" if pixel_p < op.real_threshold else "inconclusive")
             if pix_label != label and {pix_label, label} == {"ai-generated", "real"}:
                 label = "inconclusive"  # weak evidence never flips a label on its own
-        explanation = self._explain(label, p, pixel_p, detector_ev, weak, len(usable) < len(self.detectors))
+        explanation = self._explain(label, p, pixel_p, detector_ev, weak, len(usable) < len(self.detectors), op)
         generator = _generator(weak) if label != "real" else None
         return Decision(p, label, op.threshold, self.fpr, explanation, generator=generator,
                         pixel_p_fake=pixel_p, reasons=tuple(e.summary for e in weak))
 
     def _explain(self, label: str, p: float, pixel_p: float | None, detector_ev: Sequence[Evidence],
-                 weak: Sequence[Evidence], partial: bool) -> str:
-        op = self.operating_point
+                 weak: Sequence[Evidence], partial: bool, op: "OperatingPoint") -> str:
         fpr_txt = f"{self.fpr:.0%}" if self.fpr >= 0.01 else f"{self.fpr:.1%}"
         if pixel_p is None:
             why = "the pixel detectors could not score this image" + (

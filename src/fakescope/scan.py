@@ -65,7 +65,7 @@ class Scanner:
     def scan_sample(self, sample: Sample, *, t0: float | None = None) -> Verdict:
         t0 = time.perf_counter() if t0 is None else t0
         evidence, raw = self.analyze(sample)
-        d = self.fuser.decide(evidence, raw)
+        d = self.fuser.decide(evidence, raw, min_side=min(sample.width, sample.height))
         return Verdict(
             path=sample.path, status="ok", sha256=sample.sha256, p_fake=d.p_fake, label=d.label,
             threshold=d.threshold, operating_fpr=d.operating_fpr, generator=d.generator,

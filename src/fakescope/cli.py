@@ -62,6 +62,17 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="trust anchors (PEM) for C2PA signers (repeatable)")
     v.add_argument("--no-watermark", dest="watermark", action="store_false", help="skip watermark decoding")
 
+    b = sub.add_parser("bench", help="run a benchmark protocol (configs/bench/*.yaml) on any detector and dataset")
+    b.add_argument("--config", type=Path, required=True, help="a protocol config (YAML or JSON)")
+    b.add_argument("-d", "--detector", action="append", default=None, metavar="NAME",
+                   help="detector to benchmark (repeatable; default: the config's, else every calibrated one)")
+    b.add_argument("--data", type=Path, default=None, help="dataset folder or manifest (overrides the config)")
+    b.add_argument("-o", "--out", type=Path, required=True, help="folder for report.json/.md/.html and the cache")
+    b.add_argument("--no-html", dest="html", action="store_false", help="skip the HTML report (no matplotlib)")
+    bprog = b.add_mutually_exclusive_group()
+    bprog.add_argument("--progress", dest="progress", action="store_true", default=None)
+    bprog.add_argument("--no-progress", dest="progress", action="store_false")
+
     d = sub.add_parser("detectors", help="list the registered detectors and their cards")
     d.add_argument("--json", action="store_true", help="print the cards as JSON")
     return p
@@ -80,6 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_report(args)
         if args.command == "provenance":
             return _cmd_provenance(args)
+        if args.command == "bench":
+            return _cmd_bench(args)
         if args.command == "detectors":
             return _cmd_detectors(args)
     except (UsageError, UnknownNameError) as e:
@@ -260,6 +273,22 @@ def _cmd_provenance(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(reports if len(reports) != 1 else reports[0], indent=2, default=str))
     return EXIT_SOME_FAILED if failed else EXIT_OK
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from .benchmark import run_config
+
+    if not args.config.is_file():
+        raise UsageError(f"no such config: {args.config}")
+    if args.data is not None and not args.data.exists():
+        raise UsageError(f"no such dataset: {args.data}")
+    progress = args.progress if args.progress is not None else sys.stderr.isatty()
+    result = run_config(args.config, detectors=args.detector, data=args.data, out_dir=args.out,
+                        progress=progress, html=args.html)
+    files = ", ".join(str(args.out / f) for f in ("report.json", "report.md", "report.html")
+                      if (args.out / f).exists())
+    print(f"fakescope bench: {result.get('protocol', args.config.stem)} done → {files}", file=sys.stderr)
+    return EXIT_OK
 
 
 def _cmd_report(args: argparse.Namespace) -> int:

@@ -196,8 +196,15 @@ def _markdown(out: dict, rows: dict[str, list[str]]) -> str:
     L += ["", "## Caveats", "",
           "- Small groups: several generators have only 1-6 test images; their AUCs are noisy. The never-seen "
           "rows are the ones that speak to generalisation.",
-          "- The aligned fakes come from two small auto-encoders trained for minutes on CPU; their reconstructions "
-          "are blurrier than a real generator's, so part of what separates them is blur, not only up-sampling.",
+          "- The aligned fakes come from four small auto-encoders trained for minutes on CPU; their reconstructions "
+          "are blurrier than a real generator's. Training blurs real crops at random (blur alignment) so sharpness "
+          "cannot decide alone, but the near-perfect 'auto-encoder' row still overstates what transfers to real "
+          "generators: read the never-seen rows.",
+          "- 'StyleGAN2 (stylegan2-pytorch, hands 256)' tiles are lossless crops of a JPEG sample sheet with 2-px "
+          "padding: the sheet's JPEG compression (and its block grid, shifted by 2 px in every tile) dominates "
+          "their pixel statistics; pixel-trace detectors see little of the generator there.",
+          "- Only 44 real test images back the full-resolution rows, so TPR@1%FPR rests on the top-scoring real "
+          "image or two.",
           "- The spectral detector is weak alone by design (Chandrasegaran et al., CVPR 2021; Dzanic et al., "
           "NeurIPS 2020): spectral artefacts disappear when a generator's last up-sampling layer changes.", ""]
     return "\n".join(L)

@@ -48,7 +48,7 @@ def test_autoencoder_shapes_and_learning():
     # smooth synthetic "photos": low-frequency noise, so a few steps already help
     base = rng.uniform(0, 255, (4, 12, 12, 3))
     imgs = [np.clip(b.repeat(8, 0).repeat(8, 1), 0, 255).astype(np.uint8) for b in base]
-    for variant in ("nearest", "transposed"):
+    for variant in ("nearest", "transposed", "bilinear", "pixelshuffle"):
         untrained = ConvAutoEncoder(upsample=variant, width=8).eval()
         model = train_autoencoder(imgs, upsample=variant, rng=np.random.default_rng(1), steps=80, crop=32,
                                   batch=8, lr=3e-3, width=8)

@@ -63,8 +63,9 @@ SPLITS_DOC = (
     f"({'; '.join(HELD_OUT_GENERATORS)}) are excluded from train and calibration and tested as 'unseen:*'. "
     "photos (Kodak24, Wikipedia photos, curated Debian mate-backgrounds/nature and opencv-doc photos): "
     "grouped by scene, ranked by sha256 of the file bytes and cut 60/20/20. "
-    "ae: stride-8 auto-encoder reconstructions of photos and modern reals (trained on train-split photos "
-    "only), each in its source image's split."
+    "ae: reconstructions of photos and modern reals by four stride-8 auto-encoders (nearest, transposed-conv, "
+    "bilinear and pixel-shuffle decoders) trained on train-split real photos only, each reconstruction in its "
+    "source image's split."
 )
 
 # Debian-packaged photographs (camera photos only: no renders, logos, charts or calibration boards).

@@ -11,7 +11,9 @@ from typing import Literal
 import torch
 from torch import nn
 
-__all__ = ["npr_residual", "NPRNet", "ConvAutoEncoder", "count_parameters"]
+__all__ = ["npr_residual", "NPRNet", "ConvAutoEncoder", "UPSAMPLERS", "count_parameters"]
+
+UPSAMPLERS: tuple[str, ...] = ("nearest", "transposed", "bilinear", "pixelshuffle")
 
 
 def npr_residual(x: torch.Tensor) -> torch.Tensor:
@@ -106,21 +108,23 @@ class ConvAutoEncoder(nn.Module):
 
     Parameters
     ----------
-    upsample : {"nearest", "transposed"}
+    upsample : {"nearest", "transposed", "bilinear", "pixelshuffle"}
         ``"nearest"``: nearest-neighbour ×2 then 3×3 conv (as in most latent-diffusion
         VAEs); ``"transposed"``: 4×4 stride-2 transposed convolutions (as in DCGAN-style
-        generators, which leave checkerboard traces).
+        generators, which leave checkerboard traces); ``"bilinear"``: bilinear ×2 then 3×3
+        conv (StyleGAN-like smooth up-sampling); ``"pixelshuffle"``: 3×3 conv to 4× the
+        channels then depth-to-space (sub-pixel convolution, as in super-resolution nets).
     latent : int
         Channels of the stride-8 latent.
     width : int
         Channels of the first encoder stage.
     """
 
-    def __init__(self, *, upsample: Literal["nearest", "transposed"] = "nearest", latent: int = 48,
-                 width: int = 32) -> None:
+    def __init__(self, *, upsample: Literal["nearest", "transposed", "bilinear", "pixelshuffle"] = "nearest",
+                 latent: int = 48, width: int = 32) -> None:
         super().__init__()
-        if upsample not in ("nearest", "transposed"):
-            raise ValueError(f"upsample must be 'nearest' or 'transposed', got {upsample!r}")
+        if upsample not in UPSAMPLERS:
+            raise ValueError(f"upsample must be one of {UPSAMPLERS}, got {upsample!r}")
         self.upsample = upsample
         w = width
         act = nn.SiLU
@@ -136,6 +140,11 @@ class ConvAutoEncoder(nn.Module):
         for cin, cout in zip(chans[:-1], chans[1:]):
             if upsample == "nearest":
                 layers += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(cin, cout, 3, padding=1), act()]
+            elif upsample == "bilinear":
+                layers += [nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+                           nn.Conv2d(cin, cout, 3, padding=1), act()]
+            elif upsample == "pixelshuffle":
+                layers += [nn.Conv2d(cin, 4 * cout, 3, padding=1), nn.PixelShuffle(2), act()]
             else:
                 layers += [nn.ConvTranspose2d(cin, cout, 4, stride=2, padding=1), act()]
         layers += [nn.Conv2d(chans[-1], 3, 3, padding=1)]

@@ -3,8 +3,9 @@
 Stages, each seeded from one :class:`numpy.random.SeedSequence`:
 
 1. splits (:mod:`.data`);
-2. two auto-encoders (nearest and transposed-conv decoders) trained on train-split real
-   photos; reconstructions of photos and modern reals in every split (:mod:`.autoencoder`);
+2. four auto-encoders (nearest, transposed-conv, bilinear and pixel-shuffle decoders) trained
+   on train-split real photos; reconstructions of photos and modern reals in every split
+   (:mod:`.autoencoder`);
 3. the NPR network (:func:`.loops.train_npr`), exported to ONNX and checked against torch;
 4. the spectral classifier (:func:`.loops.fit_spectral`), saved as plain arrays;
 5. raw scores of both shipped detectors on the calibration split (original files and a
@@ -51,22 +52,23 @@ class Recipe:
     """Every knob of a run (written into the cards)."""
 
     seed: int = 20240601
-    ae_steps: int = 1500
-    ae_time_limit_s: float = 240.0
+    ae_steps: int = 1000
+    ae_time_limit_s: float = 180.0
     ae_max_side: int = 768
+    ae_variants: tuple[str, ...] = ("nearest", "transposed", "bilinear", "pixelshuffle")
     npr: NPRConfig = NPRConfig()
     spectral: SpectralConfig = SpectralConfig()
 
     def to_dict(self) -> dict[str, Any]:
         return {"seed": self.seed, "ae_steps": self.ae_steps, "ae_time_limit_s": self.ae_time_limit_s,
-                "ae_max_side": self.ae_max_side, "npr": self.npr.to_dict(), "spectral": self.spectral.to_dict()}
+                "ae_max_side": self.ae_max_side, "ae_variants": list(self.ae_variants), "npr": self.npr.to_dict(), "spectral": self.spectral.to_dict()}
 
 
-_NPR = NPRConfig(width=32, image_weight=1.0, steps=2500, cifake_crop_sizes=(24, 28, 32, 32),
-                 p_blur_real=0.3, p_blur_fake=0.1)
+_NPR = NPRConfig(width=32, image_weight=1.0, norm="none", lr=1e-3, steps=4000,
+                 cifake_crop_sizes=(24, 28, 32, 32), p_blur_real=0.3, p_blur_fake=0.1)
 _SPECTRAL = SpectralConfig(p_blur_real=0.3, p_blur_fake=0.1)
 FULL = Recipe(npr=_NPR, spectral=_SPECTRAL)
-QUICK = Recipe(ae_steps=300, ae_time_limit_s=60.0, npr=replace(_NPR, steps=600),
+QUICK = Recipe(ae_steps=300, ae_time_limit_s=60.0, ae_variants=("nearest", "transposed"), npr=replace(_NPR, steps=600),
                spectral=replace(_SPECTRAL, views_per_image=2, max_iter=200))
 
 
@@ -76,7 +78,7 @@ def build_ae_records(records: Sequence[Record], recipe: Recipe, work: Path, *, r
     train_src = [r for r in records if r.split == "train" and r.label == 0 and r.source in ("photos", "modern")]
     imgs = [load_rgb(r.path) for r in train_src]
     models = {}
-    for variant in ("nearest", "transposed"):
+    for variant in recipe.ae_variants:
         t0 = time.perf_counter()
         models[f"ae-{variant}"] = train_autoencoder(imgs, upsample=variant, rng=rng, steps=recipe.ae_steps,
                                                     time_limit_s=recipe.ae_time_limit_s, log=log)
@@ -114,6 +116,9 @@ def _npr_card(recipe: Recipe, sha: str, params: int, max_diff: float, data_summa
            f"6 channels: NPR residual (x/255 - nearest_up((x/255)[::2, ::2])) times 4, plus the centred image "
            f"(x/255 - 0.5) times {c.image_weight} (low-weight content channels, added because the residual "
            f"alone under-fits CIFAKE's 32x32 images)")
+    arch = (f"NPRNet: six 3x3/4x4 conv layers (widths {c.width}-{8 * c.width}, four stride-2), "
+            f"{'batch-norm folded into the convs' if c.norm == 'batch' else 'no normalisation'}, ReLU, "
+            "global average pooling, linear head (fakescope.training.models.NPRNet)")
     return DetectorCard(
         name="npr", family="npr",
         summary="NPR up-sampling traces (small CNN)",
@@ -124,7 +129,8 @@ def _npr_card(recipe: Recipe, sha: str, params: int, max_diff: float, data_summa
                      f"images smaller than {c.tile}px give one tile cropped to a multiple of 8 (never resized); "
                      "when the grid gives at most 4 tiles their horizontal mirrors are added; "
                      "score = mean of tile logits",
-        preprocessing=f"ONNX input 'image' (n, 3, h, w) float32 RGB 0..255, h and w even; inside the graph: {inp}",
+        preprocessing=f"ONNX input 'image' (n, 3, h, w) float32 RGB 0..255, h and w even; inside the graph: {inp}. "
+                      f"Network: {arch}.",
         training_data=(f"CIFAKE train 2000+2000 (32x32 JPEG, whole images); modern-set train part (fakes of "
                        f"{len({g for g in data_summary['fake'] if g.startswith('modern:')})} generators, real "
                        f"photos), Kodak/Wikipedia/Debian photos train part, and auto-encoder reconstructions of "
@@ -159,11 +165,13 @@ def _spectral_card(recipe: Recipe, sha: str, n_params: int, n_rows: int) -> Dete
         preprocessing=("luma = 0.299R+0.587G+0.114B; residual = luma - box3x3(luma) (reflect borders); Hann "
                        "window; log10 power spectrum; 12 radial bins to Nyquist + corner bin (centred), mean "
                        "level, periodic-peak contrast (peak max vs ring median) at periods 2/4/8 on-axis and "
-                       "diagonal, log2 tile side; standardised; MLP hidden "
+                       "diagonal; colour: correlations of the R/G/B horizontal first differences and log ratio of "
+                       "their chroma to grey energy; log2 tile side; standardised; MLP hidden "
                        f"{list(c.hidden)} ReLU. Features: {list(FEATURE_NAMES)}"),
         training_data=(f"{n_rows} format-aligned views: CIFAKE train images once each (random JPEG re-encoding), "
                        f"full-resolution train pools (as npr) {c.views_per_image} native crops of up to "
-                       f"{c.view_size}px per image with the same encoding distribution for both classes; the "
+                       f"{c.view_size}px per image with the same encoding distribution for both classes and the "
+                       f"same blur alignment as npr (real p={c.p_blur_real}, fake p={c.p_blur_fake}); the "
                        "CIFAKE and full-resolution domains weigh the same."),
         split=SPLITS_DOC,
         parameters=n_params,

@@ -75,7 +75,7 @@ def main() -> None:
         *[f"| {f:.0%} | {d} | {r:.0f} |" for f, d, r in marks],
         "",
         f"Peak RSS: **{peak:.0f} MB**; RSS at 10% vs 95%: {marks[0][2]:.0f} MB vs {marks[-1][2]:.0f} MB. "
-        f"Scan summary: {err.strip().splitlines()[-1] if err.strip() else ''}",
+        f"Scan summary (the CLI's last words): {' '.join(err.split())}",
         "",
     ]
     DOCS.mkdir(parents=True, exist_ok=True)

@@ -32,6 +32,14 @@ def test_unknown_attribute_raises():
 
 def test_import_is_light():
     """``import fakescope`` must not pull in onnxruntime, torch or the detectors (fast CLI start)."""
-    code = "import sys, fakescope; print(sorted(m for m in ('onnxruntime','torch','PIL','fakescope.scan') if m in sys.modules))"
+    code = "import sys, fakescope; print(sorted(m for m in ('onnxruntime','torch','PIL','fakescope.pipeline') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_scan_stays_the_function_after_the_pipeline_is_imported():
+    """Importing the pipeline module must not shadow the public ``fakescope.scan`` function."""
+    code = ("import fakescope; fakescope.Scanner; import fakescope.pipeline; "
+            "print(callable(fakescope.scan) and fakescope.scan.__module__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "fakescope.pipeline"

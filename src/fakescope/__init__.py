@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 
 _EXPORTS: dict[str, str] = {
-    "scan": "scan",
-    "scan_file": "scan",
-    "Scanner": "scan",
+    "scan": "pipeline",
+    "scan_file": "pipeline",
+    "Scanner": "pipeline",
     "load": "io.decode",
     "decode": "io.decode",
     "DecodeLimits": "io.decode",
@@ -62,5 +62,5 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
                          UnsupportedFormatError, UsageError, WeightsError)
     from .fusion import Fuser
     from .io.decode import DecodeLimits, decode, load
-    from .scan import Scanner, scan, scan_file
+    from .pipeline import Scanner, scan, scan_file
     from .types import Attribution, Evidence, ImageMetadata, Sample, ScanSummary, Verdict

@@ -166,7 +166,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     from .engines.local import resolve_jobs
     from .io.sources import iter_inputs
     from .report import open_sink
-    from .scan import scan
+    from .pipeline import scan
     from .types import ScanSummary
 
     fmt = _infer_format(args)

@@ -30,7 +30,7 @@ def resolve_jobs(jobs: int) -> int:
 
 def _init_worker(options: dict[str, Any]) -> None:
     global _worker_scanner
-    from ..scan import Scanner
+    from ..pipeline import Scanner
 
     _worker_scanner = Scanner(**options)
 
@@ -43,10 +43,10 @@ def _work(path: str) -> Verdict:
 def run_local(inputs: Iterable[str], *, jobs: int = 1, **scanner_options: Any) -> Iterator[Verdict]:
     """Scan ``inputs`` with ``jobs`` processes, yielding verdicts in input order.
 
-    ``scanner_options`` are :class:`~fakescope.scan.Scanner` keyword arguments; each worker
+    ``scanner_options`` are :class:`~fakescope.pipeline.Scanner` keyword arguments; each worker
     builds its own scanner (ONNX sessions cannot cross processes).
     """
-    from ..scan import Scanner
+    from ..pipeline import Scanner
 
     n = resolve_jobs(jobs)
     scanner = Scanner(**scanner_options)  # bad options fail here, once, as usage errors

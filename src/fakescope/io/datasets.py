@@ -24,6 +24,8 @@ Layouts (``open_dataset(path, layout="auto")`` recognises each of them):
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import csv
 import hashlib
 import json
@@ -199,7 +201,7 @@ def _find_ci(folder: str, names: Iterable[str]) -> dict[str, str]:
 # datasets
 
 
-class Dataset:
+class Dataset(ABC):
     """Base class: an iterable of :class:`DatasetItem` with a root, a layout and a name."""
 
     layout: str = "dataset"
@@ -208,8 +210,9 @@ class Dataset:
         self.root = os.fspath(root)
         self.name = name or os.path.basename(os.path.normpath(self.root)) or self.root
 
-    def __iter__(self) -> Iterator[DatasetItem]:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def __iter__(self) -> Iterator[DatasetItem]:
+        """Yield the dataset's items lazily."""
 
     def items(self, *, split: str | Sequence[str] | None = None,
               where: Callable[[DatasetItem], bool] | None = None) -> Iterator[DatasetItem]:

@@ -73,6 +73,28 @@ def _build_parser() -> argparse.ArgumentParser:
     bprog.add_argument("--progress", dest="progress", action="store_true", default=None)
     bprog.add_argument("--no-progress", dest="progress", action="store_false")
 
+    t = sub.add_parser("train", help="train a detector family with a recipe; resumable; exports ONNX and a card")
+    t.add_argument("--detector", required=True, metavar="FAMILY",
+                   help="family to train: npr, safe, cnnspot, patchcraft, or probe (a linear probe on a frozen backbone)")
+    t.add_argument("--data", required=True, metavar="DATA",
+                   help="'shared' (the shared data folder and its splits), a data folder (real/ fake/), or a "
+                        "CSV/JSONL manifest (path,label[,split,generator])")
+    t.add_argument("--recipe", type=Path, default=None, help="recipe YAML (configs/train/<family>.yaml)")
+    t.add_argument("-o", "--out", type=Path, required=True, help="run folder (checkpoint, ONNX, card)")
+    t.add_argument("--aligned-fakes", type=Path, default=None, metavar="DIR",
+                   help="folder with auto-encoder reconstructions (records.json) to add as fakes")
+    t.add_argument("--steps", type=int, default=None, help="override the recipe's steps")
+    t.add_argument("--seed", type=int, default=None, help="override the recipe's seed")
+    t.add_argument("--max-per-class", type=int, default=None, help="use at most N training files per class")
+    t.add_argument("--eval-every", type=int, default=None, help="override the recipe's evaluation interval")
+    t.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores, at most 4)")
+    t.add_argument("--restart", action="store_true", help="ignore an existing checkpoint in --out")
+    t.add_argument("--backbone", default=None, help="probe only: efficientnet_lite0 (default), clip or dino")
+    t.add_argument("--checkpoint", type=Path, default=None, help="probe only: local CLIP/DINO checkpoint")
+    tprog = t.add_mutually_exclusive_group()
+    tprog.add_argument("--progress", dest="progress", action="store_true", default=None)
+    tprog.add_argument("--no-progress", dest="progress", action="store_false")
+
     d = sub.add_parser("detectors", help="list the registered detectors and their cards")
     d.add_argument("--json", action="store_true", help="print the cards as JSON")
     return p
@@ -95,6 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_bench(args)
         if args.command == "detectors":
             return _cmd_detectors(args)
+        if args.command == "train":
+            return _cmd_train(args)
     except (UsageError, UnknownNameError) as e:
         print(f"fakescope: error: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -291,6 +315,49 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    try:
+        import torch
+    except ImportError:
+        raise UsageError("training needs the [train] extra: pip install 'fakescope[train]' 'torch==2.13.0'") from None
+    if args.recipe is not None and not args.recipe.is_file():
+        raise UsageError(f"no such recipe: {args.recipe}")
+    if args.data != "shared" and not Path(args.data).exists():
+        raise UsageError(f"no such dataset: {args.data}")
+    torch.set_num_threads(args.threads or max(1, min(4, os.cpu_count() or 1)))
+    if args.detector == "probe":
+        from .training.probe import train_probe_cli
+
+        return train_probe_cli(args)
+    from .training.trainer import load_recipe, train
+
+    recipe = load_recipe(args.recipe, detector=args.detector, steps=args.steps, seed=args.seed,
+                         max_per_class=args.max_per_class, eval_every=args.eval_every)
+    progress = args.progress if args.progress is not None else sys.stderr.isatty()
+
+    def log(msg: str) -> None:
+        print(f"fakescope train: {msg}", file=sys.stderr, flush=True)
+
+    if progress:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                      TextColumn("{task.fields[loss]}"), TimeRemainingColumn(), transient=True) as bar:
+            task = bar.add_task(f"train {recipe.detector}", total=recipe.steps, loss="")
+
+            def on_step(step: int, total: int, parts: dict) -> None:
+                bar.update(task, completed=step, loss=" ".join(f"{k} {v:.3f}" for k, v in parts.items()))
+
+            result = train(recipe, args.data, args.out, aligned_fakes=args.aligned_fakes, restart=args.restart,
+                           log=bar.console.log if progress else log, on_step=on_step)
+    else:
+        result = train(recipe, args.data, args.out, aligned_fakes=args.aligned_fakes, restart=args.restart, log=log)
+    m = result.best_metrics
+    print(f"fakescope train: {recipe.detector} best at step {result.best_step}: validation AUC "
+          f"{m.get('auc', float('nan')):.4f}; wrote {result.onnx_path} and {result.card_path}", file=sys.stderr)
+    return EXIT_OK
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from .report.html import write_html_from_jsonl
 
@@ -305,9 +372,15 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_detectors(args: argparse.Namespace) -> int:
     from .detectors import create_detector, list_detectors
 
-    cards = [create_detector(n).card for n in list_detectors()]
+    cards, unavailable = [], {}
+    for n in list_detectors():
+        try:
+            cards.append(create_detector(n).card)
+        except FakescopeError as e:  # e.g. a backbone family without its optional extra
+            unavailable[n] = str(e)
     if args.json:
-        print(json.dumps([c.to_dict() for c in cards], indent=2))
+        print(json.dumps([c.to_dict() for c in cards]
+                         + [{"name": n, "unavailable": why} for n, why in unavailable.items()], indent=2))
         return EXIT_OK
     from rich.console import Console
     from rich.table import Table
@@ -317,6 +390,8 @@ def _cmd_detectors(args: argparse.Namespace) -> int:
         t.add_column(col)
     for c in cards:
         t.add_row(c.name, c.family, c.input_policy, f"{c.parameters:,}", c.training_data)
+    for n, why in unavailable.items():
+        t.add_row(n, "-", f"unavailable: {why}", "-", "-")
     Console().print(t)
     return EXIT_OK
 

@@ -90,6 +90,7 @@ class CalibrationSet:
     groups: tuple[str, ...]
     scores: Mapping[str, np.ndarray]
     min_side: tuple[int, ...] | None = None  # each image's smaller side, when recorded
+    default: tuple[str, ...] = ()  # the detectors a plain scan fuses (empty: every scored detector)
 
     def min_sides(self) -> list[int | None]:
         """Each calibration image's smaller side (from the file, else from its group: CIFAKE is 32 px)."""
@@ -113,8 +114,12 @@ class CalibrationSet:
             if v.shape != labels.shape:
                 raise WeightsError(f"calibration scores for {k!r} have {v.size} values, labels {labels.size}")
         ms = d.get("min_side")
+        default = tuple(d.get("default") or ())
+        unknown = [k for k in default if k not in scores]
+        if unknown:
+            raise WeightsError(f"calibration file {path}: default detectors {unknown} have no scores")
         return cls(split=d.get("split", ""), labels=labels, groups=tuple(d.get("groups", [])), scores=scores,
-                   min_side=tuple(int(v) for v in ms) if ms is not None else None)
+                   min_side=tuple(int(v) for v in ms) if ms is not None else None, default=default)
 
 
 @lru_cache(maxsize=4)
@@ -124,8 +129,13 @@ def load_calibration(path: str = str(CALIBRATION_FILE)) -> CalibrationSet:
 
 
 def default_detectors() -> tuple[str, ...]:
-    """The detectors fused by default: every detector that has calibration scores."""
-    return tuple(sorted(load_calibration().scores))
+    """The detectors fused by default: the calibration file's ``default`` list (else every scored detector).
+
+    The calibration split holds raw scores of every shipped detector so any subset can be fused
+    (``--detector``); the default is the combination measured best on held-out data.
+    """
+    cal = load_calibration()
+    return cal.default or tuple(sorted(cal.scores))
 
 
 @dataclass(frozen=True)

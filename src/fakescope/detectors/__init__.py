@@ -31,4 +31,12 @@ def _load_builtin() -> None:
     if _loaded:
         return
     _loaded = True
-    from . import npr, spectral  # noqa: F401  (registration side effect is the module's purpose)
+    import importlib
+
+    # registration is each module's side effect; a family whose optional dependency is missing
+    # still registers (its factory raises MissingDependencyError with the install hint)
+    for mod in BUILTIN_MODULES:
+        importlib.import_module(f"{__name__}.{mod}")
+
+
+BUILTIN_MODULES: tuple[str, ...] = ("npr", "spectral", "zoo", "probe", "rigid", "ensemble")

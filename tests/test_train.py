@@ -1,0 +1,127 @@
+"""``fakescope train``: every trainable family learns, exports an ONNX graph that agrees with torch,
+and a killed run resumes to the same result."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import fakescope  # noqa: E402
+from fakescope.detectors.base import DetectorCard  # noqa: E402
+from fakescope.training.families import FAMILIES, haar_highpass  # noqa: E402
+from fakescope.training.trainer import load_recipe, train  # noqa: E402
+from fakescope.errors import UsageError  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def cifake_dir(data_dir: Path) -> Path:
+    return data_dir / "cifake"
+
+
+def _auc(real: np.ndarray, fake: np.ndarray) -> float:
+    return float(np.mean(fake[:, None] > real[None, :]) + 0.5 * np.mean(fake[:, None] == real[None, :]))
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_family_learns_cifake_and_exports_matching_onnx(family, cifake_dir, cifake_val, tmp_path):
+    torch.set_num_threads(1)
+    recipe = load_recipe(REPO / "configs" / "train" / f"{family}.yaml", steps=500, eval_every=250,
+                         max_per_class=1500, lr=0.003, val_max_small=300)
+    res = train(recipe, str(cifake_dir), tmp_path, log=lambda m: None)
+    card = DetectorCard.load(res.card_path)
+    assert card.name == family and card.sha256 and card.metrics["validation"]["auc"] > 0.5
+    assert card.calibration["a"] > 0  # Platt: higher raw score, more likely fake
+    # the exported detector, on CIFAKE images no part of the run has seen (the test split)
+    det = fakescope.create_detector(family, card_path=res.card_path)
+    n = 150
+    real = det.raw_scores([fakescope.load(p).image for p in cifake_val["real"][-n:]])
+    fake = det.raw_scores([fakescope.load(p).image for p in cifake_val["fake"][-n:]])
+    auc = _auc(real, fake)
+    assert auc > 0.9, f"{family}: held-out CIFAKE AUC {auc:.3f} after a short run"
+    # ONNX Runtime agrees with the torch weights it was exported from, on real inputs
+    ck = torch.load(tmp_path / "checkpoint.pt", map_location="cpu", weights_only=False)
+    model = FAMILIES[family].build(**recipe.model)
+    model.load_state_dict(ck["best"]["state"])
+    model.eval()
+    imgs = [fakescope.load(p).image for p in cifake_val["fake"][:4]]
+    big = fakescope.load(REPO / "samples" / "real_kodim23.png").image if (REPO / "samples" / "real_kodim23.png").exists() \
+        else np.random.default_rng(0).integers(0, 256, (300, 400, 3), dtype=np.uint8)
+    for im in imgs + [big]:
+        x = det.batch(im)
+        with torch.no_grad():
+            ref = model(torch.from_numpy(x)).numpy()
+        got = det.model(x)
+        assert np.max(np.abs(ref - got)) < 1e-3
+
+
+def test_train_resumes_after_kill_to_the_same_weights(cifake_dir, tmp_path):
+    cmd = [sys.executable, "-m", "fakescope.cli", "train", "--detector", "npr", "--data", str(cifake_dir),
+           "--recipe", str(REPO / "configs" / "train" / "npr.yaml"), "--steps", "120", "--eval-every", "30",
+           "--max-per-class", "300", "--threads", "1", "--no-progress"]
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    r = subprocess.run(cmd + ["--out", str(whole)], capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr
+    # the same run, killed once its first checkpoint is on disk
+    p = subprocess.Popen(cmd + ["--out", str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         text=True, env=env)
+    ckpt = killed / "checkpoint.pt"
+    deadline = time.time() + 300
+    while not ckpt.exists() and p.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert p.poll() is None, "the run ended before it could be killed"
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    assert not (killed / "npr.onnx").exists()
+    step_at_kill = torch.load(ckpt, map_location="cpu", weights_only=False)["step"]
+    assert 30 <= step_at_kill < 120
+    r2 = subprocess.run(cmd + ["--out", str(killed)], capture_output=True, text=True, env=env, timeout=600)
+    assert r2.returncode == 0, r2.stderr
+    assert f"resuming {killed} at step {step_at_kill}" in r2.stderr
+    h1 = json.loads((whole / "history.json").read_text())
+    h2 = json.loads((killed / "history.json").read_text())
+    assert [e["step"] for e in h1] == [e["step"] for e in h2] == [30, 60, 90, 120]
+    np.testing.assert_allclose([e["auc"] for e in h1], [e["auc"] for e in h2], atol=1e-6)
+    a = DetectorCard.load(whole / "npr.json")
+    b = DetectorCard.load(killed / "npr.json")
+    assert a.metrics["best_step"] == b.metrics["best_step"]
+    x = np.random.default_rng(1).uniform(0, 255, (2, 3, 32, 32)).astype(np.float32)
+    da = fakescope.create_detector("npr", card_path=whole / "npr.json")
+    db = fakescope.create_detector("npr", card_path=killed / "npr.json")
+    np.testing.assert_allclose(da.model(x), db.model(x), atol=1e-5)
+
+
+def test_recipe_errors_are_usage_errors(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("detector: safe\nlearning_rate: 0.1\n")
+    with pytest.raises(UsageError, match="learning_rate"):
+        load_recipe(bad)
+    with pytest.raises(UsageError, match="no trainable"):
+        load_recipe(None, detector="resnet9000")
+    r = subprocess.run([sys.executable, "-m", "fakescope.cli", "train", "--detector", "safe", "--data",
+                        str(tmp_path / "missing"), "--out", str(tmp_path / "o")], capture_output=True, text=True)
+    assert r.returncode == 2 and "no such dataset" in r.stderr
+
+
+def test_haar_highpass_matches_pywavelets():
+    pywt = pytest.importorskip("pywt")
+    x = np.random.default_rng(0).uniform(0, 1, (1, 2, 16, 24)).astype(np.float32)
+    ours = haar_highpass(torch.from_numpy(x)).numpy()
+    for c in range(2):
+        _, (ch, cv, cd) = pywt.dwt2(x[0, c].astype(np.float64), "haar")
+        # pywt's horizontal/vertical/diagonal details = our LH/HL/HH (up to sign)
+        np.testing.assert_allclose(np.abs(ours[0, c]), np.abs(ch), atol=1e-5)
+        np.testing.assert_allclose(np.abs(ours[0, 2 + c]), np.abs(cv), atol=1e-5)
+        np.testing.assert_allclose(np.abs(ours[0, 4 + c]), np.abs(cd), atol=1e-5)

@@ -27,7 +27,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "src"))
 WORK = REPO / "bench" / "_work" / "calib"
 CORE = ("npr", "spectral", "safe", "cnnspot", "patchcraft")  # run on the core install (no torch)
-LOW_LEVEL = ("npr", "spectral", "safe", "cnnspot", "patchcraft")
+# the ensemble stacks every expert (ALEI: low-level experts beside a frozen foundation backbone)
+ENSEMBLE = ("npr", "spectral", "safe", "cnnspot", "patchcraft", "probe", "rigid")
 
 
 def ms_per_image(det, img, reps: int = 5) -> float:
@@ -38,6 +39,17 @@ def ms_per_image(det, img, reps: int = 5) -> float:
         det.raw_scores([img])
         ts.append(time.perf_counter() - t)
     return float(np.median(ts) * 1000)
+
+
+def ensemble_scores(cal, card) -> np.ndarray:
+    from fakescope.training.calibrate import THUMBNAIL_MAX_SIDE
+
+    x = np.stack([np.asarray(cal["scores"][m], np.float64) for m in card.extra["members"]], axis=1)
+    out = np.empty(len(x))
+    for i, side in enumerate(cal["min_side"]):
+        st = card.extra["stacking"]["thumbnail" if side <= THUMBNAIL_MAX_SIDE else "full"]
+        out[i] = ((x[i] - np.asarray(st["mu"])) / np.asarray(st["sd"])) @ np.asarray(st["coef"]) + st["intercept"]
+    return out
 
 
 def main() -> int:
@@ -79,7 +91,12 @@ def main() -> int:
         assert part["labels"] == cal["labels"]
         cal["scores"][name] = part["scores"][name]
     for name in dets:
-        if name != "ensemble":
+        if name == "rigid":  # no evidence below 64 px: Platt on the images it judges (see its card)
+            big = np.asarray(cal["min_side"]) >= dets[name].min_side
+            sub = {"scores": {name: list(np.asarray(cal["scores"][name])[big])},
+                   "labels": list(np.asarray(cal["labels"])[big]), "groups": list(np.asarray(cal["groups"])[big])}
+            cards[name] = update_platt(sub, name, WEIGHTS_DIR / f"{name}.json")
+        else:
             cards[name] = update_platt(cal, name, WEIGHTS_DIR / f"{name}.json")
     rng_img = np.random.default_rng(0).integers(0, 256, (768, 1024, 3), dtype=np.uint8)
     from fakescope.training.data import load_rgb
@@ -99,9 +116,12 @@ def main() -> int:
     rows.sort(key=lambda r: -r["score"])
     log(f"default set: {chosen['members']} (cv score {chosen['score']:.4f}, best {best:.4f}, "
         f"{chosen['ms_per_image']} ms)")
-    members = [m for m in LOW_LEVEL if m in dets]
+    members = [m for m in ENSEMBLE if m in dets]
     ens = fit_ensemble_card(cal, members, cards)
     ens.save(WEIGHTS_DIR / "ensemble.json")
+    # the ensemble's own raw scores on the calibration split (its stacker applied to the members'
+    # scores), so `--detector ensemble` can be fused and thresholded like any detector
+    cal["scores"]["ensemble"] = [round(float(v), 6) for v in ensemble_scores(cal, ens)]
     log(f"ensemble over {members}: cv {json.dumps(ens.metrics['calibration_cv5_auc'])}")
     selection = {"rule": "5-fold CV inside the calibration split over subsets of the core-install detectors; "
                          "score = mean(thumbnail AUC, full-resolution AUC, mean per-group AUC); the cheapest set "

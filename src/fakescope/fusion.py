@@ -220,6 +220,8 @@ class Fuser:
         self.fpr = float(fpr)
         self.miss_rate = float(miss_rate)
         self.calibration_split = cal.split
+        self._calibration = cal
+        self._subsets: dict[tuple[tuple[str, ...], str], _Stacker] = {}
         x = np.stack([cal.scores[d] for d in self.detectors], axis=1)
         regimes = np.array([_regime(s) for s in cal.min_sides()])
         pooled = self._fit(x, cal.labels)
@@ -265,6 +267,19 @@ class Fuser:
         x = np.array([[raw[d] for d in self.detectors]], np.float64)
         return float(self._models[_regime(min_side)].p(x)[0])
 
+    def _subset(self, names: tuple[str, ...], min_side: int | None) -> tuple["_Stacker", tuple[str, ...]]:
+        """A stacker over the detectors that could score this image (some give no evidence on small
+        images), fitted on the same calibration split and cached."""
+        key = (names, _regime(min_side))
+        if key not in self._subsets:
+            cal = self._calibration
+            x = np.stack([cal.scores[d] for d in names], axis=1)
+            m = np.array([_regime(s) for s in cal.min_sides()]) == key[1]
+            y = cal.labels
+            ok = m if min(int(np.sum(y[m] == 0)), int(np.sum(y[m] == 1))) >= MIN_PER_CLASS else np.ones_like(m)
+            self._subsets[key] = self._fit(x[ok], y[ok])
+        return self._subsets[key], names
+
     def decide(self, evidence: Sequence[Evidence], raw: Mapping[str, float] | None = None, *,
                min_side: int | None = None) -> Decision:
         """Turn all evidence for one image into a decision with its reasons.
@@ -279,6 +294,11 @@ class Fuser:
         pixel_p: float | None = None
         if len(usable) == len(self.detectors):
             pixel_p = self.pixel_probability(usable, min_side=min_side)
+            z = _logit(pixel_p)
+        elif usable:
+            model, names = self._subset(tuple(d for d in self.detectors if d in usable), min_side)
+            op = model.op
+            pixel_p = float(model.p(np.array([[usable[d] for d in names]], np.float64))[0])
             z = _logit(pixel_p)
         else:
             z = 0.0  # no pixel evidence: 0.5

@@ -143,7 +143,7 @@ class PatchCraftNet(nn.Module):
     Input ``(N, 6, S, S)``: channels 0-2 the rich-texture reconstruction, 3-5 the poor one
     (:func:`fakescope.detectors.zoo.smash_and_reconstruct`).  Each goes through the fixed SRM
     bank (per colour channel), a truncation (hard tanh at ±3 grey levels, as in SRM), and its
-    own learnable 3×3 convolution; the network classifies their difference.
+    own learnable 4×4 stride-2 convolution; the network classifies their difference.
     """
 
     def __init__(self, *, width: int = 24) -> None:
@@ -152,8 +152,10 @@ class PatchCraftNet(nn.Module):
         bank = k[:, None].repeat(3, 1, 1, 1)  # (27, 1, 5, 5): every kernel on every channel (groups=3)
         self.register_buffer("srm", bank.reshape(3, 9, 1, 5, 5).reshape(27, 1, 5, 5))
         nf = 27
-        self.rich = nn.Sequential(nn.Conv2d(nf, width, 3, padding=1), nn.Hardtanh())
-        self.poor = nn.Sequential(nn.Conv2d(nf, width, 3, padding=1), nn.Hardtanh())
+        # 4x4 stride-2 learnable filters per branch (a 4x4 window covers whole 2x2 pixel blocks): the
+        # contrast is learnt at half resolution, which keeps the network about as cheap as npr's
+        self.rich = nn.Sequential(nn.Conv2d(nf, width, 4, stride=2, padding=1), nn.Hardtanh())
+        self.poor = nn.Sequential(nn.Conv2d(nf, width, 4, stride=2, padding=1), nn.Hardtanh())
         self.trunk = _ResTrunk(width, width, stem_kernel=3, stem_stride=1)
 
     def _filter(self, x: torch.Tensor) -> torch.Tensor:
@@ -298,7 +300,7 @@ FAMILIES: dict[str, Family] = {
         paper="Zhong et al., PatchCraft: Exploring Texture Patch for Efficient AI-generated Image Detection, 2023",
         looks_at="SRM high-pass residuals of the richest vs the poorest texture patches (inter-pixel correlation "
                  "contrast)",
-        build=lambda width=24, **_: PatchCraftNet(width=width), augment=_no_augment, transform="patchcraft",
+        build=lambda width=16, **_: PatchCraftNet(width=width), augment=_no_augment, transform="patchcraft",
         tile=192, max_tiles=4, augment_doc="format alignment only (smash-and-reconstruct is the input)"),
 }
 

@@ -32,8 +32,9 @@ demo: $(VENV)/.core
 	$(BIN)/fakescope scan samples --out reports/demo.jsonl --html reports/demo.html --no-progress; test $$? -le 1
 	$(BIN)/python bench/demo_check.py reports/demo.jsonl samples/labels.csv
 
+# probe/rigid export their backbone to ONNX once; keep that cache inside the checkout
 test: $(VENV)/.dev
-	$(BIN)/python -m pytest -q -n 2 -p no:cacheprovider
+	FAKESCOPE_CACHE=$(CURDIR)/.cache/fakescope $(BIN)/python -m pytest -q -n 2 -p no:cacheprovider
 
 bench: $(VENV)/.dev
 	$(BIN)/python bench/scan_throughput.py

@@ -27,7 +27,7 @@ from .errors import UsageError, WeightsError
 from .types import Attribution, Evidence
 
 __all__ = ["CalibrationSet", "Fuser", "OperatingPoint", "Decision", "fit_logistic", "load_calibration",
-           "default_detectors"]
+           "default_detectors", "default_regime_detectors"]
 
 CALIBRATION_FILE = Path(__file__).resolve().parent / "weights" / "calibration.json"
 WEAK_SHIFT_MAX = 0.75  # the most a weak item may move the log-odds
@@ -91,6 +91,7 @@ class CalibrationSet:
     scores: Mapping[str, np.ndarray]
     min_side: tuple[int, ...] | None = None  # each image's smaller side, when recorded
     default: tuple[str, ...] = ()  # the detectors a plain scan fuses (empty: every scored detector)
+    regime_default: Mapping[str, tuple[str, ...]] | None = None  # per-regime default sets, when chosen so
 
     def min_sides(self) -> list[int | None]:
         """Each calibration image's smaller side (from the file, else from its group: CIFAKE is 32 px)."""
@@ -114,12 +115,21 @@ class CalibrationSet:
             if v.shape != labels.shape:
                 raise WeightsError(f"calibration scores for {k!r} have {v.size} values, labels {labels.size}")
         ms = d.get("min_side")
-        default = tuple(d.get("default") or ())
+        raw_default = d.get("default") or ()
+        regime_default = None
+        if isinstance(raw_default, dict):
+            if set(raw_default) != set(REGIMES):
+                raise WeightsError(f"calibration file {path}: a per-regime default needs exactly {REGIMES}")
+            regime_default = {r: tuple(raw_default[r]) for r in REGIMES}
+            default = tuple(dict.fromkeys(n for r in REGIMES for n in regime_default[r]))
+        else:
+            default = tuple(raw_default)
         unknown = [k for k in default if k not in scores]
         if unknown:
             raise WeightsError(f"calibration file {path}: default detectors {unknown} have no scores")
         return cls(split=d.get("split", ""), labels=labels, groups=tuple(d.get("groups", [])), scores=scores,
-                   min_side=tuple(int(v) for v in ms) if ms is not None else None, default=default)
+                   min_side=tuple(int(v) for v in ms) if ms is not None else None, default=default,
+                   regime_default=regime_default)
 
 
 @lru_cache(maxsize=4)
@@ -136,6 +146,13 @@ def default_detectors() -> tuple[str, ...]:
     """
     cal = load_calibration()
     return cal.default or tuple(sorted(cal.scores))
+
+
+def default_regime_detectors() -> dict[str, tuple[str, ...]] | None:
+    """Per-regime default sets (thumbnails may fuse more detectors than full-resolution images:
+    on 32-px images every detector is cheap), or None when one set serves both."""
+    cal = load_calibration()
+    return dict(cal.regime_default) if cal.regime_default else None
 
 
 @dataclass(frozen=True)
@@ -202,10 +219,18 @@ class Fuser:
     fpr : target false-positive rate on real images (0 < fpr < 0.5).
     miss_rate : at most this share of calibration fakes may fall in the "real" region.
     calibration : a :class:`CalibrationSet` (default: the shipped one).
+    regime_detectors : optional per-regime subsets of ``detectors`` (``{"thumbnail": [...], "full": [...]}``);
+        default: every detector in both regimes.  :meth:`default` uses the calibrated default.
     """
 
+    @classmethod
+    def default(cls, *, fpr: float = 0.01, miss_rate: float = 0.05) -> "Fuser":
+        """The fusion a plain scan uses: the calibrated default set(s) of the shipped calibration split."""
+        return cls(default_detectors(), fpr=fpr, miss_rate=miss_rate, regime_detectors=default_regime_detectors())
+
     def __init__(self, detectors: Sequence[str], *, fpr: float = 0.01, miss_rate: float = 0.05,
-                 calibration: CalibrationSet | None = None) -> None:
+                 calibration: CalibrationSet | None = None,
+                 regime_detectors: Mapping[str, Sequence[str]] | None = None) -> None:
         if not 0.0 < fpr < 0.5:
             raise UsageError(f"fpr must be between 0 and 0.5, got {fpr}")
         if not 0.0 < miss_rate < 0.5:
@@ -222,15 +247,23 @@ class Fuser:
         self.calibration_split = cal.split
         self._calibration = cal
         self._subsets: dict[tuple[tuple[str, ...], str], _Stacker] = {}
-        x = np.stack([cal.scores[d] for d in self.detectors], axis=1)
+        self._names: dict[str, tuple[str, ...]] = {}
+        for r in REGIMES:
+            names = tuple(regime_detectors[r]) if regime_detectors and r in regime_detectors else self.detectors
+            extra = [d for d in names if d not in self.detectors]
+            if extra or not names:
+                raise UsageError(f"regime {r!r}: detectors {list(names)} must be a non-empty subset of "
+                                 f"{list(self.detectors)}")
+            self._names[r] = names
         regimes = np.array([_regime(s) for s in cal.min_sides()])
-        pooled = self._fit(x, cal.labels)
         self._models: dict[str, _Stacker] = {}
         for r in REGIMES:
+            x = np.stack([cal.scores[d] for d in self._names[r]], axis=1)
             m = regimes == r
             n_real, n_fake = int(np.sum(cal.labels[m] == 0)), int(np.sum(cal.labels[m] == 1))
             # a regime with too few calibration images of either class falls back to the pooled fit
-            self._models[r] = self._fit(x[m], cal.labels[m]) if min(n_real, n_fake) >= MIN_PER_CLASS else pooled
+            self._models[r] = self._fit(x[m], cal.labels[m]) if min(n_real, n_fake) >= MIN_PER_CLASS \
+                else self._fit(x, cal.labels)
 
     @property
     def operating_point(self) -> "OperatingPoint":
@@ -239,6 +272,10 @@ class Fuser:
 
     def operating_point_for(self, min_side: int | None) -> "OperatingPoint":
         return self._models[_regime(min_side)].op
+
+    def detectors_for(self, min_side: int | None) -> tuple[str, ...]:
+        """The detectors fused for an image of this smaller side."""
+        return self._names[_regime(min_side)]
 
     def _fit(self, x: np.ndarray, y: np.ndarray) -> "_Stacker":
         mu = x.mean(axis=0)
@@ -264,8 +301,9 @@ class Fuser:
 
     def pixel_probability(self, raw: Mapping[str, float], *, min_side: int | None = None) -> float:
         """Calibrated probability from the detectors' raw scores, for an image of this smaller side."""
-        x = np.array([[raw[d] for d in self.detectors]], np.float64)
-        return float(self._models[_regime(min_side)].p(x)[0])
+        r = _regime(min_side)
+        x = np.array([[raw[d] for d in self._names[r]]], np.float64)
+        return float(self._models[r].p(x)[0])
 
     def _subset(self, names: tuple[str, ...], min_side: int | None) -> tuple["_Stacker", tuple[str, ...]]:
         """A stacker over the detectors that could score this image (some give no evidence on small
@@ -289,14 +327,15 @@ class Fuser:
         """
         op = self.operating_point_for(min_side)
         raw = raw or {}
-        usable = {d: raw[d] for d in self.detectors if d in raw and math.isfinite(raw[d])}
+        wanted = self.detectors_for(min_side)
+        usable = {d: raw[d] for d in wanted if d in raw and math.isfinite(raw[d])}
         reasons: list[str] = []
         pixel_p: float | None = None
-        if len(usable) == len(self.detectors):
+        if len(usable) == len(wanted):
             pixel_p = self.pixel_probability(usable, min_side=min_side)
             z = _logit(pixel_p)
         elif usable:
-            model, names = self._subset(tuple(d for d in self.detectors if d in usable), min_side)
+            model, names = self._subset(tuple(d for d in wanted if d in usable), min_side)
             op = model.op
             pixel_p = float(model.p(np.array([[usable[d] for d in names]], np.float64))[0])
             z = _logit(pixel_p)
@@ -339,7 +378,7 @@ class Fuser:
                          "real" if pixel_p < op.real_threshold else "inconclusive")
             if pix_label != label and {pix_label, label} == {"ai-generated", "real"}:
                 label = "inconclusive"  # weak evidence never flips a label on its own
-        explanation = self._explain(label, p, pixel_p, detector_ev, weak, len(usable) < len(self.detectors), op)
+        explanation = self._explain(label, p, pixel_p, detector_ev, weak, len(usable) < len(wanted), op)
         generator = _generator(weak) if label != "real" else None
         return Decision(p, label, op.threshold, self.fpr, explanation, generator=generator,
                         pixel_p_fake=pixel_p, reasons=tuple(e.summary for e in weak))

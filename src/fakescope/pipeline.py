@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
 from .detectors import Detector, create_detector
 from .errors import DecodeError, FakescopeError
-from .fusion import Fuser, default_detectors
+from .fusion import Fuser
 from .io.decode import DecodeLimits, decode, load
 from .types import Evidence, Sample, Verdict
 
@@ -36,9 +36,13 @@ class Scanner:
     def __init__(self, detectors: Sequence[str] | None = None, *, fpr: float = 0.01,
                  limits: DecodeLimits | None = None, provenance: bool = True,
                  provenance_options: "ProvenanceOptions | None" = None) -> None:
-        names = tuple(detectors) if detectors else default_detectors()
-        self.detectors: tuple[Detector, ...] = tuple(create_detector(n) for n in names)
-        self.fuser = Fuser(names, fpr=fpr)
+        if detectors:
+            names = tuple(detectors)
+            self.detectors: tuple[Detector, ...] = tuple(create_detector(n) for n in names)
+            self.fuser = Fuser(names, fpr=fpr)
+        else:  # the calibrated default (thumbnails may fuse more detectors than full-resolution images)
+            self.fuser = Fuser.default(fpr=fpr)
+            self.detectors = tuple(create_detector(n) for n in self.fuser.detectors)
         self.limits = limits or DecodeLimits()
         self.fpr = fpr
         self.provenance = provenance
@@ -51,7 +55,10 @@ class Scanner:
     def analyze(self, sample: Sample) -> tuple[list[Evidence], dict[str, float]]:
         evidence: list[Evidence] = []
         raw: dict[str, float] = {}
+        wanted = self.fuser.detectors_for(min(sample.width, sample.height))
         for det in self.detectors:
+            if det.name not in wanted:  # not fused for this image size: not run either
+                continue
             ev = det.analyze(sample)
             evidence.append(ev)
             if ev.weight == "pixel" and "raw" in ev.details:

@@ -714,7 +714,8 @@ def build_context(config: Mapping[str, Any], *, detectors: Sequence[str] | None 
     dets = [create_detector(n) for n in names]
     fuser, fusion_note = None, None
     try:
-        fuser = Fuser(names, fpr=0.01)
+        # the calibrated default fusion when no detector set is named, else the named set in both regimes
+        fuser = Fuser(names, fpr=0.01) if (detectors or cfg.get("detectors")) else Fuser.default(fpr=0.01)
     except (UsageError, WeightsError) as e:
         fusion_note = f"no fused probability: {e}"
     out = Path(out_dir) if out_dir is not None else None
@@ -740,6 +741,8 @@ def build_context(config: Mapping[str, Any], *, detectors: Sequence[str] | None 
         "detectors": _detector_cards(dets),
         "fusion": None if fuser is None else {
             "detectors": list(fuser.detectors), "calibration_split": fuser.calibration_split,
+            "detectors_by_regime": {"thumbnail (<= 64 px)": list(fuser.detectors_for(32)),
+                                    "full resolution": list(fuser.detectors_for(None))},
             "threshold@1%fpr": {"thumbnail (32 px)": fuser.operating_point_for(32).threshold,
                                 "full resolution": fuser.operating_point_for(None).threshold},
             "calibration_file_sha256": _file_sha(str(CALIBRATION_FILE))},

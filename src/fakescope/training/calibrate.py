@@ -139,12 +139,15 @@ def cross_validate_sets(cal: Mapping[str, Any], sets: Sequence[Sequence[str]], *
         for r in ("thumbnail", "full"):
             m = reg == r
             row[f"auc_{r}"] = roc_auc(y[m], z[m])
-        per = []
+        per, per_full = [], []
         for grp in sorted(set(g[y == 1].tolist())):
             r = reg[(g == grp) & (y == 1)][0]
             m = ((g == grp) & (y == 1)) | ((y == 0) & (reg == r))
             per.append(roc_auc(y[m], z[m]))
+            if r == "full":
+                per_full.append(per[-1])
         row["mean_group_auc"] = float(np.mean(per))
+        row["mean_group_auc_full"] = float(np.mean(per_full)) if per_full else float("nan")
         out.append(row)
     return out
 
@@ -154,11 +157,12 @@ def candidate_sets(names: Sequence[str], *, max_size: int = 4) -> list[tuple[str
     return [c for k in range(1, max_size + 1) for c in itertools.combinations(sorted(names), k)]
 
 
-def write_calibration(cal: Mapping[str, Any], *, default: Sequence[str], selection: Any = None,
+def write_calibration(cal: Mapping[str, Any], *, default: Sequence[str] | Mapping[str, Sequence[str]],
+                      selection: Any = None,
                       path: str | Path = WEIGHTS_DIR / "calibration.json") -> None:
     """Write the scores, the default set and how it was chosen."""
     d = dict(cal)
-    d["default"] = list(default)
+    d["default"] = {k: list(v) for k, v in default.items()} if isinstance(default, Mapping) else list(default)
     if selection is not None:
         d["default_selection"] = selection
     Path(path).write_text(json.dumps(d) + "\n")

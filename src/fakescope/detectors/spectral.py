@@ -51,15 +51,6 @@ FEATURE_NAMES: tuple[str, ...] = (
 )
 
 
-def _highpass(y: np.ndarray) -> np.ndarray:
-    """``y - box3x3(y)`` with reflected borders, over the last two axes (separable sums)."""
-    pad = [(0, 0)] * (y.ndim - 2) + [(1, 1), (1, 1)]
-    p = np.pad(y, pad, mode="reflect")
-    rows = p[..., :, :-2] + p[..., :, 1:-1] + p[..., :, 2:]
-    box = rows[..., :-2, :] + rows[..., 1:-1, :] + rows[..., 2:, :]
-    return y - box * np.float32(1.0 / 9.0)
-
-
 def _half(row: int, col: int, h: int, w: int) -> tuple[int, int]:
     """Index of full-plane frequency ``(row, col)`` in ``rfft2``'s half plane (Hermitian symmetry)."""
     row, col = row % h, col % w
@@ -68,12 +59,27 @@ def _half(row: int, col: int, h: int, w: int) -> tuple[int, int]:
     return row, col
 
 
+try:  # scipy's pocketfft runs the batched float64 rfft2 faster than numpy's; scipy is optional
+    from scipy import fft as _sfft
+
+    def _rfft2(x: np.ndarray) -> np.ndarray:
+        return _sfft.rfft2(x, workers=1, overwrite_x=True)
+except ImportError:  # pragma: no cover - scipy comes with the train extra only
+    def _rfft2(x: np.ndarray) -> np.ndarray:
+        return np.fft.rfft2(x)
+
+
 @lru_cache(maxsize=16)
 def _geometry(h: int, w: int) -> dict[str, Any]:
-    """Per-size constants: Hann window, radial bin of every frequency, peak and ring indices."""
+    """Per-size constants: Hann window, radial bin of every frequency, peak and ring indices.
+
+    Peak and ring positions are flat indices into the ``(h, w // 2 + 1)`` half plane, the
+    peaks of all (period, kind) groups concatenated (``groups`` holds each group's slice).
+    """
     win = np.outer(np.hanning(h), np.hanning(w))
     fy = np.fft.fftfreq(h)[:, None]
     fx = np.fft.rfftfreq(w)[None, :]  # the half plane of a real input's spectrum
+    wf = fx.shape[1]
     r = np.sqrt(fy**2 + fx**2)
     edges = np.linspace(0.0, 0.5, _RADIAL_BINS + 1)
     bins = np.digitize(r, edges[1:-1])  # 0.._RADIAL_BINS-1 inside the Nyquist circle
@@ -81,10 +87,12 @@ def _geometry(h: int, w: int) -> dict[str, Any]:
     bins[0, 0] = _RADIAL_BINS + 1  # DC: excluded
     counts = np.bincount(bins.ravel(), minlength=_RADIAL_BINS + 2).astype(np.float64)
     ring = [(dy, dx) for dy in range(-3, 4) for dx in range(-3, 4) if max(abs(dy), abs(dx)) >= 2]
-    peaks: dict[tuple[int, str], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+    near_idx: list[list[int]] = []
+    ring_idx: list[list[int]] = []
+    groups: list[slice] = []
     for p in _PERIODS:
         for kind in ("axis", "diag"):
-            py, px, ry, rx = [], [], [], []
+            first = len(near_idx)
             for ky in range(p):
                 for kx in range(p):
                     if ky == 0 and kx == 0:
@@ -94,12 +102,18 @@ def _geometry(h: int, w: int) -> dict[str, Any]:
                     cy, cx = round(ky * h / p), round(kx * w / p)
                     near = [_half(cy + dy, cx + dx, h, w) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
                     around = [_half(cy + dy, cx + dx, h, w) for dy, dx in ring]
-                    py.append([a for a, _ in near])
-                    px.append([b for _, b in near])
-                    ry.append([a for a, _ in around])
-                    rx.append([b for _, b in around])
-            peaks[(p, kind)] = (np.array(py), np.array(px), np.array(ry), np.array(rx))
-    return {"win": win, "bins": bins.ravel(), "counts": counts, "peaks": peaks}
+                    near_idx.append([a * wf + b for a, b in near])
+                    ring_idx.append([a * wf + b for a, b in around])
+            groups.append(slice(first, len(near_idx)))
+    return {"win": win, "bins": bins.ravel(), "counts": counts, "near": np.array(near_idx, np.intp),
+            "ring": np.array(ring_idx, np.intp), "groups": tuple(groups)}
+
+
+@lru_cache(maxsize=64)
+def _bin_ids(h: int, w: int, n: int) -> np.ndarray:
+    """Radial bin of every frequency of ``n`` stacked tiles, offset per tile (one ``bincount``)."""
+    nb = _RADIAL_BINS + 2
+    return (np.arange(n)[:, None] * nb + _geometry(h, w)["bins"][None, :]).ravel()
 
 
 def tile_features(tiles: np.ndarray) -> np.ndarray:
@@ -117,33 +131,68 @@ def tile_features(tiles: np.ndarray) -> np.ndarray:
     """
     if tiles.ndim != 4 or tiles.shape[-1] != 3:
         raise UsageError(f"expected (n, h, w, 3) tiles, got {tiles.shape}")
-    n, h, w = tiles.shape[:3]
+    planes = np.ascontiguousarray(tiles.transpose(0, 3, 1, 2))
+    return _planar_features(planes if planes.dtype == np.uint8 else planes.astype(np.float32))
+
+
+_PAIRS_EXACT_ROW = 258  # 258 · 255² < 2²⁴: a float32 sum of that many products of two differences is exact
+
+
+def _planar_features(rgb8: np.ndarray) -> np.ndarray:
+    """:func:`tile_features` of contiguous ``(n, 3, h, w)`` planes (uint8; float32 also works, but the
+    colour sums below are exact only for integers in 0..255)."""
+    n, _, h, w = rgb8.shape
     if min(h, w) < 16:
         raise UsageError(f"spectral features need tiles of at least 16×16 pixels, got {w}×{h}")
     g = _geometry(h, w)
-    rgb = np.ascontiguousarray(tiles.transpose(0, 3, 1, 2), dtype=np.float32)  # (n, 3, h, w)
-    luma = 0.299 * rgb[:, 0] + 0.587 * rgb[:, 1] + 0.114 * rgb[:, 2]
-    res = _highpass(luma) * g["win"]  # float32 × float64 window → float64
-    power = np.abs(np.fft.rfft2(res)) ** 2  # float64: pocketfft's float32 path is slower here
-    logp = np.log10(power + 1e-3)
-    flat = logp.reshape(n, -1)
+    # float32 luma 0.299 R + 0.587 G + 0.114 B written straight into a buffer with a reflected
+    # 1-pixel border (numpy's "reflect"), then the high-pass residual y - box3x3(y) / 9 from
+    # separable sums (left + centre + right, then up + centre + down)
+    pad = np.empty((n, h + 2, w + 2), np.float32)
+    y = pad[:, 1:-1, 1:-1]
+    tmp = np.empty((n, h, w), np.float32)
+    np.multiply(rgb8[:, 0], np.float32(0.299), out=y)
+    y += np.multiply(rgb8[:, 1], np.float32(0.587), out=tmp)
+    y += np.multiply(rgb8[:, 2], np.float32(0.114), out=tmp)
+    pad[:, 0, 1:-1] = pad[:, 2, 1:-1]
+    pad[:, -1, 1:-1] = pad[:, -3, 1:-1]
+    pad[:, :, 0] = pad[:, :, 2]
+    pad[:, :, -1] = pad[:, :, -3]
+    rows = pad[:, :, :-2] + pad[:, :, 1:-1]
+    rows += pad[:, :, 2:]
+    box = np.add(rows[:, :-2], rows[:, 1:-1], out=tmp)
+    box += rows[:, 2:]
+    box *= np.float32(1.0 / 9.0)
+    np.subtract(y, box, out=box)
+    spec = _rfft2(box * g["win"])  # float32 × float64 window → float64, as before
+    power = spec.real * spec.real
+    power += spec.imag * spec.imag
+    power += 1e-3
+    flat = np.log10(power, out=power).reshape(n, -1)
     nb = _RADIAL_BINS + 2
-    sums = np.stack([np.bincount(g["bins"], weights=row, minlength=nb) for row in flat])
+    sums = np.bincount(_bin_ids(h, w, n), weights=flat.ravel(), minlength=n * nb).reshape(n, nb)
     radial = (sums / np.maximum(g["counts"], 1.0))[:, : _RADIAL_BINS + 1]
     level = radial[:, :_RADIAL_BINS].mean(axis=1, keepdims=True)
     feats = [radial - level, level]
-    for p in _PERIODS:
-        for kind in ("axis", "diag"):
-            py, px, ry, rx = g["peaks"][(p, kind)]
-            peak = logp[:, py, px].max(axis=2)  # (n, npeaks): the window spreads a peak over ±1 bin
-            base = np.median(logp[:, ry, rx], axis=2)
-            feats.append((peak - base).mean(axis=1, keepdims=True))
+    peak = flat[:, g["near"]].max(axis=2)  # (n, npeaks): the window spreads a peak over ±1 bin
+    ring = np.sort(flat[:, g["ring"]], axis=2)  # 24 values: the median is the mean of the middle two
+    half = ring.shape[2] // 2
+    contrast = peak - (ring[:, :, half - 1] + ring[:, :, half]) / 2
+    feats += [contrast[:, s].mean(axis=1, keepdims=True) for s in g["groups"]]
     # colour: correlation of the channels' horizontal first differences (camera demosaicing ties them
-    # together) and the energy of the chroma part of that residual relative to its grey part
-    x = (rgb[:, :, :, 1:] - rgb[:, :, :, :-1]).reshape(n, 3, -1)
-    npix = x.shape[2]
-    m = x.mean(axis=2, dtype=np.float64)
-    cov = np.matmul(x, x.transpose(0, 2, 1)).astype(np.float64) - npix * m[:, :, None] * m[:, None, :]
+    # together) and the energy of the chroma part of that residual relative to its grey part.  The
+    # differences are integers in -255..255: per-row float32 sums of their products are exact for rows
+    # of up to 258 pixels, and the float64 sums over rows are exact too.
+    npix = h * (w - 1)
+    ends = np.subtract(rgb8[:, :, :, -1], rgb8[:, :, :, 0], dtype=np.float64)
+    m = ends.sum(axis=2) / npix  # the sums of the differences telescope to last - first pixel of each row
+    if w - 1 <= _PAIRS_EXACT_ROW:
+        d = np.subtract(rgb8[:, :, :, 1:], rgb8[:, :, :, :-1], dtype=np.float32)
+        gram = np.einsum("ncrl,ndrl->ncdr", d, d).sum(axis=3, dtype=np.float64)
+    else:
+        d = np.subtract(rgb8[:, :, :, 1:], rgb8[:, :, :, :-1], dtype=np.float64).reshape(n, 3, -1)
+        gram = np.einsum("ncp,ndp->ncd", d, d)
+    cov = gram - npix * m[:, :, None] * m[:, None, :]
     energy = np.maximum(np.diagonal(cov, axis1=1, axis2=2), 1e-6)
     for a, b in ((0, 1), (1, 2), (0, 2)):
         feats.append((cov[:, a, b] / np.sqrt(energy[:, a] * energy[:, b]))[:, None])
@@ -178,8 +227,11 @@ def spectral_features(image: np.ndarray, *, tile: int = TILE, max_tiles: int = M
     """
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise UsageError(f"expected an H×W×3 uint8 RGB array, got {image.dtype} {image.shape}")
-    tiles = np.stack(grid_tiles(image, tile, max_tiles, align=8))
-    return tile_features(tiles).mean(axis=0)
+    tiles = grid_tiles(image, tile, max_tiles, align=8)
+    planes = np.empty((len(tiles), 3) + tiles[0].shape[:2], np.uint8)  # one copy, straight to planar
+    for i, t in enumerate(tiles):
+        planes[i] = t.transpose(2, 0, 1)
+    return _planar_features(planes).mean(axis=0)
 
 
 class NumpyMLP:

@@ -35,7 +35,7 @@ def test_tampered_card_is_refused(tmp_path):
     p.write_text(json.dumps(card))
     with pytest.raises(WeightsError, match="does not match"):
         create_detector("npr", card_path=p)
-    with pytest.raises(WeightsError, match="cannot read"):
+    with pytest.raises(WeightsError, match="no card for detector"):
         create_detector("npr", card_path=tmp_path / "missing.json")
 
 

@@ -23,7 +23,7 @@ import numpy as np
 from ..errors import MissingDependencyError, WeightsError
 from ..types import Evidence, Sample
 
-__all__ = ["DetectorCard", "Detector", "OnnxModel", "grid_tiles", "WEIGHTS_DIR", "sha256_file"]
+__all__ = ["DetectorCard", "Detector", "OnnxModel", "grid_tiles", "WEIGHTS_DIR", "sha256_file", "load_card"]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 
@@ -95,6 +95,18 @@ class DetectorCard:
                 f"weights file {p} does not match its card (sha256 {digest[:12]}… != {self.sha256[:12]}…)"
             )
         return p
+
+
+def load_card(name: str, card_path: str | Path | None = None) -> DetectorCard:
+    """A detector's card: ``card_path`` if given, else the shipped ``weights/<name>.json``."""
+    path = card_path if card_path is not None else WEIGHTS_DIR / f"{name}.json"
+    try:
+        return DetectorCard.load(path)
+    except FileNotFoundError:
+        raise WeightsError(f"no card for detector {name!r} at {path} (train it: fakescope train --detector "
+                           f"{name} ...)") from None
+    except (OSError, ValueError, TypeError) as e:
+        raise WeightsError(f"cannot read the {name} card {path}: {e}") from e
 
 
 class Detector(ABC):

@@ -24,8 +24,7 @@ import numpy as np
 
 from ..errors import WeightsError
 from . import DETECTORS
-from .base import Detector, DetectorCard
-from .zoo import load_card
+from .base import Detector, DetectorCard, load_card
 
 __all__ = ["EnsembleDetector", "THUMBNAIL_MAX_SIDE"]
 

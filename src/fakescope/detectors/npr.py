@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import UsageError, WeightsError
 from . import DETECTORS
-from .base import WEIGHTS_DIR, Detector, DetectorCard, OnnxModel, grid_tiles
+from .base import Detector, DetectorCard, OnnxModel, grid_tiles, load_card
 
 __all__ = ["NPRDetector", "tiles_to_batch", "TILE", "MAX_TILES"]
 
@@ -90,9 +90,4 @@ class NPRDetector(Detector):
 
 @DETECTORS.register("npr")
 def _create(**kw: Any) -> Detector:
-    path = kw.pop("card_path", WEIGHTS_DIR / "npr.json")
-    try:
-        card = DetectorCard.load(path)
-    except (OSError, ValueError, TypeError) as e:
-        raise WeightsError(f"cannot read the npr card {path}: {e}") from e
-    return NPRDetector(card, **kw)
+    return NPRDetector(load_card("npr", kw.pop("card_path", None)), **kw)

@@ -28,7 +28,7 @@ import numpy as np
 from ..backbones import BACKBONES, backbone_onnx, to_input_batch
 from ..errors import UsageError, WeightsError
 from . import DETECTORS
-from .base import WEIGHTS_DIR, Detector, DetectorCard, OnnxModel, sha256_file
+from .base import Detector, DetectorCard, OnnxModel, sha256_file, load_card
 
 __all__ = ["ProbeDetector", "load_head", "apply_head", "BATCH"]
 
@@ -144,9 +144,4 @@ class ProbeDetector(Detector):
 
 @DETECTORS.register("probe")
 def _create(**kw: Any) -> Detector:
-    path = kw.pop("card_path", WEIGHTS_DIR / "probe.json")
-    try:
-        card = DetectorCard.load(path)
-    except (OSError, ValueError, TypeError) as e:
-        raise WeightsError(f"cannot read the probe card {path}: {e}") from e
-    return ProbeDetector(card, **kw)
+    return ProbeDetector(load_card("probe", kw.pop("card_path", None)), **kw)

@@ -31,9 +31,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..backbones import BACKBONES, INPUT_SIZE, NORMALISATION, backbone_onnx, to_input_batch
-from ..errors import UsageError, WeightsError
+from ..errors import UsageError
 from . import DETECTORS
-from .base import WEIGHTS_DIR, Detector, DetectorCard, OnnxModel
+from .base import Detector, DetectorCard, OnnxModel, load_card
 
 __all__ = ["RigidDetector", "rigid_noise", "SIGMA", "DRAWS", "SEED", "BATCH"]
 
@@ -142,9 +142,4 @@ class RigidDetector(Detector):
 
 @DETECTORS.register("rigid")
 def _create(**kw: Any) -> Detector:
-    path = kw.pop("card_path", WEIGHTS_DIR / "rigid.json")
-    try:
-        card = DetectorCard.load(path)
-    except (OSError, ValueError, TypeError) as e:
-        raise WeightsError(f"cannot read the rigid card {path}: {e}") from e
-    return RigidDetector(card, **kw)
+    return RigidDetector(load_card("rigid", kw.pop("card_path", None)), **kw)

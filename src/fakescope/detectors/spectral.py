@@ -32,7 +32,7 @@ import numpy as np
 
 from ..errors import UsageError, WeightsError
 from . import DETECTORS
-from .base import WEIGHTS_DIR, Detector, DetectorCard, grid_tiles
+from .base import Detector, DetectorCard, grid_tiles, load_card
 
 __all__ = ["SpectralDetector", "spectral_features", "tile_features", "FEATURE_NAMES", "NumpyMLP",
            "TILE", "MAX_TILES"]
@@ -319,9 +319,4 @@ class SpectralDetector(Detector):
 
 @DETECTORS.register("spectral")
 def _create(**kw: Any) -> Detector:
-    path = kw.pop("card_path", WEIGHTS_DIR / "spectral.json")
-    try:
-        card = DetectorCard.load(path)
-    except (OSError, ValueError, TypeError) as e:
-        raise WeightsError(f"cannot read the spectral card {path}: {e}") from e
-    return SpectralDetector(card, **kw)
+    return SpectralDetector(load_card("spectral", kw.pop("card_path", None)), **kw)

@@ -34,7 +34,7 @@ import numpy as np
 
 from ..errors import UsageError, WeightsError
 from . import DETECTORS
-from .base import WEIGHTS_DIR, Detector, DetectorCard, OnnxModel, grid_tiles
+from .base import Detector, DetectorCard, OnnxModel, grid_tiles, load_card
 
 __all__ = ["TileNetDetector", "tile_batch", "smash_and_reconstruct", "texture_diversity", "patchcraft_geometry",
            "ZOO_FAMILIES", "TRANSFORMS"]
@@ -175,18 +175,6 @@ class TileNetDetector(Detector):
 
     def raw_scores(self, images: Sequence[np.ndarray]) -> np.ndarray:
         return np.array([float(self.tile_logits(im).mean()) for im in images], dtype=np.float64)
-
-
-def load_card(name: str, card_path: Any = None) -> DetectorCard:
-    """A detector's card: ``card_path`` if given, else the shipped ``weights/<name>.json``."""
-    path = card_path if card_path is not None else WEIGHTS_DIR / f"{name}.json"
-    try:
-        return DetectorCard.load(path)
-    except FileNotFoundError:
-        raise WeightsError(f"no card for detector {name!r} at {path} (train it: fakescope train --detector "
-                           f"{name} ...)") from None
-    except (OSError, ValueError, TypeError) as e:
-        raise WeightsError(f"cannot read the {name} card {path}: {e}") from e
 
 
 def _register(family: str) -> None:

@@ -146,4 +146,5 @@ def test_probe_trains_from_the_cli(cifake_dir, cifake_val, tmp_path):
     n = 100
     real = det.raw_scores([fakescope.load(p).image for p in cifake_val["real"][-n:]])
     fake = det.raw_scores([fakescope.load(p).image for p in cifake_val["fake"][-n:]])
-    assert _auc(real, fake) > 0.85
+    auc = _auc(real, fake)
+    assert auc > 0.9, f"probe: held-out CIFAKE AUC {auc:.3f}"

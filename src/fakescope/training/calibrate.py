@@ -69,6 +69,7 @@ def fit_stacker(x: np.ndarray, y: np.ndarray, groups: Sequence[str], *, method: 
     """Standardise the columns, then combine them.
 
     ``method="logistic"``: group-balanced L2 logistic regression (penalty ``l2``).
+    ``method="nonneg"``: the same with non-negative weights (Breiman 1996).
     ``method="mean"``: the mean of the standardised scores (no learnt weights), with a
     fitted intercept — the robust choice when the weights learnt on known generators do not
     carry over to new ones.
@@ -83,6 +84,21 @@ def fit_stacker(x: np.ndarray, y: np.ndarray, groups: Sequence[str], *, method: 
         coef = coef * beta[0]
         return {"mu": mu.tolist(), "sd": sd.tolist(), "coef": coef.tolist(), "intercept": float(beta[1]),
                 "method": "mean"}
+    if method == "nonneg":
+        # Breiman (1996, "Stacked regressions"): constrain the stacking weights to be non-negative, so no
+        # expert becomes evidence *against* what it detects on the generators the stacker happened to
+        # see. Active set: refit without the members whose weight came out negative until none does.
+        active = np.ones(x.shape[1], bool)
+        coef = np.zeros(x.shape[1])
+        while True:
+            beta = _fit_logistic(z[:, active], y.astype(np.float64), w, l2=l2)
+            if np.all(beta[:-1] >= 0) or active.sum() == 1:
+                coef[active] = np.maximum(beta[:-1], 0.0)
+                break
+            idx = np.flatnonzero(active)
+            active[idx[beta[:-1] < 0]] = False
+        return {"mu": mu.tolist(), "sd": sd.tolist(), "coef": coef.tolist(), "intercept": float(beta[-1]),
+                "method": "nonneg", "l2": l2}
     if method != "logistic":
         raise ValueError(f"unknown stacking method {method!r}")
     beta = _fit_logistic(z, y.astype(np.float64), w, l2=l2)
@@ -91,7 +107,8 @@ def fit_stacker(x: np.ndarray, y: np.ndarray, groups: Sequence[str], *, method: 
 
 
 STACKING_CHOICES: tuple[tuple[str, float], ...] = (("logistic", 1e-2), ("logistic", 1.0), ("logistic", 10.0),
-                                                    ("logistic", 100.0), ("mean", 0.0))
+                                                    ("logistic", 100.0), ("nonneg", 1e-2), ("nonneg", 1.0),
+                                                    ("nonneg", 10.0), ("mean", 0.0))
 
 
 def leave_one_generator_out(cal: Mapping[str, Any], members: Sequence[str], *, method: str = "logistic",
@@ -152,7 +169,8 @@ def fit_ensemble_card(cal: Mapping[str, Any], members: Sequence[str], cards: Map
                      f"(smaller side <= {THUMBNAIL_MAX_SIDE} px) and full-resolution images have separate weights",
         preprocessing="member raw scores, standardised with the calibration split's mean and deviation; "
                       "thumbnails: logistic stacking (L2 1e-2, each group weighted equally inside its class); "
-                      "full resolution: the combination (logistic with L2 in {0.01, 1, 10, 100}, or the plain mean "
+                      "full resolution: the combination (logistic with L2 in {0.01, 1, 10, 100}, non-negative "
+                      "logistic with L2 in {0.01, 1, 10}, or the plain mean "
                       "of the standardised scores) with the best leave-one-generator-out AUC on the calibration "
                       f"split — here {best}",
         training_data="no images of its own: fitted on the members' raw scores on the calibration split",

@@ -50,23 +50,13 @@ def hanley_mcneil_se(auc: float, n_pos: int, n_neg: int) -> float:
     return float(np.sqrt(max(var, 0.0)))
 
 
-def ensemble_scores(cal, card) -> np.ndarray:
-    from fakescope.training.calibrate import THUMBNAIL_MAX_SIDE
-
-    x = np.stack([np.asarray(cal["scores"][m], np.float64) for m in card.extra["members"]], axis=1)
-    out = np.empty(len(x))
-    for i, side in enumerate(cal["min_side"]):
-        st = card.extra["stacking"]["thumbnail" if side <= THUMBNAIL_MAX_SIDE else "full"]
-        out[i] = ((x[i] - np.asarray(st["mu"])) / np.asarray(st["sd"])) @ np.asarray(st["coef"]) + st["intercept"]
-    return out
-
-
 def main() -> int:
     from fakescope.detectors import create_detector
     from fakescope.detectors.base import WEIGHTS_DIR
     from fakescope.errors import FakescopeError
+    from fakescope.fusion import regime_of
     from fakescope.training.calibrate import (calibration_records, candidate_sets, cross_validate_sets,
-                                              fit_ensemble_card, score_calibration, update_platt,
+                                              fit_ensemble_card, score_calibration, stacker_scores, update_platt,
                                               write_calibration)
 
     t0 = time.perf_counter()
@@ -133,7 +123,7 @@ def main() -> int:
     multi = [r for r in rows if len(r["members"]) >= 2]
     top = max(multi, key=lambda r: r["score_full"])
     y = np.asarray(cal["labels"])
-    full = np.asarray(cal["min_side"]) > 64
+    full = np.array([regime_of(v) == "full" for v in cal["min_side"]])
     se = hanley_mcneil_se(top["auc_full"], int(np.sum(y[full] == 1)), int(np.sum(y[full] == 0)))
     chosen["full"] = min((r for r in multi if r["score_full"] >= top["score_full"] - se),
                          key=lambda r: (r["ms_per_image"], -r["score_full"]))
@@ -148,7 +138,8 @@ def main() -> int:
     ens.save(WEIGHTS_DIR / "ensemble.json")
     # the ensemble's own raw scores on the calibration split (its stacker applied to the members'
     # scores), so `--detector ensemble` can be fused and thresholded like any detector
-    cal["scores"]["ensemble"] = [round(float(v), 6) for v in ensemble_scores(cal, ens)]
+    z = stacker_scores(cal, ens.extra["members"], ens.extra["stacking"])
+    cal["scores"]["ensemble"] = [round(float(v), 6) for v in z]
     log(f"ensemble over {members}: cv {json.dumps(ens.metrics['calibration_cv5_auc'])}")
     selection = {"rule": "5-fold CV inside the calibration split over every subset of the core-install detectors, "
                          "per regime. Thumbnails (<= 64 px): best CV AUC (ties within 0.001: fewer members). "

@@ -27,7 +27,7 @@ from .errors import UsageError, WeightsError
 from .types import Attribution, Evidence
 
 __all__ = ["CalibrationSet", "Fuser", "OperatingPoint", "Decision", "fit_logistic", "load_calibration",
-           "default_detectors", "default_regime_detectors"]
+           "default_detectors", "default_regime_detectors", "regime_of", "THUMBNAIL_MAX_SIDE"]
 
 CALIBRATION_FILE = Path(__file__).resolve().parent / "weights" / "calibration.json"
 WEAK_SHIFT_MAX = 0.75  # the most a weak item may move the log-odds
@@ -183,7 +183,8 @@ THUMBNAIL_MAX_SIDE = 64  # CIFAR-size images behave unlike photos: calibrated on
 MIN_PER_CLASS = 20
 
 
-def _regime(min_side: int | None) -> str:
+def regime_of(min_side: int | None) -> str:
+    """``"thumbnail"`` for an image whose smaller side is at most ``THUMBNAIL_MAX_SIDE``, else ``"full"``."""
     return "thumbnail" if min_side is not None and min_side <= THUMBNAIL_MAX_SIDE else "full"
 
 
@@ -255,7 +256,7 @@ class Fuser:
                 raise UsageError(f"regime {r!r}: detectors {list(names)} must be a non-empty subset of "
                                  f"{list(self.detectors)}")
             self._names[r] = names
-        regimes = np.array([_regime(s) for s in cal.min_sides()])
+        regimes = np.array([regime_of(s) for s in cal.min_sides()])
         self._models: dict[str, _Stacker] = {}
         for r in REGIMES:
             x = np.stack([cal.scores[d] for d in self._names[r]], axis=1)
@@ -271,11 +272,11 @@ class Fuser:
         return self._models["full"].op
 
     def operating_point_for(self, min_side: int | None) -> "OperatingPoint":
-        return self._models[_regime(min_side)].op
+        return self._models[regime_of(min_side)].op
 
     def detectors_for(self, min_side: int | None) -> tuple[str, ...]:
         """The detectors fused for an image of this smaller side."""
-        return self._names[_regime(min_side)]
+        return self._names[regime_of(min_side)]
 
     def _fit(self, x: np.ndarray, y: np.ndarray) -> "_Stacker":
         mu = x.mean(axis=0)
@@ -301,18 +302,18 @@ class Fuser:
 
     def pixel_probability(self, raw: Mapping[str, float], *, min_side: int | None = None) -> float:
         """Calibrated probability from the detectors' raw scores, for an image of this smaller side."""
-        r = _regime(min_side)
+        r = regime_of(min_side)
         x = np.array([[raw[d] for d in self._names[r]]], np.float64)
         return float(self._models[r].p(x)[0])
 
     def _subset(self, names: tuple[str, ...], min_side: int | None) -> tuple["_Stacker", tuple[str, ...]]:
         """A stacker over the detectors that could score this image (some give no evidence on small
         images), fitted on the same calibration split and cached."""
-        key = (names, _regime(min_side))
+        key = (names, regime_of(min_side))
         if key not in self._subsets:
             cal = self._calibration
             x = np.stack([cal.scores[d] for d in names], axis=1)
-            m = np.array([_regime(s) for s in cal.min_sides()]) == key[1]
+            m = np.array([regime_of(s) for s in cal.min_sides()]) == key[1]
             y = cal.labels
             ok = m if min(int(np.sum(y[m] == 0)), int(np.sum(y[m] == 1))) >= MIN_PER_CLASS else np.ones_like(m)
             self._subsets[key] = self._fit(x[ok], y[ok])

@@ -23,12 +23,11 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import WeightsError
+from ..fusion import regime_of
 from . import DETECTORS
 from .base import Detector, DetectorCard, load_card
 
-__all__ = ["EnsembleDetector", "THUMBNAIL_MAX_SIDE"]
-
-THUMBNAIL_MAX_SIDE = 64
+__all__ = ["EnsembleDetector"]
 
 
 class EnsembleDetector(Detector):
@@ -71,8 +70,7 @@ class EnsembleDetector(Detector):
         x = self.member_scores(images)
         out = np.empty(len(images), np.float64)
         for i, im in enumerate(images):
-            regime = "thumbnail" if min(im.shape[:2]) <= THUMBNAIL_MAX_SIDE else "full"
-            mu, sd, coef, b = self.stackers[regime]
+            mu, sd, coef, b = self.stackers[regime_of(min(im.shape[:2]))]
             out[i] = float(((x[i] - mu) / sd) @ coef + b)
         return out
 

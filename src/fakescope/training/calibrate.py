@@ -23,15 +23,15 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from ..detectors.base import WEIGHTS_DIR, Detector, DetectorCard
+from ..fusion import THUMBNAIL_MAX_SIDE, regime_of
 from .data import Record, all_records
 from .evaluate import _balanced_weights, _fit_logistic, fit_platt, roc_auc
 from .pipeline import CALIBRATION_SPLIT_DOC, _cal_group, eval_images
 
 __all__ = ["calibration_records", "score_calibration", "write_calibration", "fit_stacker", "fit_ensemble_card",
-           "cross_validate_sets", "THUMBNAIL_MAX_SIDE"]
+           "cross_validate_sets", "stacker_scores", "THUMBNAIL_MAX_SIDE"]
 
 Log = Callable[[str], None]
-THUMBNAIL_MAX_SIDE = 64
 
 
 def calibration_records(aligned_fakes: str | Path | None = None) -> list[Record]:
@@ -138,7 +138,17 @@ def _apply(st: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
 
 
 def _regimes(cal: Mapping[str, Any]) -> np.ndarray:
-    return np.array(["thumbnail" if s <= THUMBNAIL_MAX_SIDE else "full" for s in cal["min_side"]])
+    return np.array([regime_of(s) for s in cal["min_side"]])
+
+
+def stacker_scores(cal: Mapping[str, Any], members: Sequence[str], stacking: Mapping[str, Any]) -> np.ndarray:
+    """Per-regime stackers applied to the members' calibration scores (the ensemble's own raw scores)."""
+    x = np.stack([np.asarray(cal["scores"][m], np.float64) for m in members], axis=1)
+    reg = _regimes(cal)
+    z = np.empty(len(x))
+    for r, st in stacking.items():
+        z[reg == r] = _apply(st, x[reg == r])
+    return z
 
 
 def fit_ensemble_card(cal: Mapping[str, Any], members: Sequence[str], cards: Mapping[str, DetectorCard]) -> DetectorCard:
@@ -154,9 +164,7 @@ def fit_ensemble_card(cal: Mapping[str, Any], members: Sequence[str], cards: Map
     stacking = {"thumbnail": fit_stacker(x[reg == "thumbnail"], y[reg == "thumbnail"], list(g[reg == "thumbnail"])),
                 "full": fit_stacker(x[reg == "full"], y[reg == "full"], list(g[reg == "full"]), method=method,
                                     l2=l2)}
-    z = np.empty(len(y))
-    for r, st in stacking.items():
-        z[reg == r] = _apply(st, x[reg == r])
+    z = stacker_scores(cal, members, stacking)
     cv = cross_validate_sets(cal, [tuple(members)])[0]
     params = sum(cards[m].parameters for m in members)
     return DetectorCard(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import statistics
+import time
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +56,18 @@ def make_jpegs(n: int, size: tuple[int, int], folder: Path, *, quality: int = 90
         big.crop((x, y, x + w, y + h)).save(p, quality=quality)
         out.append(p)
     return out
+
+
+def detector_ms(det, image, reps: int = 7) -> float:
+    """Median milliseconds of ``det.raw_scores([image])`` over ``reps`` calls, after one warm-up call
+    (which creates the ONNX session)."""
+    det.raw_scores([image])
+    ts = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        det.raw_scores([image])
+        ts.append(time.perf_counter() - t)
+    return 1000.0 * median(ts)
 
 
 def median(xs: list[float]) -> float:

@@ -27,20 +27,11 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO / "bench"))
 WORK = REPO / "bench" / "_work" / "calib"
 CORE = ("npr", "spectral", "safe", "cnnspot", "patchcraft")  # run on the core install (no torch)
 # the ensemble stacks every expert (ALEI: low-level experts beside a frozen foundation backbone)
 ENSEMBLE = ("npr", "spectral", "safe", "cnnspot", "patchcraft", "probe", "rigid")
-
-
-def ms_per_image(det, img, reps: int = 5) -> float:
-    det.raw_scores([img])
-    ts = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        det.raw_scores([img])
-        ts.append(time.perf_counter() - t)
-    return float(np.median(ts) * 1000)
 
 
 def hanley_mcneil_se(auc: float, n_pos: int, n_neg: int) -> float:
@@ -55,6 +46,7 @@ def main() -> int:
     from fakescope.detectors.base import WEIGHTS_DIR
     from fakescope.errors import FakescopeError
     from fakescope.fusion import regime_of
+    from _common import detector_ms
     from fakescope.training.calibrate import (calibration_records, candidate_sets, cross_validate_sets,
                                               fit_ensemble_card, score_calibration, stacker_scores, update_platt,
                                               write_calibration)
@@ -102,7 +94,7 @@ def main() -> int:
 
     photo = next((r for r in records if r.source == "photos"), None)
     img = load_rgb(photo.path)[:768, :1024] if photo is not None else rng_img
-    cost = {n: ms_per_image(d, np.ascontiguousarray(img)) for n, d in dets.items()}
+    cost = {n: detector_ms(d, np.ascontiguousarray(img), reps=5) for n, d in dets.items()}
     log("ms per image: " + json.dumps({k: round(v, 2) for k, v in cost.items()}))
     core = [n for n in CORE if n in dets]
     rows = cross_validate_sets(cal, candidate_sets(core, max_size=len(core)))

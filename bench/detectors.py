@@ -64,16 +64,6 @@ def score_all(dets: dict, records: list, variant: str, chunk: int = 32) -> dict[
     return {k: np.asarray(v) for k, v in out.items()}
 
 
-def _ms(det, img: np.ndarray, reps: int = 7) -> float:
-    det.raw_scores([img])
-    ts = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        det.raw_scores([img])
-        ts.append(time.perf_counter() - t)
-    return 1000.0 * float(np.median(ts))
-
-
 def _fmt(x) -> str:
     return "–" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:.3f}"
 
@@ -121,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     import quality  # the report rows of bench/quality.py
+    from _common import detector_ms
 
     from fakescope.detectors import create_detector
     from fakescope.detectors.base import WEIGHTS_DIR, DetectorCard
@@ -166,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     if big.shape[0] < 768 or big.shape[1] < 1024:
         big = np.random.default_rng(0).integers(0, 256, (768, 1024, 3), dtype=np.uint8)
     big = np.ascontiguousarray(big[:768, :1024])
-    ms = {n: _ms(d, big) for n, d in dets.items()}
+    ms = {n: detector_ms(d, big) for n, d in dets.items()}
     ms["default fusion"] = sum(ms[n] for n in fuser.detectors_for(None))  # what a 1024x768 image runs
     info = {}
     for n, d in dets.items():

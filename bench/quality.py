@@ -65,16 +65,9 @@ def _report_groups(test) -> dict[str, list[str]]:
 
 
 def _timing(detectors, image: np.ndarray, reps: int = 30) -> dict[str, float]:
-    out = {}
-    for name, det in detectors.items():
-        det.raw_scores([image])  # warm-up (session creation)
-        ts = []
-        for _ in range(reps):
-            t = time.perf_counter()
-            det.raw_scores([image])
-            ts.append(time.perf_counter() - t)
-        out[name] = 1000.0 * float(np.median(ts))
-    return out
+    from _common import detector_ms
+
+    return {name: detector_ms(det, image, reps) for name, det in detectors.items()}
 
 
 def _fmt(x: float) -> str:

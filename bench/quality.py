@@ -47,21 +47,9 @@ def _records(work: Path):
 
 def _report_groups(test) -> dict[str, list[str]]:
     """Report rows: name → the record groups pooled (fakes of that row + the reals it is compared with)."""
-    gs = sorted({r.group for r in test})
-    full_reals = ["modern:real", "photos"]
-    rows: dict[str, list[str]] = {"cifake (CIFAKE val)": ["cifake"]}
-    seen = [g for g in gs if g.startswith("modern:") and g != "modern:real"]
-    unseen = [g for g in gs if g.startswith("unseen:")]
-    rows["modern, seen generators (all)"] = seen + full_reals
-    for g in seen:
-        rows[f"  {g}"] = [g] + full_reals
-    rows["never-seen generators (all)"] = unseen + full_reals
-    for g in unseen:
-        rows[f"  {g}"] = [g] + full_reals
-    if "ae" in gs:
-        rows["auto-encoder reconstructions (aligned)"] = ["ae"] + full_reals
-    rows["all full-resolution"] = seen + unseen + (["ae"] if "ae" in gs else []) + full_reals
-    return rows
+    from fakescope.training.evaluate import report_groups
+
+    return report_groups(test)
 
 
 def _timing(detectors, image: np.ndarray, reps: int = 30) -> dict[str, float]:

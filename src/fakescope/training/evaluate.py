@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from ..errors import UsageError
+
+if TYPE_CHECKING:
+    from .data import Record
 
 __all__ = ["roc_auc", "average_precision", "tpr_at_fpr", "summary_metrics", "fit_platt", "fit_stacking",
            "group_metrics"]
@@ -165,3 +168,29 @@ def fit_stacking(features: np.ndarray, labels: Sequence[int], *, groups: Sequenc
     X = np.asarray(features, np.float64)
     beta = _fit_logistic(X, y, _balanced_weights(y.astype(np.int64), groups), l2=1e-3)
     return {"method": "logistic-stacking", "coef": beta[:-1].tolist(), "intercept": float(beta[-1])}
+
+
+def report_groups(records: Sequence[Record], *, cifake_row: str = "cifake (CIFAKE val)") -> dict[str, list[str]]:
+    """Report rows of the quality tables (bench/quality.py, bench/detectors.py, the probe card): name → the record groups it pools (fakes + the reals compared).
+
+    ``cifake_row`` names the CIFAKE row (the test split is CIFAKE val; the calibration split is
+    cifake/train 2000..2499)."""
+    gs = sorted({r.group for r in records})
+    full_reals = [g for g in ("modern:real", "photos") if g in gs]
+    rows: dict[str, list[str]] = {}
+    if "cifake" in gs:
+        rows[cifake_row] = ["cifake"]
+    seen = [g for g in gs if g.startswith("modern:") and g != "modern:real"]
+    unseen = [g for g in gs if g.startswith("unseen:")]
+    if seen:
+        rows["modern, seen generators (all)"] = seen + full_reals
+        for g in seen:
+            rows[f"  {g}"] = [g] + full_reals
+    if unseen:
+        rows["never-seen generators (all)"] = unseen + full_reals
+        for g in unseen:
+            rows[f"  {g}"] = [g] + full_reals
+    if "ae" in gs:
+        rows["auto-encoder reconstructions (aligned)"] = ["ae"] + full_reals
+    rows["all full-resolution"] = seen + unseen + (["ae"] if "ae" in gs else []) + full_reals
+    return rows

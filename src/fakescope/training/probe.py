@@ -29,7 +29,7 @@ from ..backbones import INPUT_POLICY, to_input_batch
 from ..errors import UsageError
 from .augment import apply_encoding, jpeg, sample_encoding
 from .data import HELD_OUT_GENERATORS, SPLITS_DOC, Record, all_records, load_rgb
-from .evaluate import _fit_logistic, fit_platt, group_metrics, roc_auc
+from .evaluate import _fit_logistic, fit_platt, group_metrics, report_groups, roc_auc
 
 __all__ = ["extract_features", "fit_probe", "save_head", "domain_weights", "report_groups", "jpeg_augment",
            "ship_probe_and_rigid", "L2_GRID", "PROBE_SEED"]
@@ -188,32 +188,6 @@ def domain_weights(records: Sequence[Record]) -> np.ndarray:
             else:
                 w[m] = 0.25 / m.sum()
     return w * len(records) / w.sum()
-
-
-def report_groups(records: Sequence[Record], *, cifake_row: str = "cifake (CIFAKE val)") -> dict[str, list[str]]:
-    """Report rows (as in bench/quality.py): name → the record groups it pools (fakes + the reals compared).
-
-    ``cifake_row`` names the CIFAKE row (the test split is CIFAKE val; the calibration split is
-    cifake/train 2000..2499)."""
-    gs = sorted({r.group for r in records})
-    full_reals = [g for g in ("modern:real", "photos") if g in gs]
-    rows: dict[str, list[str]] = {}
-    if "cifake" in gs:
-        rows[cifake_row] = ["cifake"]
-    seen = [g for g in gs if g.startswith("modern:") and g != "modern:real"]
-    unseen = [g for g in gs if g.startswith("unseen:")]
-    if seen:
-        rows["modern, seen generators (all)"] = seen + full_reals
-        for g in seen:
-            rows[f"  {g}"] = [g] + full_reals
-    if unseen:
-        rows["never-seen generators (all)"] = unseen + full_reals
-        for g in unseen:
-            rows[f"  {g}"] = [g] + full_reals
-    if "ae" in gs:
-        rows["auto-encoder reconstructions (aligned)"] = ["ae"] + full_reals
-    rows["all full-resolution"] = seen + unseen + (["ae"] if "ae" in gs else []) + full_reals
-    return rows
 
 
 def _min_side(path: str) -> int:

@@ -163,10 +163,10 @@ def main(argv: list[str] | None = None) -> int:
     for n, d in dets.items():
         c = d.card
         secs = c.extra.get("train_seconds")
-        if n == "npr":
+        if n in ("npr", "spectral"):  # trained together by bench/train_defaults.py
             rep = WORK / "train" / "train_report.json"
             if rep.exists():
-                secs = json.loads(rep.read_text()).get("timings_s", {}).get("npr_train")
+                secs = json.loads(rep.read_text()).get("timings_s", {}).get(f"{n}_train")
         info[n] = {"parameters": c.parameters, "train_seconds": secs, "summary": c.summary, "paper": c.paper,
                    "input_policy": c.input_policy}
 
@@ -237,7 +237,7 @@ def markdown(out: dict, rows: dict) -> str:
         ms = out["ms_per_image_1024x768"].get(n)
         secs = d.get("train_seconds")
         train = ("training-free" if n == "rigid" else "stacking on calibration scores" if n in ("ensemble", "default fusion")
-                 else f"{secs / 60:.0f} min" if secs else "–")
+                 else (f"{secs:.0f} s" if secs < 120 else f"{secs / 60:.0f} min") if secs else "–")
         L.append(f"| {n} | {_fmt(o['cifake (CIFAKE val)']['auc'])} | {_fmt(o['modern, seen generators (all)']['auc'])} "
                  f"| {_fmt(o['never-seen generators (all)']['auc'])} | {_fmt(full['auc'])} | {_fmt(full['ap'])} | "
                  f"{_fmt(full['tpr@1%fpr'])} | {_fmt(j['never-seen generators (all)']['auc'])} | "

@@ -34,15 +34,17 @@ DOCS = REPO / "docs" / "benchmarks"
 METRIC_KEYS = ("auc", "ap", "tpr@1%fpr", "tpr@5%fpr")
 
 
-def _records(work: Path):
+def _records(work: Path, heldout: Path = REPO / "bench" / "_work" / "heldout"):
+    """Every record: ``work/records.json`` (shared data + aligned fakes) or the shared data alone,
+    plus the held-out-decoder reconstructions when bench/heldout_decoders.py has run."""
     from fakescope.training.data import Record, all_records
+    from fakescope.training.pipeline import heldout_records
 
     f = work / "records.json"
-    if f.is_file():
-        recs = [Record(**d) for d in json.loads(f.read_text())]
-        ok = [r for r in recs if Path(r.path).is_file()]
-        return ok, len(recs) - len(ok)
-    return all_records(), 0
+    recs = [Record(**d) for d in json.loads(f.read_text())] if f.is_file() else all_records()
+    recs += heldout_records(heldout)
+    ok = [r for r in recs if Path(r.path).is_file()]
+    return ok, len(recs) - len(ok)
 
 
 def _report_groups(test) -> dict[str, list[str]]:
@@ -83,8 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     fuser = Fuser.default()
     names = tuple(fuser.detectors)
     dets = {n: create_detector(n) for n in names}
-    cal_x = np.stack([cal.scores[n] for n in names], axis=1)
-    balanced = fit_stacking(cal_x, cal.labels, groups=list(cal.groups))
+    fit = cal.fit_mask()  # as the fusion: held-out-decoder fakes are not fitted on
+    cal_x = np.stack([cal.scores[n] for n in names], axis=1)[fit]
+    balanced = fit_stacking(cal_x, cal.labels[fit], groups=list(np.asarray(cal.groups)[fit]))
 
     labels = np.array([r.label for r in test])
     groups = [r.group for r in test]

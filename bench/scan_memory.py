@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from _common import DOCS, WORK, machine, make_jpegs
 

@@ -121,3 +121,23 @@ def test_thumbnails_and_full_resolution_are_calibrated_apart():
     assert fuser.operating_point_for(32).threshold != fuser.operating_point_for(512).threshold
     assert fuser.operating_point_for(512) == fuser.operating_point
     assert fuser.operating_point.n_real == n
+
+
+def test_held_out_decoder_rows_are_not_fitted_on():
+    base = _calibration(1000, seed=0)
+    rng = np.random.default_rng(3)
+    k = 300  # fakes that only "a" sees, as spectral sees the held-out decoders' reconstructions
+    extra = CalibrationSet(
+        split="synthetic", labels=np.r_[base.labels, np.ones(k, np.int64)],
+        groups=base.groups + ("heldout:ae-x",) * k,
+        scores={"a": np.r_[base.scores["a"], rng.normal(8.0, 1.0, k)], "b": np.r_[base.scores["b"], rng.normal(-0.5, 1.0, k)]})
+    assert extra.fit_mask().sum() == base.labels.size
+    f0, f1 = Fuser(["a", "b"], calibration=base), Fuser(["a", "b"], calibration=extra)
+    for a, b in ((0.3, -1.0), (2.5, 0.4), (-3.0, 1.0)):
+        assert f1.pixel_probability({"a": a, "b": b}) == f0.pixel_probability({"a": a, "b": b})
+    assert f1.operating_point == f0.operating_point
+    # a fusion that did fit them would move
+    plain = CalibrationSet(split="synthetic", labels=extra.labels, groups=("g",) * extra.labels.size,
+                           scores=extra.scores)
+    assert Fuser(["a", "b"], calibration=plain).pixel_probability({"a": 2.5, "b": 0.4}) != \
+        f0.pixel_probability({"a": 2.5, "b": 0.4})

@@ -93,6 +93,12 @@ class CalibrationSet:
     default: tuple[str, ...] = ()  # the detectors a plain scan fuses (empty: every scored detector)
     regime_default: Mapping[str, tuple[str, ...]] | None = None  # per-regime default sets, when chosen so
 
+    def fit_mask(self) -> np.ndarray:
+        """Rows the fusion is fitted on: all but the held-out-decoder fakes (groups ``heldout:*``), which
+        the calibration split keeps to choose the ensemble's stacker, not to fit the default fusion."""
+        return np.array([not g.startswith("heldout:") for g in self.groups], bool) if self.groups else \
+            np.ones(self.labels.size, bool)
+
     def min_sides(self) -> list[int | None]:
         """Each calibration image's smaller side (from the file, else from its group: CIFAKE is 32 px)."""
         if self.min_side is not None:
@@ -257,14 +263,15 @@ class Fuser:
                                  f"{list(self.detectors)}")
             self._names[r] = names
         regimes = np.array([regime_of(s) for s in cal.min_sides()])
+        fit = cal.fit_mask()
         self._models: dict[str, _Stacker] = {}
         for r in REGIMES:
             x = np.stack([cal.scores[d] for d in self._names[r]], axis=1)
-            m = regimes == r
+            m = (regimes == r) & fit
             n_real, n_fake = int(np.sum(cal.labels[m] == 0)), int(np.sum(cal.labels[m] == 1))
             # a regime with too few calibration images of either class falls back to the pooled fit
             self._models[r] = self._fit(x[m], cal.labels[m]) if min(n_real, n_fake) >= MIN_PER_CLASS \
-                else self._fit(x, cal.labels)
+                else self._fit(x[fit], cal.labels[fit])
 
     @property
     def operating_point(self) -> "OperatingPoint":
@@ -313,9 +320,10 @@ class Fuser:
         if key not in self._subsets:
             cal = self._calibration
             x = np.stack([cal.scores[d] for d in names], axis=1)
-            m = np.array([regime_of(s) for s in cal.min_sides()]) == key[1]
+            fit = cal.fit_mask()
+            m = (np.array([regime_of(s) for s in cal.min_sides()]) == key[1]) & fit
             y = cal.labels
-            ok = m if min(int(np.sum(y[m] == 0)), int(np.sum(y[m] == 1))) >= MIN_PER_CLASS else np.ones_like(m)
+            ok = m if min(int(np.sum(y[m] == 0)), int(np.sum(y[m] == 1))) >= MIN_PER_CLASS else fit
             self._subsets[key] = self._fit(x[ok], y[ok])
         return self._subsets[key], names
 
@@ -330,7 +338,6 @@ class Fuser:
         raw = raw or {}
         wanted = self.detectors_for(min_side)
         usable = {d: raw[d] for d in wanted if d in raw and math.isfinite(raw[d])}
-        reasons: list[str] = []
         pixel_p: float | None = None
         if len(usable) == len(wanted):
             pixel_p = self.pixel_probability(usable, min_side=min_side)

@@ -21,9 +21,12 @@ def npr() -> NPRDetector:
 
 def test_loads_weights_matching_card(npr):
     assert isinstance(npr, NPRDetector)
-    assert npr.card.weights == "npr.onnx"
-    assert sha256_file(WEIGHTS_DIR / "npr.onnx") == npr.card.sha256
+    assert npr.card.weights == "npr.int8.onnx" and npr.precision.startswith("int8")
+    assert sha256_file(WEIGHTS_DIR / "npr.int8.onnx") == npr.card.sha256
+    ref = npr.card.extra["reference_weights"]
+    assert ref["file"] == "npr.onnx" and sha256_file(WEIGHTS_DIR / "npr.onnx") == ref["sha256"]
     assert (WEIGHTS_DIR / "npr.onnx").stat().st_size < 5_000_000
+    assert (WEIGHTS_DIR / "npr.int8.onnx").stat().st_size < 1_000_000
     assert npr.card.calibration["method"] == "platt" and npr.card.calibration["a"] > 0
     assert "cifake (CIFAKE val)" in npr.card.metrics["original"]
 
@@ -87,3 +90,44 @@ def test_rejects_bad_input(npr):
     with pytest.raises(UsageError):
         tiles_to_batch(np.zeros((8, 64, 3), np.uint8))
     assert npr.raw_scores([]).shape == (0,)
+
+
+def test_int8_weights_agree_with_their_float32_reference(npr, cifake_test_images, photo_1024x768):
+    fp32 = create_detector("npr", precision="fp32")
+    int8 = create_detector("npr", precision="int8")
+    assert fp32.precision == "fp32" and fp32.card.weights == "npr.onnx"
+    assert int8.precision == "int8" and int8.card.weights == "npr.int8.onnx"
+    imgs, labels = cifake_test_images
+    imgs = list(imgs) + [photo_1024x768]
+    a, b = fp32.raw_scores(imgs), int8.raw_scores(imgs)
+    assert not np.array_equal(a, b)  # really two models
+    # quantization noise is small next to the spread of the scores, and keeps the ranking
+    assert np.median(np.abs(a - b)) < 0.1 * a.std()
+    assert np.corrcoef(a, b)[0, 1] > 0.99
+    assert abs(roc_auc(labels, a[:-1]) - roc_auc(labels, b[:-1])) < 0.01
+    with pytest.raises(UsageError, match="no 'fp16' weights"):
+        create_detector("npr", precision="fp16")
+    # the default runs float32 on thumbnails (<= 64 px) and int8 on larger images
+    assert npr.precision == "int8 (fp32 below 65 px)"
+    mixed = npr.raw_scores(imgs)
+    assert np.array_equal(mixed[:-1], a[:-1]) and mixed[-1] == b[-1]
+
+
+def test_reference_weights_reload_into_torch_exactly(photo_1024x768):
+    torch = pytest.importorskip("torch")
+    from fakescope.training.export import load_onnx_weights
+    from fakescope.training.models import NPRNet
+
+    card = create_detector("npr", precision="fp32").card
+    rec = card.extra["recipe"]["npr"] if "npr" in card.extra["recipe"] else card.extra["recipe"]
+    net = load_onnx_weights(NPRNet(width=rec["width"], image_weight=rec["image_weight"], norm=rec["norm"]),
+                            WEIGHTS_DIR / "npr.onnx")
+    batch = tiles_to_batch(photo_1024x768)
+    with torch.no_grad():
+        got = net(torch.from_numpy(batch)).numpy()
+    want = create_detector("npr", precision="fp32").tile_logits(photo_1024x768)
+    assert np.allclose(got, want, atol=1e-4)
+    with pytest.raises(WeightsError, match="has shape"):
+        load_onnx_weights(NPRNet(width=8, image_weight=0.0, norm="none"), WEIGHTS_DIR / "npr.onnx")
+    with pytest.raises(WeightsError, match="has no tensor"):  # batch-norm statistics are not in the export
+        load_onnx_weights(NPRNet(width=32, image_weight=1.0, norm="batch"), WEIGHTS_DIR / "npr.onnx")

@@ -4,7 +4,11 @@ Generators up-sample: inside every 2×2 block of an up-sampled image the pixels 
 together in a way camera pipelines do not tie them.  The residual
 ``x - nearest_up(x[::2, ::2])`` exposes these relationships; a small CNN reads them.
 
-Inference runs the ONNX export (``weights/npr.onnx``) through ONNX Runtime on up to
+Inference runs the int8 quantization of the trained export (``weights/npr.int8.onnx``, 2×
+faster than the float32 export ``weights/npr.onnx`` it came from, calibration AUC within
+0.0005: docs/benchmarks/npr_int8.md) on images of at least 65 pixels a side, and the float32
+export on thumbnails, where int8 saves nothing (``precision="fp32"`` or ``"int8"`` runs one
+model for all sizes), through ONNX Runtime on up to
 8 native-resolution 96×96 tiles on an 8-pixel-aligned grid (never resized: resizing
 erases up-sampling traces), plus their horizontal mirrors when an image gives at most 4
 tiles, and returns the mean of the tile logits.
@@ -12,6 +16,7 @@ tiles, and returns the mean of the tile logits.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Sequence
 
 import numpy as np
@@ -65,12 +70,28 @@ class NPRDetector(Detector):
     name = "npr"
     min_side = 16
 
-    def __init__(self, card: DetectorCard, *, threads: int = 1) -> None:
+    def __init__(self, card: DetectorCard, *, threads: int = 1, precision: str | None = None) -> None:
+        ref = card.extra.get("reference_weights")
+        shipped = str(card.extra.get("precision", "fp32"))
+        if precision not in (None, shipped):
+            if not ref or ref.get("precision") != precision:
+                raise UsageError(f"the npr card has no {precision!r} weights (it has {shipped!r}"
+                                 + (f" and {ref.get('precision')!r}" if ref else "") + ")")
+            # the reference weights, e.g. the float32 export an int8 file was quantized from
+            card = replace(card, weights=ref["file"], sha256=ref["sha256"])
         super().__init__(card)
         path = card.verify()
         if path is None:
             raise WeightsError("the npr card names no weights file")
         self.model = OnnxModel(path, threads=threads)
+        self.precision = precision or shipped
+        # thumbnails run the float32 reference: there int8 saves ~0.1 ms and only adds noise
+        self.small_model: OnnxModel | None = None
+        self.small_below = int(card.extra.get("reference_below_side", 0))
+        if precision is None and ref and self.small_below:
+            small = replace(card, weights=ref["file"], sha256=ref["sha256"]).verify()
+            self.small_model = OnnxModel(small, threads=threads)
+            self.precision = f"{shipped} ({ref['precision']} below {self.small_below} px)"
         self.tile = int(card.extra.get("tile", TILE))
         self.max_tiles = int(card.extra.get("max_tiles", MAX_TILES))
         self.mirror = bool(card.extra.get("mirror", True))
@@ -81,7 +102,10 @@ class NPRDetector(Detector):
 
     def tile_logits(self, image: np.ndarray) -> np.ndarray:
         """Logits of every tile of one image (float64, one per tile; mirrored tiles included)."""
-        return self.model(self.batch(image)).astype(np.float64)
+        model = self.model
+        if self.small_model is not None and min(image.shape[:2]) < self.small_below:
+            model = self.small_model
+        return model(self.batch(image)).astype(np.float64)
 
     def raw_scores(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """Mean tile logit per image (higher = more likely AI-generated)."""

@@ -30,6 +30,8 @@ def resolve_jobs(jobs: int) -> int:
 
 def _init_worker(options: dict[str, Any]) -> None:
     global _worker_scanner
+    if _worker_scanner is not None:  # forked: the parent's scanner came along (no ONNX session opened yet)
+        return
     from ..pipeline import Scanner
 
     _worker_scanner = Scanner(**options)
@@ -43,8 +45,9 @@ def _work(path: str) -> Verdict:
 def run_local(inputs: Iterable[str], *, jobs: int = 1, **scanner_options: Any) -> Iterator[Verdict]:
     """Scan ``inputs`` with ``jobs`` processes, yielding verdicts in input order.
 
-    ``scanner_options`` are :class:`~fakescope.pipeline.Scanner` keyword arguments; each worker
-    builds its own scanner (ONNX sessions cannot cross processes).
+    ``scanner_options`` are :class:`~fakescope.pipeline.Scanner` keyword arguments. Forked workers
+    start from this process's scanner, spawned ones build their own; each opens its own ONNX
+    sessions (they cannot cross processes).
     """
     from ..pipeline import Scanner
 
@@ -54,6 +57,14 @@ def run_local(inputs: Iterable[str], *, jobs: int = 1, **scanner_options: Any) -
         for p in inputs:
             yield scanner.scan_path(p)
         return
-    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-    with ctx.Pool(n, initializer=_init_worker, initargs=(scanner_options,)) as pool:
-        yield from pool.imap(_work, inputs, chunksize=4)
+    global _worker_scanner
+    fork = "fork" in mp.get_all_start_methods()
+    ctx = mp.get_context("fork" if fork else "spawn")
+    # forked workers inherit the scanner built above (cards read, weights verified, modules imported);
+    # its ONNX sessions open lazily, so each worker opens its own
+    _worker_scanner = scanner if fork else None
+    try:
+        with ctx.Pool(n, initializer=_init_worker, initargs=(scanner_options,)) as pool:
+            yield from pool.imap(_work, inputs, chunksize=4)
+    finally:
+        _worker_scanner = None

@@ -114,11 +114,13 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def make_ae_fakes(sources: Sequence[Record], models: dict[str, ConvAutoEncoder], out_dir: str | Path, *,
-                  max_side: int = 768, log: Callable[[str], None] | None = None) -> tuple[list[Record], dict]:
+                  max_side: int = 768, log: Callable[[str], None] | None = None, source: str = "ae",
+                  group: str | None = None) -> tuple[list[Record], dict]:
     """Reconstruct every source photo with every auto-encoder and save the results as PNG.
 
-    Each reconstruction becomes a ``label=1`` record in its source's split, group ``"ae"``,
-    source ``"ae"`` and ``key`` = the source key (so pairs can be matched).
+    Each reconstruction becomes a ``label=1`` record in its source's split, source ``source``,
+    group ``source`` (or ``group.format(model=name)`` when given, e.g. ``"heldout:{model}"``)
+    and ``key`` = the source key (so pairs can be matched).
 
     Returns
     -------
@@ -143,7 +145,8 @@ def make_ae_fakes(sources: Sequence[Record], models: dict[str, ConvAutoEncoder],
             dst = out / name / src.split / f"{i:04d}_{Path(src.path).stem}.png"
             dst.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(rec).save(dst, compress_level=1)
-            records.append(replace(src, path=str(dst), label=1, group="ae", source="ae", lossless=True))
+            grp = source if group is None else group.format(model=name)
+            records.append(replace(src, path=str(dst), label=1, group=grp, source=source, lossless=True))
         if log and i % 50 == 0:
             log(f"ae reconstructions: {i + 1}/{len(sources)}")
     stats = {k: float(np.mean(v)) if v else float("nan") for k, v in psnrs.items()}

@@ -14,6 +14,7 @@ can fuse any subset.  This module
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 from dataclasses import replace
@@ -26,27 +27,30 @@ from ..detectors.base import WEIGHTS_DIR, Detector, DetectorCard
 from ..fusion import THUMBNAIL_MAX_SIDE, regime_of
 from .data import Record, all_records
 from .evaluate import _balanced_weights, _fit_logistic, fit_platt, roc_auc
-from .pipeline import CALIBRATION_SPLIT_DOC, _cal_group, eval_images
+from .pipeline import CALIBRATION_SPLIT_DOC, _cal_group, eval_images, heldout_records
 
-__all__ = ["calibration_records", "score_calibration", "write_calibration", "fit_stacker", "fit_ensemble_card",
+__all__ = ["calibration_records", "score_calibration", "subset_rows", "cv_folds", "hanley_mcneil_se", "full_score_se", "write_calibration", "fit_stacker", "fit_ensemble_card",
            "cross_validate_sets", "stacker_scores", "THUMBNAIL_MAX_SIDE"]
 
 Log = Callable[[str], None]
 
 
-def calibration_records(aligned_fakes: str | Path | None = None) -> list[Record]:
-    """The calibration split: shared data plus auto-encoder reconstructions (``records.json``)."""
+def calibration_records(aligned_fakes: str | Path | None = None, heldout: str | Path | None = None) -> list[Record]:
+    """The calibration split: shared data plus auto-encoder reconstructions (``records.json``) and,
+    when ``heldout`` is given, the held-out-decoder reconstructions (:func:`.pipeline.heldout_records`)."""
     recs = all_records()
     if aligned_fakes is not None and (Path(aligned_fakes) / "records.json").is_file():
         recs += [Record(**r) for r in json.loads((Path(aligned_fakes) / "records.json").read_text())
                  if r["source"] == "ae"]
+    if heldout is not None:
+        recs += heldout_records(heldout)
     return [r for r in recs if r.split == "calibration"]
 
 
 def score_calibration(detectors: Mapping[str, Detector], records: Sequence[Record], *, log: Log | None = None,
                       chunk: int = 32) -> dict[str, Any]:
     """Raw scores of every detector on every record, as stored and as JPEG q90 (decoded once per chunk)."""
-    labels, groups, variants, min_side = [], [], [], []
+    labels, groups, variants, min_side, keys = [], [], [], [], []
     scores: dict[str, list[float]] = {k: [] for k in detectors}
     for variant, j90 in (("original", False), ("jpeg90", True)):
         for i in range(0, len(records), chunk):
@@ -58,10 +62,41 @@ def score_calibration(detectors: Mapping[str, Detector], records: Sequence[Recor
             groups += [_cal_group(r) for r in part]
             min_side += [int(min(im.shape[:2])) for im in imgs]
             variants += [variant] * len(part)
+            keys += [r.key for r in part]  # the split's grouping key: a photo and its reconstructions share it
             if log and (i // chunk) % 10 == 0:
                 log(f"calibration scores: {variant} {i + len(part)}/{len(records)}")
     return {"split": CALIBRATION_SPLIT_DOC, "labels": labels, "groups": groups, "variants": variants,
-            "min_side": min_side, "scores": {k: [round(v, 6) for v in s] for k, s in scores.items()}}
+            "min_side": min_side, "keys": keys, "scores": {k: [round(v, 6) for v in s] for k, s in scores.items()}}
+
+
+def subset_rows(cal: Mapping[str, Any], keep: np.ndarray) -> dict[str, Any]:
+    """The calibration dict restricted to the rows where ``keep`` is true (every per-row list cut)."""
+    keep = np.asarray(keep, bool)
+    out: dict[str, Any] = {}
+    for k, v in cal.items():
+        if k == "scores":
+            out[k] = {m: [x for x, t in zip(sc, keep) if t] for m, sc in v.items()}
+        elif isinstance(v, list) and len(v) == len(keep):
+            out[k] = [x for x, t in zip(v, keep) if t]
+        else:
+            out[k] = v
+    return out
+
+
+def cv_folds(cal: Mapping[str, Any], folds: int, seed: int) -> np.ndarray:
+    """Fold of every calibration row.
+
+    With ``keys`` (the split's grouping keys): a hash of ``seed`` and the key, so a source photo,
+    its reconstructions and its JPEG copy share a fold, and adding images never moves the others.
+    Without (older files): a seeded permutation of the original rows, the JPEG copy following.
+    """
+    if cal.get("keys"):
+        return np.array([int(hashlib.sha256(f"{seed}:{k}".encode()).hexdigest()[:8], 16) % folds
+                         for k in cal["keys"]])
+    n = len(cal["labels"])
+    n_orig = int(np.sum(np.asarray(cal["variants"]) == "original"))
+    base = np.random.default_rng(seed).permutation(n_orig) % folds
+    return np.concatenate([base, base])[:n]
 
 
 def fit_stacker(x: np.ndarray, y: np.ndarray, groups: Sequence[str], *, method: str = "logistic",
@@ -116,8 +151,11 @@ def leave_one_generator_out(cal: Mapping[str, Any], members: Sequence[str], *, m
     """How a full-resolution stacker does on a generator it was not fitted on.
 
     For every full-resolution fake group of the calibration split: fit on the other groups (and all
-    reals), score the held-out group against the reals.  Returns the mean and per-group AUCs.  This
-    is the calibration split's stand-in for "never-seen generators" (the test split keeps the real ones).
+    reals), score the held-out group against the reals.  Returns the mean and per-group AUCs, and
+    ``mean_heldout``: the mean over the held-out-decoder groups (``"heldout:*"``, fakes from decoders
+    no member was trained on), or None without them.  This is the calibration split's stand-in for
+    "never-seen generators" (the test split keeps the real ones); only the held-out decoders are new
+    to the members too, the other groups are new to the stacker alone.
     """
     y = np.asarray(cal["labels"], np.int64)
     g = np.asarray(cal["groups"])
@@ -130,7 +168,9 @@ def leave_one_generator_out(cal: Mapping[str, Any], members: Sequence[str], *, m
         st = fit_stacker(x[tr], y[tr], list(g[tr]), method=method, l2=l2)
         m = full & (hold | (y == 0))
         per[grp] = roc_auc(y[m], _apply(st, x[m]))
-    return {"mean": float(np.mean(list(per.values()))), "per_group": per}
+    held = [v for k, v in per.items() if k.startswith("heldout:")]
+    return {"mean": float(np.mean(list(per.values()))), "mean_heldout": float(np.mean(held)) if held else None,
+            "per_group": per}
 
 
 def _apply(st: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
@@ -159,7 +199,10 @@ def fit_ensemble_card(cal: Mapping[str, Any], members: Sequence[str], cards: Map
     reg = _regimes(cal)
     # full resolution: the combination that does best on generators left out of its fit
     logo = {f"{m}:{l2:g}": leave_one_generator_out(cal, members, method=m, l2=l2) for m, l2 in STACKING_CHOICES}
-    best = max(logo, key=lambda k: logo[k]["mean"])
+    # the choice: AUC on generators new to the members as well as to the stacker when the calibration
+    # split has such fakes (held-out decoders), else on generators new to the stacker
+    crit = "mean_heldout" if all(v["mean_heldout"] is not None for v in logo.values()) else "mean"
+    best = max(logo, key=lambda k: logo[k][crit])
     method, l2 = best.split(":")[0], float(best.split(":")[1])
     stacking = {"thumbnail": fit_stacker(x[reg == "thumbnail"], y[reg == "thumbnail"], list(g[reg == "thumbnail"])),
                 "full": fit_stacker(x[reg == "full"], y[reg == "full"], list(g[reg == "full"]), method=method,
@@ -180,11 +223,14 @@ def fit_ensemble_card(cal: Mapping[str, Any], members: Sequence[str], cards: Map
                       "full resolution: the combination (logistic with L2 in {0.01, 1, 10, 100}, non-negative "
                       "logistic with L2 in {0.01, 1, 10}, or the plain mean "
                       "of the standardised scores) with the best leave-one-generator-out AUC on the calibration "
-                      f"split — here {best}",
+                      + ("split's held-out-decoder groups (fakes from decoders no member was trained on)"
+                         if crit == "mean_heldout" else "split") + f" — here {best}",
         training_data="no images of its own: fitted on the members' raw scores on the calibration split",
         split=CALIBRATION_SPLIT_DOC, parameters=params + (len(members) + 1) * 2,
         metrics={"calibration_cv5_auc": cv,
                  "leave_one_generator_out_auc": {k: v["mean"] for k, v in logo.items()},
+                 "leave_one_heldout_decoder_out_auc": {k: v["mean_heldout"] for k, v in logo.items()},
+                 "stacking_chosen_by": crit,
                  "full_resolution_stacking": best},
         calibration=fit_platt(z, y, groups=list(g)),
         extra={"members": list(members), "stacking": stacking,
@@ -193,44 +239,76 @@ def fit_ensemble_card(cal: Mapping[str, Any], members: Sequence[str], cards: Map
 
 
 def cross_validate_sets(cal: Mapping[str, Any], sets: Sequence[Sequence[str]], *, folds: int = 5,
-                        seed: int = 0) -> list[dict[str, Any]]:
-    """5-fold cross-validated AUCs of stacking each detector set, inside the calibration split.
+                        seed: int = 0, repeats: int = 5) -> list[dict[str, Any]]:
+    """Cross-validated AUCs of stacking each detector set, inside the calibration split.
 
-    Folds are drawn per source image (its original and JPEG q90 copy stay in the same fold).
-    Returns one dict per set: pooled AUC, thumbnail and full-resolution AUCs, and the mean over
-    fake groups of the per-group AUC (each fake group against all reals of its regime).
+    ``repeats`` × ``folds``-fold CV (:func:`cv_folds`: a source image, its JPEG q90 copy and its
+    reconstructions stay in one fold), metrics averaged over the repeats (one split's noise can
+    flip a choice between close sets). Returns one dict per set: pooled AUC, thumbnail and
+    full-resolution AUCs, and the mean over fake groups of the per-group AUC (each fake group
+    against all reals of its regime).
     """
     y = np.asarray(cal["labels"], np.int64)
     g = np.asarray(cal["groups"])
     reg = _regimes(cal)
-    n_orig = int(np.sum(np.asarray(cal["variants"]) == "original"))
-    base = np.random.default_rng(seed).permutation(n_orig) % folds
-    fold = np.concatenate([base, base])[: len(y)]
+    fold_sets = [cv_folds(cal, folds, seed + k) for k in range(repeats)]
     out = []
     for members in sets:
         x = np.stack([np.asarray(cal["scores"][m], np.float64) for m in members], axis=1)
-        z = np.empty(len(y))
-        for f in range(folds):
-            te = fold == f
+        reps: list[dict[str, float]] = []
+        for fold in fold_sets:
+            z = np.empty(len(y))
+            for f in range(folds):
+                te = fold == f
+                for r in ("thumbnail", "full"):
+                    tr_m, te_m = (~te) & (reg == r), te & (reg == r)
+                    if te_m.any():
+                        z[te_m] = _apply(fit_stacker(x[tr_m], y[tr_m], list(g[tr_m])), x[te_m])
+            rep = {"auc": roc_auc(y, z)}
             for r in ("thumbnail", "full"):
-                tr_m, te_m = (~te) & (reg == r), te & (reg == r)
-                if te_m.any():
-                    z[te_m] = _apply(fit_stacker(x[tr_m], y[tr_m], list(g[tr_m])), x[te_m])
-        row: dict[str, Any] = {"members": list(members), "auc": roc_auc(y, z)}
-        for r in ("thumbnail", "full"):
-            m = reg == r
-            row[f"auc_{r}"] = roc_auc(y[m], z[m])
-        per, per_full = [], []
-        for grp in sorted(set(g[y == 1].tolist())):
-            r = reg[(g == grp) & (y == 1)][0]
-            m = ((g == grp) & (y == 1)) | ((y == 0) & (reg == r))
-            per.append(roc_auc(y[m], z[m]))
-            if r == "full":
-                per_full.append(per[-1])
-        row["mean_group_auc"] = float(np.mean(per))
-        row["mean_group_auc_full"] = float(np.mean(per_full)) if per_full else float("nan")
+                m = reg == r
+                rep[f"auc_{r}"] = roc_auc(y[m], z[m])
+            per, per_full = [], []
+            for grp in sorted(set(g[y == 1].tolist())):
+                r = reg[(g == grp) & (y == 1)][0]
+                m = ((g == grp) & (y == 1)) | ((y == 0) & (reg == r))
+                per.append(roc_auc(y[m], z[m]))
+                if r == "full":
+                    per_full.append(per[-1])
+            rep["mean_group_auc"] = float(np.mean(per))
+            rep["mean_group_auc_full"] = float(np.mean(per_full)) if per_full else float("nan")
+            # spread of the per-group AUCs: the groups (generators) are the sampling unit of that mean
+            rep["group_auc_sd_full"] = float(np.std(per_full, ddof=1)) if len(per_full) > 1 else float("nan")
+            reps.append(rep)
+        row: dict[str, Any] = {"members": list(members)}
+        row.update({k: float(np.mean([rp[k] for rp in reps])) for k in reps[0]})
+        row["n_groups_full"] = len(per_full)
         out.append(row)
     return out
+
+
+def hanley_mcneil_se(auc: float, n_pos: int, n_neg: int) -> float:
+    """Standard error of an AUC (Hanley & McNeil 1982).
+
+    >>> round(hanley_mcneil_se(0.9, 100, 100), 4)
+    0.0226
+    """
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    var = (auc * (1 - auc) + (n_pos - 1) * (q1 - auc * auc) + (n_neg - 1) * (q2 - auc * auc)) / (n_pos * n_neg)
+    return float(np.sqrt(max(var, 0.0)))
+
+
+def full_score_se(row: Mapping[str, Any], n_pos: int, n_neg: int) -> float:
+    """Standard error of the full-resolution selection score ``(auc_full + mean_group_auc_full) / 2``.
+
+    The pooled AUC's by Hanley-McNeil, the mean per-group AUC's as the spread of the group AUCs over
+    the square root of the number of groups (generators are what varies from one deployment to the
+    next); combined as independent.
+    """
+    se_auc = hanley_mcneil_se(row["auc_full"], n_pos, n_neg)
+    k = int(row.get("n_groups_full", 0))
+    se_grp = row["group_auc_sd_full"] / np.sqrt(k) if k > 1 and np.isfinite(row["group_auc_sd_full"]) else 0.0
+    return float(0.5 * np.sqrt(se_auc**2 + se_grp**2))
 
 
 def candidate_sets(names: Sequence[str], *, max_size: int = 4) -> list[tuple[str, ...]]:

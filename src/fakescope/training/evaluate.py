@@ -192,5 +192,10 @@ def report_groups(records: Sequence[Record], *, cifake_row: str = "cifake (CIFAK
             rows[f"  {g}"] = [g] + full_reals
     if "ae" in gs:
         rows["auto-encoder reconstructions (aligned)"] = ["ae"] + full_reals
+    heldout = [g for g in gs if g.startswith("heldout:")]
+    if heldout:  # decoders no detector was trained on (bench/heldout_decoders.py)
+        rows["held-out decoders (all)"] = heldout + full_reals
+        for g in heldout:
+            rows[f"  {g}"] = [g] + full_reals
     rows["all full-resolution"] = seen + unseen + (["ae"] if "ae" in gs else []) + full_reals
     return rows

@@ -31,10 +31,10 @@ from .data import SPLITS_DOC, HELD_OUT_GENERATORS, Record, all_records, load_rgb
 from .evaluate import fit_platt, fit_stacking
 from .export import export_onnx, onnx_max_abs_diff
 from .loops import NPRConfig, SpectralConfig, fit_spectral, load_train_data, spectral_training_set, train_npr
-from .models import count_parameters
+from .models import HELDOUT_UPSAMPLERS, count_parameters
 
-__all__ = ["Recipe", "QUICK", "FULL", "build_ae_records", "train_and_ship", "score_records", "eval_images",
-           "CALIBRATION_SPLIT_DOC"]
+__all__ = ["Recipe", "QUICK", "FULL", "build_ae_records", "build_heldout_records", "heldout_records",
+           "train_and_ship", "score_records", "eval_images", "CALIBRATION_SPLIT_DOC"]
 
 Log = Callable[[str], None]
 
@@ -89,6 +89,42 @@ def build_ae_records(records: Sequence[Record], recipe: Recipe, work: Path, *, r
     return ae_recs, {"psnr_db": psnr, "train_images": len(train_src)}
 
 
+def build_heldout_records(records: Sequence[Record], work: Path, *, rng: np.random.Generator, log: Log,
+                          variants: Sequence[str] = HELDOUT_UPSAMPLERS, steps: int = 1000,
+                          time_limit_s: float = 180.0, max_side: int = 768) -> tuple[list[Record], dict[str, Any]]:
+    """Fakes from decoders no detector was trained on: stand-ins for new generators.
+
+    One auto-encoder per held-out decoder (:data:`.models.HELDOUT_UPSAMPLERS`), trained like
+    the training ones (train-split real photos and modern reals, same schedule), then
+    reconstructions of the *calibration and test* sources only (nothing in the train split,
+    so no recipe can train on them), group ``"heldout:ae-<decoder>"``, source ``"heldout"``.
+    Written to ``work/records.json``.
+    """
+    train_src = [r for r in records if r.split == "train" and r.label == 0 and r.source in ("photos", "modern")]
+    imgs = [load_rgb(r.path) for r in train_src]
+    models = {}
+    for variant in variants:
+        t0 = time.perf_counter()
+        models[f"ae-{variant}"] = train_autoencoder(imgs, upsample=variant, rng=rng, steps=steps,
+                                                    time_limit_s=time_limit_s, log=log)
+        log(f"ae-{variant}: trained in {time.perf_counter() - t0:.0f}s")
+    sources = [r for r in records if r.label == 0 and r.source in ("photos", "modern") and r.split != "train"]
+    recs, psnr = make_ae_fakes(sources, models, Path(work) / "ae", max_side=max_side, log=log, source="heldout",
+                               group="heldout:{model}")
+    Path(work).mkdir(parents=True, exist_ok=True)
+    (Path(work) / "records.json").write_text(json.dumps([r.__dict__ for r in recs], indent=1), encoding="utf-8")
+    log(f"held-out decoder reconstructions: {len(recs)}, mean PSNR {psnr}")
+    return recs, {"psnr_db": psnr, "train_images": len(train_src), "variants": list(variants)}
+
+
+def heldout_records(work: str | Path) -> list[Record]:
+    """The records :func:`build_heldout_records` wrote (empty when it has not run)."""
+    f = Path(work) / "records.json"
+    if not f.is_file():
+        return []
+    return [Record(**r) for r in json.loads(f.read_text(encoding="utf-8")) if r["source"] == "heldout"]
+
+
 def eval_images(records: Sequence[Record], *, jpeg90: bool) -> list[np.ndarray]:
     """Decode records (optionally re-encoded as JPEG q90, 4:2:0) for evaluation."""
     out = []
@@ -111,7 +147,7 @@ def score_records(detectors: dict[str, Detector], records: Sequence[Record], *, 
 
 def _npr_card(recipe: Recipe, sha: str, params: int, max_diff: float, data_summary: dict[str, Any]) -> DetectorCard:
     c = recipe.npr
-    inp = (f"pure NPR residual: x/255 - nearest_up((x/255)[::2, ::2]), times 4, 3 channels"
+    inp = ("pure NPR residual: x/255 - nearest_up((x/255)[::2, ::2]), times 4, 3 channels"
            if c.image_weight <= 0 else
            f"6 channels: NPR residual (x/255 - nearest_up((x/255)[::2, ::2])) times 4, plus the centred image "
            f"(x/255 - 0.5) times {c.image_weight} (low-weight content channels, added because the residual "
@@ -267,4 +303,6 @@ def train_and_ship(recipe: Recipe, *, work: Path, data_root: str | None = None, 
 def _cal_group(r: Record) -> str:
     if r.source == "modern":
         return "modern:real" if r.label == 0 else r.group
+    if r.source == "heldout":
+        return r.group  # "heldout:ae-<decoder>": one group per decoder
     return r.source  # "cifake", "photos", "ae"

@@ -3,7 +3,7 @@
     python bench/calibrate_zoo.py
 
 1. raw scores of each available shipped detector on the calibration split (as stored and as
-   JPEG q90), cached in ``bench/_work/calib/<name>-<key>-<records>.json`` (:func:`score_key`);
+   JPEG q90), cached in ``bench/_work/calib/<name>-<key>-<records>.json`` (``DetectorCard.scoring_key``);
 2. each card's Platt parameters refitted on those scores;
 3. ``weights/ensemble.json``: the stacker over the low-level experts;
 4. the default sets of a plain scan, one per regime: 5 x repeated 5-fold cross-validation inside the
@@ -58,16 +58,6 @@ def _write_markdown(selection: dict, multi: list, se: float) -> None:
     (DOCS / "default_sets.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def score_key(card) -> str:
-    """Cache key of a detector's scores: its weights and everything on its card that decides how it
-    scores (input policy, preprocessing, extra settings), not its metrics or Platt parameters."""
-    import hashlib
-
-    what = {"sha256": card.sha256, "weights": Path(card.weights).name if card.weights else None,
-            "input_policy": card.input_policy, "preprocessing": card.preprocessing, "extra": card.extra}
-    return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:12]
-
-
 def main() -> int:
     from fakescope.detectors import create_detector
     from fakescope.detectors.base import WEIGHTS_DIR
@@ -98,7 +88,7 @@ def main() -> int:
         except FakescopeError as e:
             log(f"{name}: unavailable ({e})")
     def scores_of(name: str, det) -> dict:
-        f = WORK / f"{name}-{score_key(det.card)}-{rec_key}.json"
+        f = WORK / f"{name}-{det.card.scoring_key()[:12]}-{rec_key}.json"
         if f.exists():
             return json.loads(f.read_text())
         part = score_calibration({name: det}, records, log=log)

@@ -131,3 +131,13 @@ def test_reference_weights_reload_into_torch_exactly(photo_1024x768):
         load_onnx_weights(NPRNet(width=8, image_weight=0.0, norm="none"), WEIGHTS_DIR / "npr.onnx")
     with pytest.raises(WeightsError, match="has no tensor"):  # batch-norm statistics are not in the export
         load_onnx_weights(NPRNet(width=32, image_weight=1.0, norm="batch"), WEIGHTS_DIR / "npr.onnx")
+
+
+def test_scoring_key_follows_what_decides_the_scores(npr):
+    from dataclasses import replace
+
+    card = npr.card
+    key = card.scoring_key()
+    assert len(key) == 16 and key == replace(card, metrics={}, calibration={"method": "platt", "a": 2.0, "b": 1.0}).scoring_key()
+    assert replace(card, extra={**card.extra, "max_tiles": 4}).scoring_key() != key
+    assert replace(card, sha256="0" * 64).scoring_key() != key

@@ -334,7 +334,7 @@ class Engine:
         self.progress = progress
         self.min_side = int(min_side)
         self.limits = DecodeLimits(keep_bytes=False)
-        self.keys = {d.name: f"{d.name}@{(d.card.sha256 or 'none')[:16]}" for d in self.detectors}
+        self.keys = {d.name: f"{d.name}@{d.card.scoring_key()}" for d in self.detectors}
         self.stats = {"images": 0, "decoded": 0, "cache_hits": 0, "computed": 0, "perturbed": 0,
                       "skipped_small": 0, "errors": 0, "decode_s": 0.0, "perturb_s": 0.0, "detect_s": 0.0}
 

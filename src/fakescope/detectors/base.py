@@ -76,6 +76,14 @@ class DetectorCard:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def scoring_key(self) -> str:
+        """A short hash of what decides the raw scores: the weights' sha256 and the card's input
+        policy, preprocessing and settings (``extra``) — not its metrics or Platt parameters.  Cached
+        scores (benchmark runs, calibration) are keyed by it, so a changed tile count is rescored."""
+        what = {"sha256": self.sha256, "weights": Path(self.weights).name if self.weights else None,
+                "input_policy": self.input_policy, "preprocessing": self.preprocessing, "extra": self.extra}
+        return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
     def weights_path(self) -> Path | None:
         if not self.weights:
             return None

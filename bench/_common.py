@@ -58,18 +58,6 @@ def make_jpegs(n: int, size: tuple[int, int], folder: Path, *, quality: int = 90
     return out
 
 
-def detector_ms(det, image, reps: int = 7) -> float:
-    """Median milliseconds of ``det.raw_scores([image])`` over ``reps`` calls, after one warm-up call
-    (which creates the ONNX session)."""
-    det.raw_scores([image])
-    ts = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        det.raw_scores([image])
-        ts.append(time.perf_counter() - t)
-    return 1000.0 * median(ts)
-
-
 def median(xs: list[float]) -> float:
     return float(statistics.median(xs))
 

@@ -63,7 +63,6 @@ def main() -> int:
     from fakescope.detectors.base import WEIGHTS_DIR
     from fakescope.errors import FakescopeError
     from fakescope.fusion import regime_of
-    from _common import detector_ms
     from fakescope.training.calibrate import (calibration_records, candidate_sets, cross_validate_sets,
                                               fit_ensemble_card, full_score_se, score_calibration, stacker_scores,
                                               subset_rows, update_platt, write_calibration)
@@ -109,7 +108,7 @@ def main() -> int:
 
     photo = next((r for r in records if r.source == "photos"), None)
     img = np.ascontiguousarray(load_rgb(photo.path)[:768, :1024] if photo is not None else rng_img)
-    cost = {n: detector_ms(d, img, reps=5) for n, d in dets.items()}
+    cost = {n: d.ms_per_image(img, reps=5) for n, d in dets.items()}
     log("ms per image: " + json.dumps({k: round(v, 2) for k, v in cost.items()}))
     core = [n for n in CORE if n in dets]
     # the default sets are chosen on the calibration split's real generators and training-decoder

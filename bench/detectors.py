@@ -111,7 +111,6 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     import quality  # the report rows of bench/quality.py
-    from _common import detector_ms
 
     from fakescope.detectors import create_detector
     from fakescope.detectors.base import WEIGHTS_DIR, DetectorCard
@@ -157,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     if big.shape[0] < 768 or big.shape[1] < 1024:
         big = np.random.default_rng(0).integers(0, 256, (768, 1024, 3), dtype=np.uint8)
     big = np.ascontiguousarray(big[:768, :1024])
-    ms = {n: detector_ms(d, big) for n, d in dets.items()}
+    ms = {n: d.ms_per_image(big) for n, d in dets.items()}
     ms["default fusion"] = sum(ms[n] for n in fuser.detectors_for(None))  # what a 1024x768 image runs
     info = {}
     for n, d in dets.items():

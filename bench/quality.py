@@ -55,9 +55,7 @@ def _report_groups(test) -> dict[str, list[str]]:
 
 
 def _timing(detectors, image: np.ndarray, reps: int = 30) -> dict[str, float]:
-    from _common import detector_ms
-
-    return {name: detector_ms(det, image, reps) for name, det in detectors.items()}
+    return {name: det.ms_per_image(image, reps) for name, det in detectors.items()}
 
 
 def _fmt(x: float) -> str:

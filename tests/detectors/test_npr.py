@@ -141,3 +141,8 @@ def test_scoring_key_follows_what_decides_the_scores(npr):
     assert len(key) == 16 and key == replace(card, metrics={}, calibration={"method": "platt", "a": 2.0, "b": 1.0}).scoring_key()
     assert replace(card, extra={**card.extra, "max_tiles": 4}).scoring_key() != key
     assert replace(card, sha256="0" * 64).scoring_key() != key
+
+
+def test_ms_per_image_times_real_scoring(npr, photo_1024x768):
+    ms = npr.ms_per_image(photo_1024x768, reps=3)
+    assert 0.1 < ms < 10_000  # 8 int8 tiles: a few ms here

@@ -13,6 +13,7 @@ import hashlib
 import json
 import math
 import threading
+import time
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -132,6 +133,17 @@ class Detector(ABC):
 
     def raw_score(self, image: np.ndarray) -> float:
         return float(self.raw_scores([image])[0])
+
+    def ms_per_image(self, image: np.ndarray, reps: int = 7) -> float:
+        """Median milliseconds of ``raw_scores([image])`` over ``reps`` calls, after one warm-up call
+        (which opens the ONNX session)."""
+        self.raw_scores([image])
+        ts = []
+        for _ in range(reps):
+            t = time.perf_counter()
+            self.raw_scores([image])
+            ts.append(time.perf_counter() - t)
+        return 1000.0 * float(np.median(ts))
 
     def probability(self, raw: float) -> float:
         """The detector's own Platt-calibrated probability for a raw score."""

@@ -249,16 +249,6 @@ def _scores_pass(rigid: Any, records: Sequence[Record], *, jpeg90: bool, chunk: 
     return {"rigid": np.concatenate(scores), "features": np.concatenate(feats)}
 
 
-def _timing_ms(det: Any, image: np.ndarray, reps: int = 15) -> float:
-    det.raw_scores([image])
-    ts = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        det.raw_scores([image])
-        ts.append(time.perf_counter() - t)
-    return 1000.0 * float(np.median(ts))
-
-
 def _metrics(labels: np.ndarray, scores: np.ndarray, records: Sequence[Record]) -> dict[str, Any]:
     test = all(r.split == "test" for r in records)
     rows = report_groups(records, cifake_row="cifake (CIFAKE val)" if test else "cifake (cifake/train 2000..2499)")
@@ -483,7 +473,8 @@ def ship_probe_and_rigid(log: Log = print, *, work: Path | None = None, weights_
     # timing with the real detectors built from these cards
     probe_card.save(weights_dir / "probe.json")
     rigid_card.save(weights_dir / "rigid.json")
-    ms = {"probe": _timing_ms(ProbeDetector(probe_card), big), "rigid": _timing_ms(RigidDetector(rigid_card), big)}
+    ms = {"probe": ProbeDetector(probe_card).ms_per_image(big, reps=15),
+          "rigid": RigidDetector(rigid_card).ms_per_image(big, reps=15)}
     log(f"ms per 1024x768 image (one thread): {ms}")
     for name, card in (("probe", probe_card), ("rigid", rigid_card)):
         m = metrics[name]

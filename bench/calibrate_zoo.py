@@ -62,7 +62,7 @@ def main() -> int:
     from fakescope.detectors import create_detector
     from fakescope.detectors.base import WEIGHTS_DIR
     from fakescope.errors import FakescopeError
-    from fakescope.fusion import regime_of
+    from fakescope.fusion import heldout_mask, regime_of
     from fakescope.training.calibrate import (calibration_records, candidate_sets, cross_validate_sets,
                                               fit_ensemble_card, full_score_se, score_calibration, stacker_scores,
                                               subset_rows, update_platt, write_calibration)
@@ -115,7 +115,7 @@ def main() -> int:
     # reconstructions; the held-out-decoder fakes answer one question, how a stacker does on fakes new to
     # every member (the ensemble's choice below). Left in, they would steer the cost/accuracy choice:
     # spectral alone separates all three decoders' reconstructions from the reals (AUC ~1.0)
-    sel = subset_rows(cal, [not g.startswith("heldout:") for g in cal["groups"]])
+    sel = subset_rows(cal, ~heldout_mask(cal["groups"]))
     rows = cross_validate_sets(sel, candidate_sets(core, max_size=len(core)))  # 5 x 5-fold
     for r in rows:
         r["ms_per_image"] = round(sum(cost[m] for m in r["members"]), 2)

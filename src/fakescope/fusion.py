@@ -81,6 +81,16 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, *, l2: float = 1e-5, iters: int =
     return theta[:-1], float(theta[-1])
 
 
+HELDOUT_PREFIX = "heldout:"  # calibration groups of fakes from decoders no detector trained on
+
+
+def heldout_mask(groups: Sequence[str]) -> np.ndarray:
+    """True for the rows of held-out-decoder fakes (``heldout:*`` groups, bench/heldout_decoders.py):
+    kept in the calibration split to choose the ensemble's stacker, never to fit the default fusion
+    or to choose the default sets."""
+    return np.array([g.startswith(HELDOUT_PREFIX) for g in groups], bool)
+
+
 @dataclass(frozen=True)
 class CalibrationSet:
     """Raw detector scores on the held-out calibration split."""
@@ -96,8 +106,7 @@ class CalibrationSet:
     def fit_mask(self) -> np.ndarray:
         """Rows the fusion is fitted on: all but the held-out-decoder fakes (groups ``heldout:*``), which
         the calibration split keeps to choose the ensemble's stacker, not to fit the default fusion."""
-        return np.array([not g.startswith("heldout:") for g in self.groups], bool) if self.groups else \
-            np.ones(self.labels.size, bool)
+        return ~heldout_mask(self.groups) if self.groups else np.ones(self.labels.size, bool)
 
     def min_sides(self) -> list[int | None]:
         """Each calibration image's smaller side (from the file, else from its group: CIFAKE is 32 px)."""

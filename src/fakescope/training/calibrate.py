@@ -24,13 +24,14 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from ..detectors.base import WEIGHTS_DIR, Detector, DetectorCard
-from ..fusion import THUMBNAIL_MAX_SIDE, regime_of
+from ..fusion import HELDOUT_PREFIX, THUMBNAIL_MAX_SIDE, regime_of
 from .data import Record, all_records
 from .evaluate import _balanced_weights, _fit_logistic, fit_platt, roc_auc
 from .pipeline import CALIBRATION_SPLIT_DOC, _cal_group, eval_images, heldout_records
 
-__all__ = ["calibration_records", "score_calibration", "subset_rows", "cv_folds", "hanley_mcneil_se", "full_score_se", "write_calibration", "fit_stacker", "fit_ensemble_card",
-           "cross_validate_sets", "stacker_scores", "THUMBNAIL_MAX_SIDE"]
+__all__ = ["calibration_records", "score_calibration", "subset_rows", "cv_folds", "hanley_mcneil_se", "full_score_se",
+           "write_calibration", "fit_stacker", "fit_ensemble_card", "cross_validate_sets", "stacker_scores",
+           "THUMBNAIL_MAX_SIDE"]
 
 Log = Callable[[str], None]
 
@@ -168,7 +169,7 @@ def leave_one_generator_out(cal: Mapping[str, Any], members: Sequence[str], *, m
         st = fit_stacker(x[tr], y[tr], list(g[tr]), method=method, l2=l2)
         m = full & (hold | (y == 0))
         per[grp] = roc_auc(y[m], _apply(st, x[m]))
-    held = [v for k, v in per.items() if k.startswith("heldout:")]
+    held = [v for k, v in per.items() if k.startswith(HELDOUT_PREFIX)]
     return {"mean": float(np.mean(list(per.values()))), "mean_heldout": float(np.mean(held)) if held else None,
             "per_group": per}
 

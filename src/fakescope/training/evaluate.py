@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from ..errors import UsageError
+from ..fusion import HELDOUT_PREFIX
 
 if TYPE_CHECKING:
     from .data import Record
@@ -192,7 +193,7 @@ def report_groups(records: Sequence[Record], *, cifake_row: str = "cifake (CIFAK
             rows[f"  {g}"] = [g] + full_reals
     if "ae" in gs:
         rows["auto-encoder reconstructions (aligned)"] = ["ae"] + full_reals
-    heldout = [g for g in gs if g.startswith("heldout:")]
+    heldout = [g for g in gs if g.startswith(HELDOUT_PREFIX)]
     if heldout:  # decoders no detector was trained on (bench/heldout_decoders.py)
         rows["held-out decoders (all)"] = heldout + full_reals
         for g in heldout:

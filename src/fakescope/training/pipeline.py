@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from ..detectors.base import WEIGHTS_DIR, Detector, DetectorCard, sha256_file
+from ..fusion import HELDOUT_PREFIX
 from .augment import jpeg
 from .autoencoder import make_ae_fakes, train_autoencoder
 from .data import SPLITS_DOC, HELD_OUT_GENERATORS, Record, all_records, load_rgb
@@ -110,7 +111,7 @@ def build_heldout_records(records: Sequence[Record], work: Path, *, rng: np.rand
         log(f"ae-{variant}: trained in {time.perf_counter() - t0:.0f}s")
     sources = [r for r in records if r.label == 0 and r.source in ("photos", "modern") and r.split != "train"]
     recs, psnr = make_ae_fakes(sources, models, Path(work) / "ae", max_side=max_side, log=log, source="heldout",
-                               group="heldout:{model}")
+                               group=HELDOUT_PREFIX + "{model}")
     Path(work).mkdir(parents=True, exist_ok=True)
     (Path(work) / "records.json").write_text(json.dumps([r.__dict__ for r in recs], indent=1), encoding="utf-8")
     log(f"held-out decoder reconstructions: {len(recs)}, mean PSNR {psnr}")

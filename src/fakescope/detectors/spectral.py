@@ -59,14 +59,14 @@ def _half(row: int, col: int, h: int, w: int) -> tuple[int, int]:
     return row, col
 
 
-try:  # scipy's pocketfft runs the batched float64 rfft2 faster than numpy's; scipy is optional
+try:  # scipy's pocketfft runs the batched rfft2 faster than numpy's; scipy is optional
     from scipy import fft as _sfft
 
     def _rfft2(x: np.ndarray) -> np.ndarray:
         return _sfft.rfft2(x, workers=1, overwrite_x=True)
 except ImportError:  # pragma: no cover - scipy comes with the train extra only
     def _rfft2(x: np.ndarray) -> np.ndarray:
-        return np.fft.rfft2(x)
+        return np.fft.rfft2(x)  # numpy >= 2 keeps float32 in single precision too
 
 
 @lru_cache(maxsize=16)
@@ -76,7 +76,7 @@ def _geometry(h: int, w: int) -> dict[str, Any]:
     Peak and ring positions are flat indices into the ``(h, w // 2 + 1)`` half plane, the
     peaks of all (period, kind) groups concatenated (``groups`` holds each group's slice).
     """
-    win = np.outer(np.hanning(h), np.hanning(w))
+    win = np.outer(np.hanning(h), np.hanning(w)).astype(np.float32)
     fy = np.fft.fftfreq(h)[:, None]
     fx = np.fft.rfftfreq(w)[None, :]  # the half plane of a real input's spectrum
     wf = fx.shape[1]
@@ -164,7 +164,10 @@ def _planar_features(rgb8: np.ndarray) -> np.ndarray:
     box += rows[:, 2:]
     box *= np.float32(1.0 / 9.0)
     np.subtract(y, box, out=box)
-    spec = _rfft2(box * g["win"])  # float32 × float64 window → float64, as before
+    # the spectrum in single precision (half the time of float64); the classifier's logits move by
+    # at most ~5e-6 against the float64 spectrum it was trained on (docs/benchmarks/scan_throughput.md)
+    box *= g["win"]
+    spec = _rfft2(box)
     power = spec.real * spec.real
     power += spec.imag * spec.imag
     power += 1e-3

@@ -16,6 +16,10 @@
    The held-out-decoder fakes (bench/heldout_decoders.py) are left out of this choice and used for
    the ensemble's (3.); the test split is never read.
 5. ``weights/calibration.json`` with all scores, the default set and the selection table.
+
+A new calibration file makes the shipped ``weights/cascade.json`` (the two-stage scan's first-stage
+scores, keyed by the calibration file's sha256) stale: the scan then runs every tile until
+``bench/cascade.py`` is rerun.
 """
 
 from __future__ import annotations

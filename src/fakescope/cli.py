@@ -42,6 +42,9 @@ def _build_parser() -> argparse.ArgumentParser:
     s.add_argument("-j", "--jobs", type=int, default=1, help="worker processes (0: one per core; default 1)")
     s.add_argument("--resume", action="store_true",
                    help="skip inputs already in --out (jsonl or csv) and append the rest")
+    s.add_argument("--exhaustive", action="store_true",
+                   help="score every tile of every image (default: large images exit after the first half of "
+                        "the npr tiles when that already settles the label on calibration data)")
     s.add_argument("--no-provenance", dest="provenance", action="store_false",
                    help="skip C2PA, IPTC, generator metadata, camera and watermark evidence")
     s.add_argument("--c2pa-trust", action="append", default=[], metavar="PEM", type=Path,
@@ -216,7 +219,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     show_progress = args.progress if args.progress is not None else (err.is_terminal and todo > 1)
 
     results = scan(args.paths, recursive=args.recursive, detectors=args.detector, fpr=args.fpr,
-                   jobs=jobs, skip=skip, provenance=args.provenance,
+                   jobs=jobs, skip=skip, provenance=args.provenance, exhaustive=args.exhaustive,
                    provenance_options=_provenance_options(args) if args.provenance else None)
     sinks = [open_sink(fmt, args.out, append=bool(args.resume and skip))]
     if args.html is not None:

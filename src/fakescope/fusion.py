@@ -14,6 +14,7 @@ little and can never flip a label on their own.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import dataclass, field
@@ -26,10 +27,11 @@ import numpy as np
 from .errors import UsageError, WeightsError
 from .types import Attribution, Evidence
 
-__all__ = ["CalibrationSet", "Fuser", "OperatingPoint", "Decision", "fit_logistic", "load_calibration",
+__all__ = ["CalibrationSet", "CascadeScores", "load_cascade", "Fuser", "OperatingPoint", "Decision", "fit_logistic", "load_calibration",
            "default_detectors", "default_regime_detectors", "regime_of", "THUMBNAIL_MAX_SIDE"]
 
 CALIBRATION_FILE = Path(__file__).resolve().parent / "weights" / "calibration.json"
+CASCADE_FILE = Path(__file__).resolve().parent / "weights" / "cascade.json"
 WEAK_SHIFT_MAX = 0.75  # the most a weak item may move the log-odds
 
 
@@ -102,6 +104,7 @@ class CalibrationSet:
     min_side: tuple[int, ...] | None = None  # each image's smaller side, when recorded
     default: tuple[str, ...] = ()  # the detectors a plain scan fuses (empty: every scored detector)
     regime_default: Mapping[str, tuple[str, ...]] | None = None  # per-regime default sets, when chosen so
+    sha256: str = ""  # of the file it was read from
 
     def fit_mask(self) -> np.ndarray:
         """Rows the fusion is fitted on: all but the held-out-decoder fakes (groups ``heldout:*``), which
@@ -118,11 +121,11 @@ class CalibrationSet:
     @classmethod
     def from_json(cls, path: str | Path) -> "CalibrationSet":
         try:
-            with open(path, encoding="utf-8") as f:
-                d = json.load(f)
+            raw_bytes = Path(path).read_bytes()
+            d = json.loads(raw_bytes)
         except FileNotFoundError:
             raise WeightsError(f"calibration file not found: {path}") from None
-        except json.JSONDecodeError as e:
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise WeightsError(f"calibration file {path} is not valid JSON: {e}") from None
         labels = np.asarray(d["labels"], np.int64)
         scores = {k: np.asarray(v, np.float64) for k, v in d["scores"].items()}
@@ -144,13 +147,54 @@ class CalibrationSet:
             raise WeightsError(f"calibration file {path}: default detectors {unknown} have no scores")
         return cls(split=d.get("split", ""), labels=labels, groups=tuple(d.get("groups", [])), scores=scores,
                    min_side=tuple(int(v) for v in ms) if ms is not None else None, default=default,
-                   regime_default=regime_default)
+                   regime_default=regime_default, sha256=hashlib.sha256(raw_bytes).hexdigest())
 
 
 @lru_cache(maxsize=4)
 def load_calibration(path: str = str(CALIBRATION_FILE)) -> CalibrationSet:
     """The shipped calibration split's raw detector scores (cached)."""
     return CalibrationSet.from_json(path)
+
+
+@dataclass(frozen=True)
+class CascadeScores:
+    """First-stage raw scores of the full-resolution default detectors on the calibration split.
+
+    Written by ``bench/cascade.py`` into ``weights/cascade.json``.  ``members`` says what each
+    detector contributes to the first stage: ``"half"`` (half of its tiles,
+    :meth:`fakescope.detectors.Detector.staged_raw_score`) or ``"full"`` (its whole score);
+    ``scores`` are row-aligned with the calibration file whose sha256 is
+    ``calibration_sha256`` (NaN for rows without two stages: thumbnails, one-tile images).
+    """
+
+    calibration_sha256: str
+    members: Mapping[str, str]
+    scores: Mapping[str, np.ndarray]
+    safety_margin: float = 0.5  # logits added to the smallest margin that kept every calibration label
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> "CascadeScores":
+        try:
+            d = json.loads(Path(path).read_text(encoding="utf-8"))
+            members = {str(k): str(v) for k, v in d["members"].items()}
+            scores = {k: np.array([np.nan if v is None else float(v) for v in d["scores"][k]], np.float64)
+                      for k in members}
+            out = cls(calibration_sha256=str(d["calibration_sha256"]), members=members, scores=scores,
+                      safety_margin=float(d.get("safety_margin", 0.5)))
+        except FileNotFoundError:
+            raise WeightsError(f"cascade file not found: {path}") from None
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise WeightsError(f"cannot read cascade file {path}: {e}") from None
+        bad = [m for m, v in out.members.items() if v not in ("half", "full")]
+        if bad:
+            raise WeightsError(f"cascade file {path}: members {bad} must be 'half' or 'full'")
+        return out
+
+
+@lru_cache(maxsize=4)
+def load_cascade(path: str = str(CASCADE_FILE)) -> CascadeScores | None:
+    """The shipped first-stage calibration scores, or None when there is no cascade file."""
+    return CascadeScores.from_json(path) if Path(path).is_file() else None
 
 
 def default_detectors() -> tuple[str, ...]:
@@ -215,6 +259,22 @@ class _Stacker:
         return _sigmoid(((x - self.mu) / self.sd) @ self.weights + self.bias)
 
 
+@dataclass(frozen=True)
+class _Cascade:
+    """The early exit for full-resolution images (see :meth:`Fuser.early_exit`)."""
+
+    plan: Mapping[str, str]  # member -> "half" | "full"
+    stacker: _Stacker  # fitted on the first-stage scores
+    margin: float  # logits beyond the first-stage thresholds
+    calibration_exit_rate: float  # share of the calibration rows that would exit
+    n_rows: int
+
+
+def _labels(p: np.ndarray, op: "OperatingPoint") -> np.ndarray:
+    """0 real, 1 inconclusive, 2 ai-generated (as :meth:`Fuser.decide` labels pixel evidence)."""
+    return np.where(p >= op.threshold, 2, np.where(p < op.real_threshold, 0, 1))
+
+
 def _generator(items: Sequence[Evidence]) -> Attribution | None:
     """The generator named by the most decisive AI-leaning evidence item, if any."""
     named = [e for e in items if e.score >= 0.5 and isinstance(e.details.get("generator"), str)
@@ -237,16 +297,21 @@ class Fuser:
     calibration : a :class:`CalibrationSet` (default: the shipped one).
     regime_detectors : optional per-regime subsets of ``detectors`` (``{"thumbnail": [...], "full": [...]}``);
         default: every detector in both regimes.  :meth:`default` uses the calibrated default.
+    cascade : first-stage calibration scores (:class:`CascadeScores`) enabling the early exit for
+        full-resolution images, when they cover exactly the full-resolution set and belong to
+        this calibration file; :meth:`default` passes the shipped ones.
     """
 
     @classmethod
     def default(cls, *, fpr: float = 0.01, miss_rate: float = 0.05) -> "Fuser":
         """The fusion a plain scan uses: the calibrated default set(s) of the shipped calibration split."""
-        return cls(default_detectors(), fpr=fpr, miss_rate=miss_rate, regime_detectors=default_regime_detectors())
+        return cls(default_detectors(), fpr=fpr, miss_rate=miss_rate, regime_detectors=default_regime_detectors(),
+                   cascade=load_cascade())
 
     def __init__(self, detectors: Sequence[str], *, fpr: float = 0.01, miss_rate: float = 0.05,
                  calibration: CalibrationSet | None = None,
-                 regime_detectors: Mapping[str, Sequence[str]] | None = None) -> None:
+                 regime_detectors: Mapping[str, Sequence[str]] | None = None,
+                 cascade: CascadeScores | None = None) -> None:
         if not 0.0 < fpr < 0.5:
             raise UsageError(f"fpr must be between 0 and 0.5, got {fpr}")
         if not 0.0 < miss_rate < 0.5:
@@ -281,6 +346,67 @@ class Fuser:
             # a regime with too few calibration images of either class falls back to the pooled fit
             self._models[r] = self._fit(x[m], cal.labels[m]) if min(n_real, n_fake) >= MIN_PER_CLASS \
                 else self._fit(x[fit], cal.labels[fit])
+        self._cascade = self._fit_cascade(cal, cascade, (regimes == "full") & fit)
+
+    def _fit_cascade(self, cal: CalibrationSet, cascade: CascadeScores | None, rows: np.ndarray) -> _Cascade | None:
+        """The early exit: a stacker on the first-stage scores, its own operating point, and the
+        margin beyond its thresholds at which no calibration image's label differs from the full
+        scan's (the smallest such margin on a 0.25-logit grid, plus ``cascade.safety_margin``)."""
+        names = self._names["full"]
+        if cascade is None or set(cascade.members) != set(names) or cascade.calibration_sha256 != cal.sha256:
+            return None
+        x1 = np.stack([cascade.scores[d] for d in names], axis=1)
+        if x1.shape[0] != cal.labels.size:
+            return None
+        xb = np.stack([cal.scores[d] for d in names], axis=1)
+        m = rows & np.isfinite(x1).all(axis=1)
+        y = cal.labels[m]
+        if min(int(np.sum(y == 0)), int(np.sum(y == 1))) < MIN_PER_CLASS:
+            return None
+        st = self._fit(x1[m], y)
+        full = self._models["full"]
+        p1 = st.p(x1[m])
+        agree_ref = _labels(full.p(xb[m]), full.op)
+        z = np.log(np.clip(p1, 1e-12, 1.0)) - np.log(np.clip(1.0 - p1, 1e-12, 1.0))
+        hi, lo = _logit(st.op.threshold), _logit(st.op.real_threshold)
+        lab1 = _labels(p1, st.op)
+        for margin in np.arange(0.0, 8.01, 0.25):
+            ex = (z >= hi + margin) | (z < lo - margin)
+            if not np.any(lab1[ex] != agree_ref[ex]):
+                break
+        else:
+            return None
+        margin = float(margin) + cascade.safety_margin
+        ex = (z >= hi + margin) | (z < lo - margin)
+        return _Cascade(plan={d: cascade.members[d] for d in names}, stacker=st, margin=margin,
+                        calibration_exit_rate=float(ex.mean()), n_rows=int(m.sum()))
+
+    def stage_plan(self, min_side: int | None) -> Mapping[str, str] | None:
+        """For an image of this smaller side: what each detector scores in the first stage (``"half"``
+        or ``"full"``), or None when the image is always scored whole (thumbnails; no cascade)."""
+        if self._cascade is None or regime_of(min_side) != "full":
+            return None
+        return self._cascade.plan
+
+    @property
+    def cascade_margin(self) -> float | None:
+        """Logits beyond the first-stage thresholds needed to exit early (None: no cascade)."""
+        return None if self._cascade is None else self._cascade.margin
+
+    def early_exit(self, raw: Mapping[str, float], *, min_side: int | None = None) -> bool:
+        """Whether first-stage raw scores (per :meth:`stage_plan`) settle the label: the first-stage
+        probability is beyond its operating point's thresholds by the calibrated margin."""
+        c = self._cascade
+        if c is None or regime_of(min_side) != "full":
+            return False
+        try:
+            x = np.array([[float(raw[d]) for d in self._names["full"]]], np.float64)
+        except KeyError:
+            return False
+        if not np.isfinite(x).all():
+            return False
+        z = _logit(float(c.stacker.p(x)[0]))
+        return z >= _logit(c.stacker.op.threshold) + c.margin or z < _logit(c.stacker.op.real_threshold) - c.margin
 
     @property
     def operating_point(self) -> "OperatingPoint":
@@ -337,18 +463,28 @@ class Fuser:
         return self._subsets[key], names
 
     def decide(self, evidence: Sequence[Evidence], raw: Mapping[str, float] | None = None, *,
-               min_side: int | None = None) -> Decision:
+               min_side: int | None = None, first_stage: bool = False) -> Decision:
         """Turn all evidence for one image into a decision with its reasons.
 
         ``min_side`` (the image's smaller side) picks the calibration regime: thumbnails
         (<= 64 px) and full-resolution images are calibrated and thresholded separately.
+        ``first_stage``: ``raw`` holds first-stage scores (:meth:`stage_plan`) that passed
+        :meth:`early_exit`; they are fused by the first-stage stacker at its operating point.
         """
         op = self.operating_point_for(min_side)
         raw = raw or {}
         wanted = self.detectors_for(min_side)
         usable = {d: raw[d] for d in wanted if d in raw and math.isfinite(raw[d])}
         pixel_p: float | None = None
-        if len(usable) == len(wanted):
+        if first_stage:
+            if self._cascade is None or regime_of(min_side) != "full" or len(usable) != len(wanted):
+                raise UsageError("first-stage scores need the cascade, a full-resolution image and every "
+                                 f"detector of {list(wanted)}")
+            st = self._cascade.stacker
+            op = st.op
+            pixel_p = float(st.p(np.array([[usable[d] for d in wanted]], np.float64))[0])
+            z = _logit(pixel_p)
+        elif len(usable) == len(wanted):
             pixel_p = self.pixel_probability(usable, min_side=min_side)
             z = _logit(pixel_p)
         elif usable:
@@ -396,6 +532,12 @@ class Fuser:
             if pix_label != label and {pix_label, label} == {"ai-generated", "real"}:
                 label = "inconclusive"  # weak evidence never flips a label on its own
         explanation = self._explain(label, p, pixel_p, detector_ev, weak, len(usable) < len(wanted), op)
+        if first_stage:
+            halves = [d for d in wanted if self._cascade and self._cascade.plan.get(d) == "half"]
+            explanation += (f" Decided after the first stage ({', '.join(halves)} on half of the tiles): the "
+                            "calibrated probability is far enough from the thresholds that, on the calibration "
+                            "split, the remaining tiles never changed such a label (fakescope scan --exhaustive "
+                            "scores everything).")
         generator = _generator(weak) if label != "real" else None
         return Decision(p, label, op.threshold, self.fpr, explanation, generator=generator,
                         pixel_p_fake=pixel_p, reasons=tuple(e.summary for e in weak))

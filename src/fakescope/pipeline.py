@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import time
 import traceback
-from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
 from .detectors import Detector, create_detector
 from .errors import DecodeError, FakescopeError
@@ -31,11 +31,15 @@ class Scanner:
     detectors : names of registered detectors (default: every calibrated detector).
     fpr : target false-positive rate for the ``ai-generated`` label.
     limits : decoding limits.
+    provenance, provenance_options : read provenance (C2PA, metadata, watermarks) and how.
+    exhaustive : score every tile of every image.  By default a full-resolution image is scanned in
+        two stages when the fusion has a calibrated cascade (:meth:`fakescope.fusion.Fuser.early_exit`):
+        half of the npr tiles first, the other half only when the first stage does not settle the label.
     """
 
     def __init__(self, detectors: Sequence[str] | None = None, *, fpr: float = 0.01,
                  limits: DecodeLimits | None = None, provenance: bool = True,
-                 provenance_options: "ProvenanceOptions | None" = None) -> None:
+                 provenance_options: "ProvenanceOptions | None" = None, exhaustive: bool = False) -> None:
         if detectors:
             names = tuple(detectors)
             self.detectors: tuple[Detector, ...] = tuple(create_detector(n) for n in names)
@@ -47,32 +51,76 @@ class Scanner:
         self.fpr = fpr
         self.provenance = provenance
         self.provenance_options = provenance_options
+        self.cascade = not exhaustive
+
+    def preload(self) -> None:
+        """Import and build what the first image would (ONNX Runtime, the C2PA SDK, the JPEG
+        quality tables) without opening any session: the scan engine calls it before forking workers, which then start
+        warm instead of each importing them (~0.1 s per worker per scan)."""
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError:  # pragma: no cover - core dependency
+            pass
+        if self.provenance:
+            from .provenance import preload
+
+            preload()
 
     @property
     def detector_names(self) -> tuple[str, ...]:
         return tuple(d.name for d in self.detectors)
 
-    def analyze(self, sample: Sample) -> tuple[list[Evidence], dict[str, float]]:
-        evidence: list[Evidence] = []
-        raw: dict[str, float] = {}
-        wanted = self.fuser.detectors_for(min(sample.width, sample.height))
-        for det in self.detectors:
-            if det.name not in wanted:  # not fused for this image size: not run either
-                continue
-            ev = det.analyze(sample)
-            evidence.append(ev)
-            if ev.weight == "pixel" and "raw" in ev.details:
-                raw[det.name] = float(ev.details["raw"])
+    def analyze(self, sample: Sample) -> tuple[list[Evidence], dict[str, float], bool]:
+        """Evidence of every analyzer, the detectors' raw scores, and whether those are first-stage
+        scores that settled the label (the early exit, :meth:`fakescope.fusion.Fuser.early_exit`)."""
+        min_side = min(sample.width, sample.height)
+        wanted = self.fuser.detectors_for(min_side)
+        dets = [d for d in self.detectors if d.name in wanted]  # not fused for this image size: not run
+        staged = self._staged(sample, dets, min_side) if self.cascade else None
+        if staged is not None:
+            evidence, raw, early = staged
+        else:
+            evidence, raw, early = [], {}, False
+            for det in dets:
+                ev = det.analyze(sample)
+                evidence.append(ev)
+                if ev.weight == "pixel" and "raw" in ev.details:
+                    raw[det.name] = float(ev.details["raw"])
         if self.provenance:
             from .provenance import ProvenanceOptions, analyze_provenance
 
             evidence.extend(analyze_provenance(sample, self.provenance_options or ProvenanceOptions()))
-        return evidence, raw
+        return evidence, raw, early
+
+    def _staged(self, sample: Sample, dets: Sequence[Detector],
+                min_side: int) -> tuple[list[Evidence], dict[str, float], bool] | None:
+        """The two-stage scan of a full-resolution image: first-stage scores of every detector (half
+        of the tiles where the plan says so), the rest only when they do not settle the label.  None
+        when the image is not scanned in two stages."""
+        plan = self.fuser.stage_plan(min_side)
+        if plan is None or set(plan) != {d.name for d in dets} or any(min_side < d.min_side for d in dets):
+            return None
+        first: dict[str, float] = {}
+        rest: dict[str, Callable[[], float] | None] = {}
+        can_exit = True
+        for det in dets:
+            r, finish = det.staged_raw_score(sample.image)
+            if plan[det.name] == "full" and finish is not None:
+                r, finish = finish(), None
+            elif plan[det.name] == "half" and finish is None:  # no second half on this image: no early exit
+                can_exit = False
+            first[det.name], rest[det.name] = r, finish
+        if can_exit and self.fuser.early_exit(first, min_side=min_side):
+            evidence = [d.evidence(first[d.name], **({"stage": "first"} if plan[d.name] == "half" else {}))
+                        for d in dets]
+            return evidence, first, True
+        raw = {d.name: (rest[d.name]() if rest[d.name] is not None else first[d.name]) for d in dets}
+        return [d.evidence(raw[d.name]) for d in dets], raw, False
 
     def scan_sample(self, sample: Sample, *, t0: float | None = None) -> Verdict:
         t0 = time.perf_counter() if t0 is None else t0
-        evidence, raw = self.analyze(sample)
-        d = self.fuser.decide(evidence, raw, min_side=min(sample.width, sample.height))
+        evidence, raw, early = self.analyze(sample)
+        d = self.fuser.decide(evidence, raw, min_side=min(sample.width, sample.height), first_stage=early)
         return Verdict(
             path=sample.path, status="ok", sha256=sample.sha256, p_fake=d.p_fake, label=d.label,
             threshold=d.threshold, operating_fpr=d.operating_fpr, generator=d.generator,
@@ -122,7 +170,7 @@ def _error(path: str, e: BaseException, t0: float, *, sha256: str | None = None)
 def scan(paths: str | os.PathLike | Iterable[str | os.PathLike], *, recursive: bool = False,
          detectors: Sequence[str] | None = None, fpr: float = 0.01, jobs: int = 1,
          provenance: bool = True, provenance_options: "ProvenanceOptions | None" = None,
-         skip: Iterable[str] = ()) -> Iterator[Verdict]:
+         skip: Iterable[str] = (), exhaustive: bool = False) -> Iterator[Verdict]:
     """Scan files and folders, yielding one :class:`Verdict` per input, in input order.
 
     Parameters
@@ -135,6 +183,7 @@ def scan(paths: str | os.PathLike | Iterable[str | os.PathLike], *, recursive: b
     provenance : read C2PA, IPTC, generator metadata, camera traces and watermarks.
     provenance_options : e.g. C2PA trust anchors.
     skip : paths already done (``--resume``), compared after normalisation.
+    exhaustive : score every tile of every image (no early exit; see :class:`Scanner`).
 
     Examples
     --------
@@ -150,10 +199,10 @@ def scan(paths: str | os.PathLike | Iterable[str | os.PathLike], *, recursive: b
     skip_set = {os.path.normpath(s) for s in skip}
     inputs = (p for p in iter_inputs(paths, recursive=recursive) if p not in skip_set)
     yield from run_local(inputs, jobs=jobs, detectors=tuple(detectors) if detectors else None, fpr=fpr,
-                        provenance=provenance, provenance_options=provenance_options)
+                        provenance=provenance, provenance_options=provenance_options, exhaustive=exhaustive)
 
 
 def scan_file(path: str | os.PathLike, *, detectors: Sequence[str] | None = None, fpr: float = 0.01,
-              provenance: bool = True) -> Verdict:
+              provenance: bool = True, exhaustive: bool = False) -> Verdict:
     """Scan a single file in this process."""
-    return Scanner(detectors, fpr=fpr, provenance=provenance).scan_path(path)
+    return Scanner(detectors, fpr=fpr, provenance=provenance, exhaustive=exhaustive).scan_path(path)

@@ -17,14 +17,14 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from ..errors import MissingDependencyError, WeightsError
 from ..types import Evidence, Sample
 
-__all__ = ["DetectorCard", "Detector", "OnnxModel", "grid_tiles", "WEIGHTS_DIR", "sha256_file", "load_card"]
+__all__ = ["DetectorCard", "Detector", "OnnxModel", "grid_tiles", "grid_layout", "spread_order", "two_stage_indices", "WEIGHTS_DIR", "sha256_file", "load_card"]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 
@@ -134,6 +134,14 @@ class Detector(ABC):
     def raw_score(self, image: np.ndarray) -> float:
         return float(self.raw_scores([image])[0])
 
+    def staged_raw_score(self, image: np.ndarray) -> tuple[float, Callable[[], float] | None]:
+        """A first raw score from about half of the image's evidence, and a function that completes
+        it to :meth:`raw_score` (reusing the first half's work), or None when there is no second
+        stage.  Tile detectors score half of their tiles first (:func:`two_stage_indices`); the
+        scan's early exit (:class:`fakescope.fusion.Cascade`) skips the rest when the first half
+        already decides.  The default: the whole score at once."""
+        return self.raw_score(image), None
+
     def ms_per_image(self, image: np.ndarray, reps: int = 7) -> float:
         """Median milliseconds of ``raw_scores([image])`` over ``reps`` calls, after one warm-up call
         (which opens the ONNX session)."""
@@ -159,11 +167,15 @@ class Detector(ABC):
                 source=self.name, kind="detector", score=0.5, weight="none",
                 summary=f"image is {img.shape[1]}×{img.shape[0]}, below the {self.min_side}px this detector needs",
             )
-        raw = self.raw_score(img)
+        return self.evidence(self.raw_score(img))
+
+    def evidence(self, raw: float, **details: Any) -> Evidence:
+        """The pixel evidence of a raw score (its Platt probability and a summary); ``details`` are
+        recorded beside the raw score (e.g. ``stage="first"`` for a first-stage score)."""
         p = self.probability(raw)
         return Evidence(
             source=self.name, kind="detector", score=p, weight="pixel",
-            summary=self.describe(p), details={"raw": raw},
+            summary=self.describe(p), details={"raw": raw, **details},
         )
 
     def describe(self, p: float) -> str:
@@ -220,21 +232,15 @@ class OnnxModel:
         return sess.run(None, {name: x})[0]
 
 
-def grid_tiles(image: np.ndarray, size: int, max_tiles: int, *, align: int = 8) -> list[np.ndarray]:
-    """Up to ``max_tiles`` native-resolution ``size``×``size`` crops on an even grid.
+def grid_layout(h: int, w: int, size: int, max_tiles: int) -> tuple[int, int] | None:
+    """Rows and columns of :func:`grid_tiles`'s grid for an ``h``×``w`` image, or None when the
+    image is smaller than one tile (it then gives one cropped tile).
 
-    Offsets are multiples of ``align`` so the JPEG 8×8 block grid and the 2×2 up-sampling
-    phase are the same in every tile.  An image smaller than ``size`` on a side yields one
-    tile cropped to a multiple of ``align`` (never resized: resizing destroys the traces).
-
-    >>> img = np.zeros((300, 400, 3), np.uint8)
-    >>> [t.shape for t in grid_tiles(img, 128, 4)]
-    [(128, 128, 3), (128, 128, 3), (128, 128, 3), (128, 128, 3)]
+    >>> grid_layout(768, 1024, 96, 8), grid_layout(300, 200, 128, 8), grid_layout(64, 64, 96, 8)
+    ((2, 4), (2, 1), None)
     """
-    h, w = image.shape[:2]
-    th, tw = min(size, h - h % align or h), min(size, w - w % align or w)
-    if th < size or tw < size:
-        return [image[:th, :tw]]
+    if h < size or w < size:
+        return None
     best = (0, 0.0, 1, 1)
     for ny in range(1, min(h // size, max_tiles) + 1):
         nx = min(w // size, max_tiles // ny)
@@ -243,7 +249,64 @@ def grid_tiles(image: np.ndarray, size: int, max_tiles: int, *, align: int = 8) 
         # most tiles first, then the grid whose cells are closest to square
         squareness = -abs(math.log((h / ny) / (w / nx)))
         best = max(best, (ny * nx, squareness, ny, nx))
-    _, _, ny, nx = best
+    return best[2], best[3]
+
+
+def spread_order(ny: int, nx: int) -> list[int]:
+    """Row-major tile indices of an ``ny``×``nx`` grid, the cells of one chessboard colour first.
+
+    The first ``ceil(ny * nx / 2)`` indices cover the image evenly (a two-stage scan scores them
+    first and the rest only when needed).
+
+    >>> spread_order(2, 4)
+    [0, 2, 5, 7, 1, 3, 4, 6]
+    """
+    cells = [(y * nx + x, (y + x) % 2) for y in range(ny) for x in range(nx)]
+    return [i for i, c in cells if c == 0] + [i for i, c in cells if c == 1]
+
+
+def two_stage_indices(h: int, w: int, size: int, max_tiles: int, *, mirror: bool = False) -> tuple[list[int], list[int]]:
+    """Which of an image's tiles a two-stage scan scores first, and which second.
+
+    Indices into :func:`grid_tiles`'s list, followed by the tiles' horizontal mirrors when
+    ``mirror`` (detectors add mirrors when the grid gives at most ``max_tiles // 2`` tiles):
+    with mirrors, the tiles first and their mirrors second; else one chessboard colour of the
+    grid first (:func:`spread_order`), so both stages cover the whole image.
+
+    >>> two_stage_indices(768, 1024, 96, 8)
+    ([0, 2, 5, 7], [1, 3, 4, 6])
+    >>> two_stage_indices(256, 256, 96, 8, mirror=True)
+    ([0, 1, 2, 3], [4, 5, 6, 7])
+    """
+    layout = grid_layout(h, w, size, max_tiles)
+    n = 1 if layout is None else layout[0] * layout[1]
+    if mirror and n <= max_tiles // 2:
+        return list(range(n)), list(range(n, 2 * n))
+    if layout is None or n < 2:
+        return list(range(n)), []
+    order = spread_order(*layout)
+    k = (n + 1) // 2
+    return order[:k], order[k:]
+
+
+def grid_tiles(image: np.ndarray, size: int, max_tiles: int, *, align: int = 8) -> list[np.ndarray]:
+    """Up to ``max_tiles`` native-resolution ``size``×``size`` crops on an even grid.
+
+    Offsets are multiples of ``align`` so the JPEG 8×8 block grid and the 2×2 up-sampling
+    phase are the same in every tile.  An image smaller than ``size`` on a side yields one
+    tile cropped to a multiple of ``align`` (never resized: resizing destroys the traces).
+    Tiles come in row-major order of the grid (:func:`grid_layout`).
+
+    >>> img = np.zeros((300, 400, 3), np.uint8)
+    >>> [t.shape for t in grid_tiles(img, 128, 4)]
+    [(128, 128, 3), (128, 128, 3), (128, 128, 3), (128, 128, 3)]
+    """
+    h, w = image.shape[:2]
+    th, tw = min(size, h - h % align or h), min(size, w - w % align or w)
+    layout = grid_layout(h, w, size, max_tiles)
+    if th < size or tw < size or layout is None:
+        return [image[:th, :tw]]
+    ny, nx = layout
     ys = np.linspace(0, h - size, ny) if ny > 1 else np.array([(h - size) / 2])
     xs = np.linspace(0, w - size, nx) if nx > 1 else np.array([(w - size) / 2])
     tiles = []

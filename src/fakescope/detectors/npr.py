@@ -23,7 +23,9 @@ import numpy as np
 
 from ..errors import UsageError, WeightsError
 from . import DETECTORS
-from .base import Detector, DetectorCard, OnnxModel, grid_tiles, load_card
+from typing import Callable
+
+from .base import Detector, DetectorCard, OnnxModel, grid_tiles, load_card, two_stage_indices
 
 __all__ = ["NPRDetector", "tiles_to_batch", "TILE", "MAX_TILES"]
 
@@ -100,12 +102,32 @@ class NPRDetector(Detector):
         """The network input for one image (see :func:`tiles_to_batch`)."""
         return tiles_to_batch(image, tile=self.tile, max_tiles=self.max_tiles, mirror=self.mirror)
 
+    def _model_for(self, image: np.ndarray) -> OnnxModel:
+        if self.small_model is not None and min(image.shape[:2]) < self.small_below:
+            return self.small_model
+        return self.model
+
     def tile_logits(self, image: np.ndarray) -> np.ndarray:
         """Logits of every tile of one image (float64, one per tile; mirrored tiles included)."""
-        model = self.model
-        if self.small_model is not None and min(image.shape[:2]) < self.small_below:
-            model = self.small_model
-        return model(self.batch(image)).astype(np.float64)
+        return self._model_for(image)(self.batch(image)).astype(np.float64)
+
+    def staged_raw_score(self, image: np.ndarray) -> tuple[float, Callable[[], float] | None]:
+        """Mean logit of half of the tiles (one chessboard colour of the grid, or the tiles without
+        their mirrors), and a function adding the other half's logits: the mean of all tiles,
+        as :meth:`raw_scores` gives it."""
+        batch = self.batch(image)
+        first, rest = two_stage_indices(image.shape[0], image.shape[1], self.tile, self.max_tiles,
+                                        mirror=self.mirror)
+        if not rest or len(first) + len(rest) != len(batch):
+            return float(self._model_for(image)(batch).astype(np.float64).mean()), None
+        model = self._model_for(image)
+        a = model(np.ascontiguousarray(batch[first])).astype(np.float64)
+
+        def finish() -> float:
+            b = model(np.ascontiguousarray(batch[rest])).astype(np.float64)
+            return float(np.concatenate([a, b]).mean())
+
+        return float(a.mean()), finish
 
     def raw_scores(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """Mean tile logit per image (higher = more likely AI-generated)."""

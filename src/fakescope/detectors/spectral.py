@@ -26,13 +26,13 @@ Fourier Spectrum Discrepancies"; Dzanic et al., NeurIPS 2020).
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from ..errors import UsageError, WeightsError
 from . import DETECTORS
-from .base import Detector, DetectorCard, grid_tiles, load_card
+from .base import Detector, DetectorCard, grid_tiles, load_card, two_stage_indices
 
 __all__ = ["SpectralDetector", "spectral_features", "tile_features", "FEATURE_NAMES", "NumpyMLP",
            "TILE", "MAX_TILES"]
@@ -230,11 +230,15 @@ def spectral_features(image: np.ndarray, *, tile: int = TILE, max_tiles: int = M
     """
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise UsageError(f"expected an H×W×3 uint8 RGB array, got {image.dtype} {image.shape}")
-    tiles = grid_tiles(image, tile, max_tiles, align=8)
-    planes = np.empty((len(tiles), 3) + tiles[0].shape[:2], np.uint8)  # one copy, straight to planar
+    return _planar_features(_planes(grid_tiles(image, tile, max_tiles, align=8))).mean(axis=0)
+
+
+def _planes(tiles: Sequence[np.ndarray]) -> np.ndarray:
+    """Same-size ``h×w×3`` tiles as one contiguous ``(n, 3, h, w)`` uint8 stack (one copy)."""
+    planes = np.empty((len(tiles), 3) + tiles[0].shape[:2], np.uint8)
     for i, t in enumerate(tiles):
         planes[i] = t.transpose(2, 0, 1)
-    return _planar_features(planes).mean(axis=0)
+    return planes
 
 
 class NumpyMLP:
@@ -312,6 +316,23 @@ class SpectralDetector(Detector):
     def features(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """``(n, n_features)`` spectral features."""
         return np.stack([spectral_features(im, tile=self.tile, max_tiles=self.max_tiles) for im in images])
+
+    def staged_raw_score(self, image: np.ndarray) -> tuple[float, Callable[[], float] | None]:
+        """The MLP on the features of one chessboard colour of the tile grid, and a function adding
+        the other tiles' features: the MLP on the mean over all tiles, as :meth:`raw_scores` gives it."""
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise UsageError(f"expected an H×W×3 uint8 RGB array, got {image.dtype} {image.shape}")
+        tiles = grid_tiles(image, self.tile, self.max_tiles, align=8)
+        first, rest = two_stage_indices(image.shape[0], image.shape[1], self.tile, self.max_tiles)
+        if not rest or len(first) + len(rest) != len(tiles):
+            return self.raw_score(image), None
+        fa = _planar_features(_planes([tiles[i] for i in first]))
+
+        def finish() -> float:
+            fb = _planar_features(_planes([tiles[i] for i in rest]))
+            return float(self.mlp(np.concatenate([fa, fb]).mean(axis=0))[0])
+
+        return float(self.mlp(fa.mean(axis=0))[0]), finish
 
     def raw_scores(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """MLP logit per image (higher = more likely AI-generated)."""

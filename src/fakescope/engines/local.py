@@ -1,7 +1,10 @@
 """Local engine: the scan in this process, or one single-threaded process per core.
 
 One single-threaded worker per core was measured faster than one multi-threaded process
-on this class of machine, so each worker runs ONNX Runtime with one intra-op thread.
+on this class of machine, so each worker runs ONNX Runtime with one intra-op thread.  The
+engine raises the C allocator's thresholds in its process and workers first
+(:func:`fakescope.engines.runtime.tune_allocator`: per-image buffers are reused instead of
+being faulted in afresh).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import os
 from typing import Any, Iterable, Iterator
 
 from ..types import Verdict
+from .runtime import tune_allocator
 
 __all__ = ["run_local", "resolve_jobs"]
 
@@ -30,6 +34,7 @@ def resolve_jobs(jobs: int) -> int:
 
 def _init_worker(options: dict[str, Any]) -> None:
     global _worker_scanner
+    tune_allocator()  # inherited when forked; spawned workers set it themselves
     if _worker_scanner is not None:  # forked: the parent's scanner came along (no ONNX session opened yet)
         return
     from ..pipeline import Scanner
@@ -52,6 +57,7 @@ def run_local(inputs: Iterable[str], *, jobs: int = 1, **scanner_options: Any) -
     from ..pipeline import Scanner
 
     n = resolve_jobs(jobs)
+    tune_allocator()
     scanner = Scanner(**scanner_options)  # bad options fail here, once, as usage errors
     if n == 1:
         for p in inputs:
@@ -63,6 +69,8 @@ def run_local(inputs: Iterable[str], *, jobs: int = 1, **scanner_options: Any) -
     # forked workers inherit the scanner built above (cards read, weights verified, modules imported);
     # its ONNX sessions open lazily, so each worker opens its own
     _worker_scanner = scanner if fork else None
+    if fork:
+        scanner.preload()
     try:
         with ctx.Pool(n, initializer=_init_worker, initargs=(scanner_options,)) as pool:
             yield from pool.imap(_work, inputs, chunksize=4)

@@ -44,11 +44,20 @@ from . import generators as _generators
 from . import iptc as _iptc
 from .watermark import DEFAULT_THRESHOLD
 
-__all__ = ["ProvenanceOptions", "analyze_provenance", "provenance_report", "format_report", "ABSENCE_SUMMARY"]
+__all__ = ["ProvenanceOptions", "analyze_provenance", "provenance_report", "format_report", "ABSENCE_SUMMARY", "preload"]
 
 ABSENCE_SUMMARY = ("No provenance found: no C2PA manifest, no AI-source declaration, no generator metadata, "
                    "no known watermark (most images online are stripped of these).")
 WATERMARK_NOT_INSTALLED = "Invisible-watermark checking not installed (pip install 'fakescope[provenance]')."
+
+
+
+def preload() -> None:
+    """Build what the first image would build: the C2PA SDK import (when installed) and the table
+    of every JPEG quantization table libjpeg writes (~50 ms).  The scan engine calls it before
+    forking workers, so they share the work instead of each redoing it."""
+    _c2pa.c2pa_available()
+    _camera.jpeg_table_index()
 
 
 @dataclass(frozen=True)

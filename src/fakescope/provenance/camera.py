@@ -26,6 +26,7 @@ __all__ = [
     "IJG_CHROMINANCE",
     "ZIGZAG",
     "ijg_table",
+    "jpeg_table_index",
     "quality_to_scale",
     "QuantizationInfo",
     "analyze_quantization",
@@ -120,6 +121,11 @@ def _lookup() -> tuple[dict[bytes, list[int]], dict[bytes, list[int]], dict[int,
     for q in range(100, 0, -1):
         scale_to_q.setdefault(quality_to_scale(q), q)
     return maps[0], maps[1], scale_to_q
+
+
+def jpeg_table_index() -> None:
+    """Build (once per process) the index of libjpeg's quantization tables used to read a JPEG's quality."""
+    _lookup()
 
 
 def _key(values: Sequence[int]) -> bytes:

@@ -35,7 +35,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "bench"))
 WORK = REPO / "bench" / "_work" / "calib"
-CORE = ("npr", "spectral", "safe", "cnnspot", "patchcraft")  # run on the core install (no torch)
+CORE = ("npr", "spectral", "safe", "cnnspot", "patchcraft", "npr-thumb")  # run on the core install (no torch)
 # the ensemble stacks every expert (ALEI: low-level experts beside a frozen foundation backbone)
 ENSEMBLE = ("npr", "spectral", "safe", "cnnspot", "patchcraft", "probe", "rigid")
 
@@ -84,7 +84,7 @@ def main() -> int:
     rec_key = hashlib.sha256("\n".join(f"{r.key}|{r.group}|{Path(r.path).name}|{r.label}"
                                         for r in records).encode()).hexdigest()[:8]
     dets, cards = {}, {}
-    for name in ("npr", "spectral", "safe", "cnnspot", "patchcraft", "probe", "rigid"):
+    for name in ("npr", "spectral", "safe", "cnnspot", "patchcraft", "npr-thumb", "probe", "rigid"):
         try:
             dets[name] = create_detector(name)
             cards[name] = dets[name].card
@@ -135,7 +135,7 @@ def main() -> int:
     # blind (spectral peaks vanish with another last up-sampling layer: its card says never to use it alone)
     # and, since cost matters there, the one-standard-error rule: the cheapest set whose score is within
     # one standard error of the best (the SE of that score: calibrate.full_score_se)
-    multi = [r for r in rows if len(r["members"]) >= 2]
+    multi = [r for r in rows if len({cards[m].family for m in r["members"]}) >= 2]
     top = max(multi, key=lambda r: r["score_full"])
     y = np.asarray(sel["labels"])
     full = np.array([regime_of(v) == "full" for v in sel["min_side"]])
@@ -146,10 +146,15 @@ def main() -> int:
     log(f"full-resolution tolerance (1 SE of the best score): {se:.4f}")
     for name in dets:
         cards[name] = dets[name].card
+        side = np.asarray(cal["min_side"])
+        rows = None
         if name == "rigid":  # no evidence below 64 px: Platt on the images it judges (see its card)
-            big = np.asarray(cal["min_side"]) >= dets[name].min_side
-            sub = {"scores": {name: list(np.asarray(cal["scores"][name])[big])},
-                   "labels": list(np.asarray(cal["labels"])[big]), "groups": list(np.asarray(cal["groups"])[big])}
+            rows = side >= dets[name].min_side
+        elif dets[name].card.extra.get("regime") == "thumbnail":  # a thumbnail specialist (npr-thumb)
+            rows = np.array([regime_of(int(v)) == "thumbnail" for v in side])
+        if rows is not None:
+            sub = {"scores": {name: list(np.asarray(cal["scores"][name])[rows])},
+                   "labels": list(np.asarray(cal["labels"])[rows]), "groups": list(np.asarray(cal["groups"])[rows])}
             cards[name] = update_platt(sub, name, WEIGHTS_DIR / f"{name}.json")
         else:
             cards[name] = update_platt(cal, name, WEIGHTS_DIR / f"{name}.json")

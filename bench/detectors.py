@@ -35,7 +35,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 DOCS = REPO / "docs" / "benchmarks"
 WORK = REPO / "bench" / "_work"
-ALL = ("npr", "spectral", "safe", "cnnspot", "patchcraft", "probe", "rigid", "ensemble")
+ALL = ("npr", "spectral", "safe", "cnnspot", "patchcraft", "npr-thumb", "probe", "rigid", "ensemble")
 TRAINABLE = ("npr", "safe", "cnnspot", "patchcraft")
 VARIANTS = ("original", "jpeg75", "half")
 

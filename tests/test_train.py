@@ -148,3 +148,20 @@ def test_probe_trains_from_the_cli(cifake_dir, cifake_val, tmp_path):
     fake = det.raw_scores([fakescope.load(p).image for p in cifake_val["fake"][-n:]])
     auc = _auc(real, fake)
     assert auc > 0.9, f"probe: held-out CIFAKE AUC {auc:.3f}"
+
+
+def test_mean_of_nets_exports_one_graph_averaging_the_logits(tmp_path):
+    from fakescope.training.export import export_onnx, onnx_max_abs_diff
+    from fakescope.training.models import MeanOfNets, NPRNet
+
+    torch.manual_seed(0)
+    nets = [NPRNet(width=8, image_weight=1.0, norm="none").eval() for _ in range(2)]
+    x = torch.rand(3, 3, 32, 32) * 255
+    with torch.no_grad():
+        want = (nets[0](x) + nets[1](x)) / 2
+        got = MeanOfNets(nets)(x)
+    torch.testing.assert_close(got, want)
+    blob = export_onnx(MeanOfNets(nets).eval(), tmp_path / "mean.onnx", example_size=32)
+    assert onnx_max_abs_diff(MeanOfNets(nets).eval(), blob, [x.numpy(), (torch.rand(2, 3, 96, 96) * 255).numpy()]) < 1e-4
+    with pytest.raises(ValueError):
+        MeanOfNets([])

@@ -27,8 +27,8 @@ import numpy as np
 from .errors import UsageError, WeightsError
 from .types import Attribution, Evidence
 
-__all__ = ["CalibrationSet", "CascadeScores", "load_cascade", "Fuser", "OperatingPoint", "Decision", "fit_logistic", "load_calibration",
-           "default_detectors", "default_regime_detectors", "regime_of", "THUMBNAIL_MAX_SIDE"]
+__all__ = ["CalibrationSet", "CascadeScores", "load_cascade", "Fuser", "OperatingPoint", "Decision", "fit_logistic",
+           "load_calibration", "default_detectors", "default_regime_detectors", "regime_of", "THUMBNAIL_MAX_SIDE"]
 
 CALIBRATION_FILE = Path(__file__).resolve().parent / "weights" / "calibration.json"
 CASCADE_FILE = Path(__file__).resolve().parent / "weights" / "cascade.json"

@@ -55,8 +55,8 @@ class Scanner:
 
     def preload(self) -> None:
         """Import and build what the first image would (ONNX Runtime, the C2PA SDK, the JPEG
-        quality tables) without opening any session: the scan engine calls it before forking workers, which then start
-        warm instead of each importing them (~0.1 s per worker per scan)."""
+        quality tables) without opening any session: the scan engine calls it before forking
+        workers, which then start warm instead of each doing it (~0.1 s per worker per scan)."""
         try:
             import onnxruntime  # noqa: F401
         except ImportError:  # pragma: no cover - core dependency

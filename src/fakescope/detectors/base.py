@@ -24,7 +24,8 @@ import numpy as np
 from ..errors import MissingDependencyError, WeightsError
 from ..types import Evidence, Sample
 
-__all__ = ["DetectorCard", "Detector", "OnnxModel", "grid_tiles", "grid_layout", "spread_order", "two_stage_indices", "WEIGHTS_DIR", "sha256_file", "load_card"]
+__all__ = ["DetectorCard", "Detector", "OnnxModel", "grid_tiles", "grid_layout", "spread_order", "two_stage_indices",
+           "WEIGHTS_DIR", "sha256_file", "load_card"]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 
@@ -265,7 +266,8 @@ def spread_order(ny: int, nx: int) -> list[int]:
     return [i for i, c in cells if c == 0] + [i for i, c in cells if c == 1]
 
 
-def two_stage_indices(h: int, w: int, size: int, max_tiles: int, *, mirror: bool = False) -> tuple[list[int], list[int]]:
+def two_stage_indices(h: int, w: int, size: int, max_tiles: int, *,
+                      mirror: bool = False) -> tuple[list[int], list[int]]:
     """Which of an image's tiles a two-stage scan scores first, and which second.
 
     Indices into :func:`grid_tiles`'s list, followed by the tiles' horizontal mirrors when

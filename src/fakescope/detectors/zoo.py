@@ -20,6 +20,12 @@ the network graph (wavelet sub-bands, plain RGB, SRM high-pass filters), and for
     richest and the poorest patches into two images (:func:`smash_and_reconstruct`), filter
     both with fixed SRM high-pass kernels and learn from their contrast.
 
+``npr-thumb``
+    The NPR network (:mod:`fakescope.detectors.npr`) trained on thumbnails only (CIFAKE's
+    32x32 images): a member for the default fusion's thumbnail regime (images of at most
+    64 px, fused apart from full-resolution images), where npr's full-resolution training
+    shares its capacity with photos.
+
 The input policy of each shipped network is in its card's ``extra``: ``tile`` (side),
 ``max_tiles``, ``mirror`` (add horizontal mirrors when the grid gives few tiles) and
 ``transform`` (``"none"`` or ``"patchcraft"``).
@@ -37,9 +43,10 @@ from . import DETECTORS
 from .base import Detector, DetectorCard, OnnxModel, grid_tiles, load_card
 
 __all__ = ["TileNetDetector", "tile_batch", "smash_and_reconstruct", "texture_diversity", "patchcraft_geometry",
-           "ZOO_FAMILIES", "TRANSFORMS"]
+           "ZOO_FAMILIES", "SPECIALISTS", "TRANSFORMS"]
 
 ZOO_FAMILIES: tuple[str, ...] = ("safe", "cnnspot", "patchcraft")
+SPECIALISTS: tuple[str, ...] = ("npr-thumb",)  # a family's network trained for one regime
 TRANSFORMS: tuple[str, ...] = ("none", "patchcraft")
 
 
@@ -143,7 +150,7 @@ def tile_batch(image: np.ndarray, *, tile: int, max_tiles: int, mirror: bool = T
 
 
 class TileNetDetector(Detector):
-    """An ONNX tile network: mean of the tile logits (``safe``, ``cnnspot``, ``patchcraft``)."""
+    """An ONNX tile network: mean of the tile logits (``safe``, ``cnnspot``, ``patchcraft``, ``npr-thumb``)."""
 
     min_side = 16
 
@@ -183,5 +190,5 @@ def _register(family: str) -> None:
         return TileNetDetector(load_card(family, kw.pop("card_path", None)), **kw)
 
 
-for _family in ZOO_FAMILIES:
+for _family in ZOO_FAMILIES + SPECIALISTS:
     _register(_family)

@@ -11,7 +11,7 @@ from torch import nn
 from torch.nn import functional as F
 
 __all__ = ["npr_residual", "NPRNet", "ConvAutoEncoder", "UPSAMPLERS", "HELDOUT_UPSAMPLERS", "FourierUpsample",
-           "count_parameters"]
+           "MeanOfNets", "count_parameters"]
 
 UPSAMPLERS: tuple[str, ...] = ("nearest", "transposed", "bilinear", "pixelshuffle")
 # decoders no shipped detector was trained on: their reconstructions stand in for new generators
@@ -121,6 +121,20 @@ class NPRNet(nn.Module):
             r = torch.cat([r, (x - 0.5) * self.image_weight], dim=1)
         f = self.features(r).mean(dim=(2, 3))
         return self.head(f)[:, 0]
+
+
+class MeanOfNets(nn.Module):
+    """The mean logit of several networks with the same input (e.g. one recipe trained from several
+    seeds): one ONNX graph, one detector, the variance of any single run averaged away."""
+
+    def __init__(self, nets: list[nn.Module]) -> None:
+        super().__init__()
+        if not nets:
+            raise ValueError("MeanOfNets needs at least one network")
+        self.nets = nn.ModuleList(nets)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([n(x) for n in self.nets]).mean(dim=0)
 
 
 class ConvAutoEncoder(nn.Module):

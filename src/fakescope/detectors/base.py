@@ -21,11 +21,11 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..errors import MissingDependencyError, WeightsError
+from ..errors import MissingDependencyError, UsageError, WeightsError
 from ..types import Evidence, Sample
 
 __all__ = ["DetectorCard", "Detector", "OnnxModel", "grid_tiles", "grid_layout", "spread_order", "two_stage_indices",
-           "WEIGHTS_DIR", "sha256_file", "load_card"]
+           "check_rgb", "WEIGHTS_DIR", "sha256_file", "load_card"]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 
@@ -139,7 +139,7 @@ class Detector(ABC):
         """A first raw score from about half of the image's evidence, and a function that completes
         it to :meth:`raw_score` (reusing the first half's work), or None when there is no second
         stage.  Tile detectors score half of their tiles first (:func:`two_stage_indices`); the
-        scan's early exit (:class:`fakescope.fusion.Cascade`) skips the rest when the first half
+        scan's early exit (:meth:`fakescope.fusion.Fuser.early_exit`) skips the rest when the first half
         already decides.  The default: the whole score at once."""
         return self.raw_score(image), None
 
@@ -231,6 +231,12 @@ class OnnxModel:
         sess = self.session
         name = sess.get_inputs()[0].name
         return sess.run(None, {name: x})[0]
+
+
+def check_rgb(image: np.ndarray) -> None:
+    """Raise :class:`UsageError` unless ``image`` is an ``H×W×3`` uint8 RGB array (what detectors take)."""
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise UsageError(f"expected an H×W×3 uint8 RGB array, got {image.dtype} {image.shape}")
 
 
 def grid_layout(h: int, w: int, size: int, max_tiles: int) -> tuple[int, int] | None:

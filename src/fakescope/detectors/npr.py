@@ -17,15 +17,13 @@ tiles, and returns the mean of the tile logits.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from ..errors import UsageError, WeightsError
 from . import DETECTORS
-from typing import Callable
-
-from .base import Detector, DetectorCard, OnnxModel, grid_tiles, load_card, two_stage_indices
+from .base import Detector, DetectorCard, OnnxModel, check_rgb, grid_tiles, load_card, two_stage_indices
 
 __all__ = ["NPRDetector", "tiles_to_batch", "TILE", "MAX_TILES"]
 
@@ -56,8 +54,7 @@ def tiles_to_batch(image: np.ndarray, *, tile: int = TILE, max_tiles: int = MAX_
     >>> tiles_to_batch(np.zeros((32, 32, 3), np.uint8)).shape
     (2, 3, 32, 32)
     """
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise UsageError(f"expected an H×W×3 uint8 RGB array, got {image.dtype} {image.shape}")
+    check_rgb(image)
     if min(image.shape[:2]) < 16:
         raise UsageError(f"NPR needs at least 16×16 pixels, got {image.shape[1]}×{image.shape[0]}")
     tiles = grid_tiles(image, tile, max_tiles, align=8)
@@ -116,11 +113,11 @@ class NPRDetector(Detector):
         their mirrors), and a function adding the other half's logits: the mean of all tiles,
         as :meth:`raw_scores` gives it."""
         batch = self.batch(image)
+        model = self._model_for(image)
         first, rest = two_stage_indices(image.shape[0], image.shape[1], self.tile, self.max_tiles,
                                         mirror=self.mirror)
         if not rest or len(first) + len(rest) != len(batch):
-            return float(self._model_for(image)(batch).astype(np.float64).mean()), None
-        model = self._model_for(image)
+            return float(model(batch).astype(np.float64).mean()), None
         a = model(np.ascontiguousarray(batch[first])).astype(np.float64)
 
         def finish() -> float:

@@ -32,7 +32,7 @@ import numpy as np
 
 from ..errors import UsageError, WeightsError
 from . import DETECTORS
-from .base import Detector, DetectorCard, grid_tiles, load_card, two_stage_indices
+from .base import Detector, DetectorCard, check_rgb, grid_tiles, load_card, two_stage_indices
 
 __all__ = ["SpectralDetector", "spectral_features", "tile_features", "FEATURE_NAMES", "NumpyMLP",
            "TILE", "MAX_TILES"]
@@ -228,8 +228,7 @@ def spectral_features(image: np.ndarray, *, tile: int = TILE, max_tiles: int = M
     >>> f.shape == (len(FEATURE_NAMES),)
     True
     """
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise UsageError(f"expected an H×W×3 uint8 RGB array, got {image.dtype} {image.shape}")
+    check_rgb(image)
     return _planar_features(_planes(grid_tiles(image, tile, max_tiles, align=8))).mean(axis=0)
 
 
@@ -320,8 +319,7 @@ class SpectralDetector(Detector):
     def staged_raw_score(self, image: np.ndarray) -> tuple[float, Callable[[], float] | None]:
         """The MLP on the features of one chessboard colour of the tile grid, and a function adding
         the other tiles' features: the MLP on the mean over all tiles, as :meth:`raw_scores` gives it."""
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise UsageError(f"expected an H×W×3 uint8 RGB array, got {image.dtype} {image.shape}")
+        check_rgb(image)
         tiles = grid_tiles(image, self.tile, self.max_tiles, align=8)
         first, rest = two_stage_indices(image.shape[0], image.shape[1], self.tile, self.max_tiles)
         if not rest or len(first) + len(rest) != len(tiles):

@@ -40,7 +40,7 @@ import numpy as np
 
 from ..errors import UsageError, WeightsError
 from . import DETECTORS
-from .base import Detector, DetectorCard, OnnxModel, grid_tiles, load_card
+from .base import Detector, DetectorCard, OnnxModel, check_rgb, grid_tiles, load_card
 
 __all__ = ["TileNetDetector", "tile_batch", "smash_and_reconstruct", "texture_diversity", "patchcraft_geometry",
            "ZOO_FAMILIES", "SPECIALISTS", "TRANSFORMS"]
@@ -135,8 +135,7 @@ def tile_batch(image: np.ndarray, *, tile: int, max_tiles: int, mirror: bool = T
     >>> tile_batch(np.zeros((32, 32, 3), np.uint8), tile=192, max_tiles=4, transform="patchcraft").shape
     (2, 6, 16, 16)
     """
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise UsageError(f"expected an H×W×3 uint8 RGB array, got {image.dtype} {image.shape}")
+    check_rgb(image)
     if min(image.shape[:2]) < 16:
         raise UsageError(f"needs at least 16×16 pixels, got {image.shape[1]}×{image.shape[0]}")
     if transform not in TRANSFORMS:

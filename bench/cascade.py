@@ -146,7 +146,7 @@ def main() -> int:
         first = sum(times[n][0] + (times[n][1] if plan[n] == "full" else 0.0) for n in names)
         rest = sum(times[n][1] for n in names if plan[n] == "half")
         rate = float(np.mean(exits))
-        rows.append({"plan": plan, "margin": fuser.cascade_margin, "calibration_exit": fuser._cascade.calibration_exit_rate,
+        rows.append({"plan": plan, "margin": fuser.cascade_margin, "calibration_exit": fuser.cascade_exit_rate,
                      "bench_exit": rate, "first_ms": first, "rest_ms": rest, "expected_ms": first + (1 - rate) * rest})
     exhaustive_ms = sum(sum(times[n]) for n in names)
     usable = [r for r in rows if r["margin"] is not None]

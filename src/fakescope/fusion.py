@@ -267,12 +267,26 @@ class _Cascade:
     stacker: _Stacker  # fitted on the first-stage scores
     margin: float  # logits beyond the first-stage thresholds
     calibration_exit_rate: float  # share of the calibration rows that would exit
-    n_rows: int
+
+    def exits(self, p: np.ndarray) -> np.ndarray:
+        """Whether first-stage probabilities settle the label (see :func:`_exits`)."""
+        return _exits(p, self.stacker.op, self.margin)
+
+
+_LABELS = ("real", "inconclusive", "ai-generated")
 
 
 def _labels(p: np.ndarray, op: "OperatingPoint") -> np.ndarray:
-    """0 real, 1 inconclusive, 2 ai-generated (as :meth:`Fuser.decide` labels pixel evidence)."""
+    """0 real, 1 inconclusive, 2 ai-generated: pixel evidence labelled at an operating point
+    (indices into ``_LABELS``; :meth:`Fuser.decide` labels with it too)."""
     return np.where(p >= op.threshold, 2, np.where(p < op.real_threshold, 0, 1))
+
+
+def _exits(p: np.ndarray, op: "OperatingPoint", margin: float) -> np.ndarray:
+    """Whether probabilities lie beyond the operating point's thresholds by ``margin`` logits."""
+    q = np.clip(np.asarray(p, np.float64), 1e-6, 1 - 1e-6)  # the clamp of _logit
+    z = np.log(q / (1 - q))
+    return (z >= _logit(op.threshold) + margin) | (z < _logit(op.real_threshold) - margin)
 
 
 def _generator(items: Sequence[Evidence]) -> Attribution | None:
@@ -367,19 +381,16 @@ class Fuser:
         full = self._models["full"]
         p1 = st.p(x1[m])
         agree_ref = _labels(full.p(xb[m]), full.op)
-        z = np.log(np.clip(p1, 1e-12, 1.0)) - np.log(np.clip(1.0 - p1, 1e-12, 1.0))
-        hi, lo = _logit(st.op.threshold), _logit(st.op.real_threshold)
         lab1 = _labels(p1, st.op)
         for margin in np.arange(0.0, 8.01, 0.25):
-            ex = (z >= hi + margin) | (z < lo - margin)
+            ex = _exits(p1, st.op, margin)
             if not np.any(lab1[ex] != agree_ref[ex]):
                 break
         else:
             return None
         margin = float(margin) + cascade.safety_margin
-        ex = (z >= hi + margin) | (z < lo - margin)
         return _Cascade(plan={d: cascade.members[d] for d in names}, stacker=st, margin=margin,
-                        calibration_exit_rate=float(ex.mean()), n_rows=int(m.sum()))
+                        calibration_exit_rate=float(_exits(p1, st.op, margin).mean()))
 
     def stage_plan(self, min_side: int | None) -> Mapping[str, str] | None:
         """For an image of this smaller side: what each detector scores in the first stage (``"half"``
@@ -393,6 +404,11 @@ class Fuser:
         """Logits beyond the first-stage thresholds needed to exit early (None: no cascade)."""
         return None if self._cascade is None else self._cascade.margin
 
+    @property
+    def cascade_exit_rate(self) -> float | None:
+        """Share of the calibration split's full-resolution rows that exit early (None: no cascade)."""
+        return None if self._cascade is None else self._cascade.calibration_exit_rate
+
     def early_exit(self, raw: Mapping[str, float], *, min_side: int | None = None) -> bool:
         """Whether first-stage raw scores (per :meth:`stage_plan`) settle the label: the first-stage
         probability is beyond its operating point's thresholds by the calibrated margin."""
@@ -403,10 +419,7 @@ class Fuser:
             x = np.array([[float(raw[d]) for d in self._names["full"]]], np.float64)
         except KeyError:
             return False
-        if not np.isfinite(x).all():
-            return False
-        z = _logit(float(c.stacker.p(x)[0]))
-        return z >= _logit(c.stacker.op.threshold) + c.margin or z < _logit(c.stacker.op.real_threshold) - c.margin
+        return bool(np.isfinite(x).all() and c.exits(c.stacker.p(x))[0])
 
     @property
     def operating_point(self) -> "OperatingPoint":
@@ -518,17 +531,9 @@ class Fuser:
             shift += max(-WEAK_SHIFT_MAX, min(WEAK_SHIFT_MAX, _logit(e.score)))
         shift = max(-WEAK_SHIFT_MAX, min(WEAK_SHIFT_MAX, shift))
         p = float(_sigmoid(z + shift))
-        if pixel_p is None:
-            label = "inconclusive"
-        elif p >= op.threshold:
-            label = "ai-generated"
-        elif p < op.real_threshold:
-            label = "real"
-        else:
-            label = "inconclusive"
+        label = "inconclusive" if pixel_p is None else _LABELS[int(_labels(p, op))]
         if weak and pixel_p is not None:
-            pix_label = ("ai-generated" if pixel_p >= op.threshold else
-                         "real" if pixel_p < op.real_threshold else "inconclusive")
+            pix_label = _LABELS[int(_labels(pixel_p, op))]
             if pix_label != label and {pix_label, label} == {"ai-generated", "real"}:
                 label = "inconclusive"  # weak evidence never flips a label on its own
         explanation = self._explain(label, p, pixel_p, detector_ev, weak, len(usable) < len(wanted), op)

@@ -211,3 +211,41 @@ def test_short_training_on_cifake_beats_chance_by_far(shared_data):
     imgs = [data.load_rgb(r.path) for r in test]
     s = torch_scores(model, imgs)
     assert evaluate.roc_auc([r.label for r in test], s) > 0.85
+
+
+def test_split_is_frozen_whatever_optional_files_a_machine_has(shared_data, tmp_path):
+    """The split comes from the committed manifest: leaving out the system photos (a machine without
+    the Debian packages) or any other file moves no other file to another split."""
+    from fakescope.io.splits import read_split, write_rows
+
+    full = {r.key + r.path: r.split for r in data.all_records(shared_data, include_system=True, wild=True)}
+    bare = {r.key + r.path: r.split for r in data.all_records(shared_data, include_system=False, wild=True)}
+    assert bare and all(full[k] == s for k, s in bare.items())
+    assert not any(r.path.startswith("/usr/") for r in data.all_records(shared_data, include_system=False))
+    # a manifest that lists files this machine lacks: those are skipped, the others keep their rows
+    rows = read_split()
+    ghost = [r.__class__(**{**r.__dict__, "path": "/nonexistent/" + r.path.replace("/", "_")}) for r in rows[:50]]
+    write_rows(ghost + rows, tmp_path / "split.csv")
+    got = data._records(shared_data, ("cifake", "modern", "photos"), manifest=tmp_path / "split.csv")
+    assert [r.path for r in got] == [r.path for r in data.all_records(shared_data)]
+
+
+def test_split_manifest_matches_the_data(shared_data):
+    """Every file the manifest lists that this machine has carries the listed bytes; the derivation
+    rules reproduce every row for the files present (nothing is in the manifest by accident)."""
+    from fakescope.build.splits import derive_rows
+    from fakescope.io.splits import check_split, read_split
+
+    rows = read_split()
+    report = check_split(rows, shared_data)
+    assert report["changed"] == []
+    assert not [p for p in report["missing"] if not p.startswith("/usr/")]  # only optional packages may be absent
+    derived = {r.path: r for r in derive_rows(shared_data)}
+    listed = {r.path: r for r in rows}
+    assert set(derived) <= set(listed)
+    # the photos' ranks were cut over the shared and the system photos together: they re-derive only
+    # on a machine with every system photo (elsewhere the frozen rows are what keeps them in place)
+    every_photo = not [p for p in report["missing"] if p.startswith("/usr/")]
+    assert all(derived[p] == listed[p] for p in derived if every_photo or listed[p].source != "photos")
+    assert {r.split for r in rows} == {"train", "calibration", "test", "wild"}
+    assert {r.source for r in rows if r.split == "wild"} == {"comfyui", "camera", "faces"}

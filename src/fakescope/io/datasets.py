@@ -419,7 +419,7 @@ class ShippedDataset(Dataset):
 
     The listing is the folder's ``manifest.csv`` (``path,label,generator,set,...``; rows with
     no label, such as the C2PA fixtures, are skipped) and ``modern/manifest.csv``.  The split
-    of every file comes from :mod:`fakescope.training.data`, the code that trained and
+    of every file comes from the frozen split manifest (:mod:`fakescope.io.splits`), the one that trained and
     calibrated the shipped detectors, so ``split="test"`` is exactly their held-out test
     split: CIFAKE ``val`` (500 real + 500 fake), the modern set's test part (including every
     image of the generators never seen in training, ``unseen:*``) and the test part of the
@@ -433,7 +433,7 @@ class ShippedDataset(Dataset):
     layout = "shipped"
 
     def __init__(self, root: str | os.PathLike[str] | None = None, *, name: str | None = None) -> None:
-        from ..training.data import data_root
+        from .splits import data_root
 
         super().__init__(data_root(root), name=name or "fakescope-shared-data")
         if not os.path.isfile(os.path.join(self.root, "manifest.csv")):
@@ -441,18 +441,12 @@ class ShippedDataset(Dataset):
         self._splits: dict[str, tuple[str, str, bool]] | None = None
 
     def _assignments(self) -> dict[str, tuple[str, str, bool]]:
-        """relpath → (split, reporting group, unseen generator?), from the training code."""
+        """relpath → (split, reporting group, unseen generator?), from the frozen split manifest."""
         if self._splits is None:
-            from ..training import data as tdata
+            from .splits import read_split
 
-            out: dict[str, tuple[str, str, bool]] = {}
-            recs = tdata.cifake_records(self.root) + tdata.modern_records(self.root)
-            # the same photo set as training (system photos included), so the ranks and splits match
-            recs += tdata.photo_records(self.root, include_system=True)
-            for r in recs:
-                rel = os.path.relpath(r.path, self.root).replace(os.sep, "/")
-                out[rel] = (r.split, r.group, r.group.startswith("unseen:"))
-            self._splits = out
+            self._splits = {r.path: (r.split, r.group, r.group.startswith("unseen:"))
+                            for r in read_split() if not r.package}
         return self._splits
 
     def __iter__(self) -> Iterator[DatasetItem]:

@@ -1,32 +1,24 @@
-"""Training data: deterministic splits over CIFAKE, the modern set and full-resolution photos.
+"""Training data: the frozen train/calibration/test/wild split over the shared data.
 
-Every split is a pure function of file names/paths (hashes), so the same data gives the
-same splits on every machine.  The splits (see :data:`SPLITS_DOC`):
-
-* **CIFAKE** – ``cifake/train`` indices ``0..1999`` per class → ``train``,
-  ``2000..2499`` per class → ``calibration``; ``cifake/val`` (500 + 500) → ``test``.
-* **modern** – grouped by ``source_path`` (tiles of one grid stay together), ranked by
-  ``sha256(source_path)`` inside each generator (reals: inside each real source) and cut
-  60 / 20 / 20.  :data:`HELD_OUT_GENERATORS` are removed from training and calibration
-  entirely and appear only in the ``test`` split as group ``unseen:<generator>``.
-* **photos** – Kodak24, Wikipedia photos and a curated list of Debian-packaged photos,
-  grouped by scene (stereo/sequence pairs stay together), ranked by the sha256 of the
-  group's first file and cut 60 / 20 / 20.
+Every record comes from the committed split manifest (:mod:`fakescope.io.splits`): the same
+file is in the same split on every machine, whichever optional files a machine has (absent
+system photos are skipped; nothing else moves).  The rules that derived the manifest are in
+:mod:`fakescope.build.splits` (see :data:`SPLITS_DOC`).
 """
 
 from __future__ import annotations
 
-import csv
-import hashlib
 import os
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterable, Literal, Sequence
+from typing import Iterable, Literal
 
 import numpy as np
 
+from ..build import splits as _build_splits
 from ..errors import UsageError
+from ..io.splits import SPLIT_FILE, SplitRow, data_root, read_split, resolve
 
 __all__ = [
     "Record",
@@ -39,6 +31,7 @@ __all__ = [
     "modern_records",
     "photo_records",
     "all_records",
+    "wild_records",
     "load_rgb",
     "select",
     "with_split",
@@ -47,13 +40,7 @@ __all__ = [
 
 Split = Literal["train", "calibration", "test"]
 
-HELD_OUT_GENERATORS: tuple[str, ...] = (
-    "Midjourney v6",
-    "FLUX.1 [dev]",
-    "FLUX.1 [schnell]",
-    "Kandinsky 3",
-    "StyleGAN2 (stylegan2-pytorch, hands 256)",
-)
+HELD_OUT_GENERATORS: tuple[str, ...] = _build_splits.HELD_OUT_GENERATORS
 
 SPLITS_DOC = (
     "CIFAKE: cifake/train indices 0..1999 per class = train, 2000..2499 per class = calibration, "
@@ -65,23 +52,10 @@ SPLITS_DOC = (
     "grouped by scene, ranked by sha256 of the file bytes and cut 60/20/20. "
     "ae: reconstructions of photos and modern reals by four stride-8 auto-encoders (nearest, transposed-conv, "
     "bilinear and pixel-shuffle decoders) trained on train-split real photos only, each reconstruction in its "
-    "source image's split."
+    "source image's split. "
+    "Frozen in the committed manifest fakescope/io/split.csv (sha256 per file; absent optional files are "
+    "skipped, nothing else moves); comfyui, camera and faces are split 'wild' (never trained or tuned on)."
 )
-
-# Debian-packaged photographs (camera photos only: no renders, logos, charts or calibration boards).
-_MATE_GLOB = "/usr/share/backgrounds/mate/nature"
-_OPENCV_DIR = "/usr/share/doc/opencv-doc/examples/data"
-_OPENCV_PHOTOS = (
-    "aero1.jpg", "aero3.jpg", "aloeL.jpg", "aloeR.jpg", "apple.jpg", "baboon.jpg", "board.jpg",
-    "building.jpg", "butterfly.jpg", "ela_original.jpg", "fruits.jpg", "graf1.png", "graf3.png", "home.jpg",
-    "left.jpg", "right.jpg", "leuvenA.jpg", "leuvenB.jpg", "messi5.jpg", "orange.jpg", "rubberwhale1.png",
-    "rubberwhale2.png", "smarties.png", "squirrel_cls.jpg", "stuff.jpg", "sudoku.png",
-)
-# files that show the same scene share a group so they never straddle two splits
-_PHOTO_GROUPS = {"aero1": "aero", "aero3": "aero", "aloeL": "aloe", "aloeR": "aloe", "left": "leftright",
-                 "right": "leftright", "leuvenA": "leuven", "leuvenB": "leuven", "graf1": "graf",
-                 "graf3": "graf", "rubberwhale1": "rubberwhale", "rubberwhale2": "rubberwhale"}
-
 
 @dataclass(frozen=True)
 class Record:
@@ -105,6 +79,9 @@ class Record:
     lossless : bool
         Whether the file itself is lossless (PNG/WebP-lossless/...), i.e. carries no JPEG
         traces of its own.
+    origin : str
+        The collection it came from (repository, generator family, photo collection): the unit
+        leave-one-source-out leaves out ("" for derived records made before origins existed).
     """
 
     path: str
@@ -114,102 +91,38 @@ class Record:
     source: str
     key: str
     lossless: bool
+    origin: str = ""
 
 
-def data_root(root: str | os.PathLike[str] | None = None) -> Path:
-    """The shared data folder: ``root``, else ``$FAKESCOPE_DATA``, else ``<repo>/../shared/data``."""
-    if root is not None:
-        return Path(root)
-    env = os.environ.get("FAKESCOPE_DATA")
-    if env:
-        return Path(env)
-    repo = Path(__file__).resolve().parents[3]
-    return (repo / ".." / "shared" / "data").resolve()
+hash_fraction = _build_splits.hash_fraction
+rank_split = _build_splits.rank_split
 
 
-def hash_fraction(key: str) -> float:
-    """A stable number in ``[0, 1)`` from ``sha256(key)``.
+def _records(root: str | os.PathLike[str] | None, sources: tuple[str, ...], *, include_system: bool = True,
+             manifest: str | os.PathLike[str] = SPLIT_FILE) -> list[Record]:
+    """Records of the frozen manifest from ``sources`` whose files exist under the data folder, in
+    manifest order (system files only with ``include_system``)."""
+    base = data_root(root)
+    rows = [r for r in read_split(manifest) if r.source in sources and (include_system or not r.package)]
+    return [_record(r, path) for r, path in resolve(rows, base)]
 
-    >>> round(hash_fraction("abc"), 6)
-    0.728395
-    """
-    return int(hashlib.sha256(key.encode("utf-8")).hexdigest()[:13], 16) / float(1 << 52)
 
-
-def rank_split(keys: Sequence[str], *, train: float = 0.6, calibration: float = 0.2) -> dict[str, str]:
-    """Assign each distinct key to a split by its hash rank (stratified cut).
-
-    Keys are sorted by :func:`hash_fraction`; the key at rank ``i`` of ``n`` goes to
-    ``train`` if ``(i + 0.5) / n < train``, else ``calibration`` if below
-    ``train + calibration``, else ``test``.  One key goes to ``train``.
-
-    >>> rank_split(["a", "b", "c", "d", "e"])
-    {'d': 'train', 'c': 'train', 'b': 'train', 'e': 'calibration', 'a': 'test'}
-    """
-    uniq = sorted(set(keys), key=lambda k: (hash_fraction(k), k))
-    n = len(uniq)
-    out: dict[str, str] = {}
-    for i, k in enumerate(uniq):
-        q = (i + 0.5) / n
-        out[k] = "train" if q < train else ("calibration" if q < train + calibration else "test")
-    return out
+def _record(row: SplitRow, path: str) -> Record:
+    return Record(path, row.label, row.group, row.split, row.source, row.key, row.lossless, row.origin)
 
 
 def cifake_records(root: str | os.PathLike[str] | None = None) -> list[Record]:
-    """CIFAKE records with the fixed index splits (see module docstring)."""
-    base = data_root(root) / "cifake"
-    if not base.is_dir():
-        raise UsageError(f"CIFAKE not found under {base}")
-    out: list[Record] = []
-    for part in ("train", "val"):
-        for cls, label in (("real", 0), ("fake", 1)):
-            files = sorted((base / part / cls).glob("*.jpg"))
-            for f in files:
-                idx = int(f.stem)
-                if part == "val":
-                    split = "test"
-                elif idx < 2000:
-                    split = "train"
-                elif idx < 2500:
-                    split = "calibration"
-                else:
-                    continue
-                out.append(Record(str(f), label, "cifake", split, "cifake", f"{part}/{cls}/{f.stem}", False))
-    return out
+    """CIFAKE records with the fixed index splits (see :mod:`fakescope.build.splits`)."""
+    if not (data_root(root) / "cifake").is_dir():
+        raise UsageError(f"CIFAKE not found under {data_root(root) / 'cifake'}")
+    return _records(root, ("cifake",))
 
 
 def modern_records(root: str | os.PathLike[str] | None = None) -> list[Record]:
     """Modern-set records split by ``source_path`` hash per generator; held-out generators → test."""
-    base = data_root(root) / "modern"
-    manifest = base / "manifest.csv"
-    if not manifest.is_file():
-        raise UsageError(f"modern manifest not found: {manifest}")
-    with open(manifest, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    by_stratum: dict[str, list[str]] = {}
-    for r in rows:
-        stratum = r["generator"] if r["label"] == "fake" else "real:" + r["generator"]
-        by_stratum.setdefault(stratum, []).append(_modern_key(r))
-    assignment: dict[str, str] = {}
-    for keys in by_stratum.values():
-        assignment.update(rank_split(keys))
-    out: list[Record] = []
-    for r in rows:
-        label = 1 if r["label"] == "fake" else 0
-        key = _modern_key(r)
-        fmt = r["format"].upper()
-        lossless = "JPEG" not in fmt and "WEBP" not in fmt  # "PNG (lossless crop of JPEG grid)" has JPEG traces
-        if label and r["generator"] in HELD_OUT_GENERATORS:
-            group, split = "unseen:" + r["generator"], "test"
-        else:
-            group = "modern:" + r["generator"] if label else "modern:real"
-            split = assignment[key]
-        out.append(Record(str(base / r["path"]), label, group, split, "modern", key, lossless))
-    return out
-
-
-def _modern_key(row: dict[str, str]) -> str:
-    return f"{row['source_repo']}/{row['source_path']}"
+    if not (data_root(root) / "modern" / "manifest.csv").is_file():
+        raise UsageError(f"modern manifest not found: {data_root(root) / 'modern' / 'manifest.csv'}")
+    return _records(root, ("modern",))
 
 
 def photo_records(root: str | os.PathLike[str] | None = None, *, include_system: bool = True) -> list[Record]:
@@ -220,31 +133,24 @@ def photo_records(root: str | os.PathLike[str] | None = None, *, include_system:
     root : path, optional
         Shared data folder (see :func:`data_root`).
     include_system : bool
-        Add the Debian-packaged photos when their folders exist (they may be missing on CI).
+        Add the Debian-packaged photos that this machine has (their split is frozen: whether
+        they are present moves no other photo).
     """
-    base = data_root(root) / "real_photos"
-    files: list[Path] = []
-    for sub in ("kodak", "wikipedia-photos"):
-        files += sorted((base / sub).glob("*.png"))
-    if include_system:
-        files += sorted(Path(_MATE_GLOB).glob("*.jpg"))
-        files += [Path(_OPENCV_DIR) / n for n in _OPENCV_PHOTOS if (Path(_OPENCV_DIR) / n).is_file()]
-    groups: dict[str, list[Path]] = {}
-    for f in files:
-        groups.setdefault(_PHOTO_GROUPS.get(f.stem, str(f)), []).append(f)
-    group_key = {g: hashlib.sha256(fs[0].read_bytes()).hexdigest() for g, fs in groups.items()}
-    assignment = rank_split(list(group_key.values()))
-    out = []
-    for g, fs in groups.items():
-        for f in fs:
-            lossless = f.suffix.lower() == ".png"
-            out.append(Record(str(f), 0, "photos", assignment[group_key[g]], "photos", group_key[g][:16], lossless))
-    return out
+    return _records(root, ("photos",), include_system=include_system)
 
 
-def all_records(root: str | os.PathLike[str] | None = None, *, include_system: bool = True) -> list[Record]:
-    """CIFAKE + modern + photo records (auto-encoder fakes are made by :mod:`.autoencoder`)."""
-    return cifake_records(root) + modern_records(root) + photo_records(root, include_system=include_system)
+def wild_records(root: str | os.PathLike[str] | None = None) -> list[Record]:
+    """The third-party sources no shipped artefact was trained or tuned on (``comfyui``, ``camera``,
+    ``faces``; split ``wild``): evaluation and leave-one-source-out only."""
+    return _records(root, ("comfyui", "camera", "faces"))
+
+
+def all_records(root: str | os.PathLike[str] | None = None, *, include_system: bool = True,
+                wild: bool = False) -> list[Record]:
+    """CIFAKE + modern + photo records (auto-encoder fakes are made by :mod:`.autoencoder`), and the
+    ``wild`` sources after them when ``wild`` is true."""
+    recs = cifake_records(root) + modern_records(root) + photo_records(root, include_system=include_system)
+    return recs + wild_records(root) if wild else recs
 
 
 def select(records: Iterable[Record], *, split: str | None = None, source: str | None = None,

@@ -141,3 +141,109 @@ def test_held_out_decoder_rows_are_not_fitted_on():
                            scores=extra.scores)
     assert Fuser(["a", "b"], calibration=plain).pixel_probability({"a": 2.5, "b": 0.4}) != \
         f0.pixel_probability({"a": 2.5, "b": 0.4})
+
+
+# --- honest labels: the "real" cut from never-seen sources, and the coverage guard ------------------
+
+def _wild(n: int = 60, seed: int = 3):
+    """Wild rows: reals as in the calibration, three never-seen fake sources (one scoring much like
+    the reals), and one seen-source fake group that must not count; two conditions."""
+    from fakescope.fusion import WildScores
+
+    rng = np.random.default_rng(seed)
+    groups = [("photos", 0, -2.0, -0.5, False), ("gen-x", 1, 2.0, 0.5, True), ("gen-y", 1, 0.0, 0.0, True),
+              ("gen-z", 1, 0.5, 0.0, True), ("seen", 1, -3.0, -1.0, False)]
+    lab = np.concatenate([np.full(n, g[1]) for g in groups]).astype(np.int64)
+    a = np.concatenate([rng.normal(g[2], 1.0, n) for g in groups])
+    b = np.concatenate([rng.normal(g[3], 1.0, n) for g in groups])
+    units = tuple(u for g in groups for u in [g[0]] * n)
+    unseen = np.concatenate([np.full(n, g[4]) for g in groups])
+    conds = tuple(["stored", "web"] * (len(groups) * n // 2))
+    return WildScores(labels=lab, units=units, unseen=unseen, conditions=conds, min_side=np.full(lab.size, 512),
+                      scores={"a": a, "b": b})
+
+
+def test_real_cut_keeps_every_never_seen_source_mostly_out_of_real():
+    from fakescope.fusion import real_rule
+
+    cal = _calibration(2000)
+    wild = _wild()
+    plain = Fuser(["a", "b"], calibration=cal, wild=None)
+    honest = Fuser(["a", "b"], calibration=cal, wild=wild)
+    assert plain.operating_point.real_basis == "calibration"
+    op = honest.operating_point
+    assert op.real_basis == "unseen sources" and op.unseen_miss == 0.10 and op.real_margin >= 0
+    assert op.real_threshold < plain.operating_point.real_threshold
+    # at most 10% of each never-seen source's fakes below the cut, in each condition
+    p = np.array([honest.pixel_probability({"a": a, "b": b}) for a, b in zip(wild.scores["a"], wild.scores["b"])])
+    units, conds = np.asarray(wild.units), np.asarray(wild.conditions)
+    for u in ("gen-x", "gen-y", "gen-z"):
+        for c in ("stored", "web"):
+            m = (units == u) & (conds == c)
+            assert np.mean(p[m] < op.real_threshold) <= 0.10
+    # the seen-source group (scoring lowest of all) did not count; the rule is the one real_rule states
+    m = wild.unseen & (wild.labels == 1)
+    cut, margin = real_rule(p[m], units[m], q=0.10, min_n=10, cells=conds[m])
+    assert op.real_threshold == pytest.approx(cut) and op.real_margin == margin
+    # leaving each unit out, the cut fitted on the others keeps that unit's fakes mostly out of "real"
+    for u in ("gen-x", "gen-y", "gen-z"):
+        keep = m & (units != u)
+        c_u, _ = real_rule(p[keep], units[keep], q=0.10, min_n=10, cells=conds[keep])
+        left = (units == u)
+        assert all(np.mean(p[left & (conds == c)] < c_u) <= 0.10 for c in ("stored", "web")) or margin == 4.0
+    # a score the calibration-only rule calls real is inconclusive now, and the explanation says why
+    between = [{"a": a, "b": a / 4} for a in np.linspace(-6, 2, 161)
+               if op.real_threshold <= honest.pixel_probability({"a": a, "b": a / 4}) < plain.operating_point.real_threshold]
+    assert between
+    z_mid = between[len(between) // 2]
+    assert plain.decide([_ev("a", 0.1)], z_mid).label == "real"
+    d = honest.decide([_ev("a", 0.1)], z_mid)
+    assert d.label == "inconclusive" and "not proof" in d.explanation
+    deep = honest.decide([_ev("a", 0.0)], {"a": -12.0, "b": -4.0})
+    assert deep.label == "real" and "never saw" in deep.explanation
+
+
+def test_real_cut_needs_the_wild_rows_of_every_fused_detector():
+    cal = _calibration(1000)
+    cal = CalibrationSet(split="s", labels=cal.labels, groups=cal.groups,
+                         scores={**cal.scores, "c": cal.scores["a"] * 0.5})
+    f = Fuser(["a", "c"], calibration=cal, wild=_wild())  # no wild scores for "c"
+    assert f.operating_point.real_basis == "calibration"
+
+
+def test_scores_where_the_detectors_disagree_beyond_coverage_are_inconclusive():
+    cal = _calibration(2000)
+    f = Fuser(["a", "b"], calibration=cal, wild=None)
+    ev = [_ev("a", 0.9), _ev("b", 0.2)]
+    # every detector surer than on any calibration image: along the decision direction, not outside
+    sure = {"a": 12.0, "b": 6.0}
+    assert f.outside_coverage(sure) is None and f.decide(ev, sure).label == "ai-generated"
+    # the detectors disagree far more than ever: inconclusive, with that reason
+    w = {"a": 14.0, "b": -40.0}
+    why = f.outside_coverage(w)
+    assert why is not None and "disagree" in why
+    d = f.decide(ev, w)
+    assert d.label == "inconclusive" and "disagree" in d.explanation and "extrapolation" in d.explanation
+    # provenance still decides
+    strong = _ev("c2pa", 1.0, weight="strong", kind="provenance")
+    assert f.decide(ev + [strong], w).label == "ai-generated"
+    # one detector: no direction across the decision, nothing is outside
+    assert Fuser(["a"], calibration=cal, wild=None).outside_coverage({"a": 1e6}) is None
+
+
+def test_wild_scores_file_errors_are_clear(tmp_path):
+    import json
+
+    from fakescope.errors import WeightsError
+    from fakescope.fusion import WildScores
+
+    p = tmp_path / "wild.json"
+    p.write_text(json.dumps({"labels": [0, 1], "units": ["a"], "unseen": [False, True], "conditions": ["s", "s"],
+                             "min_side": [64, 64], "scores": {"a": [0.1, 0.2]}}))
+    with pytest.raises(WeightsError, match="unequal"):
+        WildScores.from_json(p)
+    p.write_text("{not json")
+    with pytest.raises(WeightsError, match="cannot read"):
+        WildScores.from_json(p)
+    with pytest.raises(WeightsError, match="not found"):
+        WildScores.from_json(tmp_path / "none.json")

@@ -98,6 +98,15 @@ def _build_parser() -> argparse.ArgumentParser:
     tprog.add_argument("--progress", dest="progress", action="store_true", default=None)
     tprog.add_argument("--no-progress", dest="progress", action="store_false")
 
+    bd = sub.add_parser("build", help="the model build: run its steps (splits, wild) or all; up-to-date steps are skipped")
+    bd.add_argument("steps", nargs="+", metavar="STEP", help="splits, wild, or all")
+    bd.add_argument("--data", type=Path, default=None, help="the shared data folder (default: $FAKESCOPE_DATA, "
+                                                            "else ../shared/data beside the checkout)")
+    bd.add_argument("-j", "--jobs", type=int, default=2, help="worker processes for scoring (default 2)")
+    bd.add_argument("--force", action="store_true", help="rerun steps even when their inputs did not change")
+    bd.add_argument("--check", action="store_true",
+                    help="only verify the data against the split manifest (missing files, changed bytes)")
+
     d = sub.add_parser("detectors", help="list the registered detectors and their cards")
     d.add_argument("--json", action="store_true", help="print the cards as JSON")
     return p
@@ -122,6 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_detectors(args)
         if args.command == "train":
             return _cmd_train(args)
+        if args.command == "build":
+            return _cmd_build(args)
     except (UsageError, UnknownNameError) as e:
         print(f"fakescope: error: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -358,6 +369,23 @@ def _cmd_train(args: argparse.Namespace) -> int:
     m = result.best_metrics
     print(f"fakescope train: {recipe.detector} best at step {result.best_step}: validation AUC "
           f"{m.get('auc', float('nan')):.4f}; wrote {result.onnx_path} and {result.card_path}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    from .build import run_steps
+    from .io.splits import check_split, data_root, read_split
+
+    root = str(args.data) if args.data else None
+    if args.check:
+        report = check_split(read_split(), data_root(root))
+        for kind in ("missing", "changed"):
+            for p in report[kind]:
+                print(f"{kind}: {p}")
+        print(f"split manifest: {len(report['missing'])} missing (optional packages not installed, or data absent), "
+              f"{len(report['changed'])} changed")
+        return EXIT_SOME_FAILED if report["changed"] else EXIT_OK
+    run_steps(args.steps, root=root, jobs=max(1, args.jobs), force=args.force, log=lambda m: print(m, flush=True))
     return EXIT_OK
 
 

@@ -4,8 +4,14 @@ The pixel detectors' raw scores are combined by logistic stacking fitted on the 
 calibration split shipped in ``weights/calibration.json`` (never the test split).  The
 fused probability is therefore calibrated for balanced classes.  The decision threshold is
 the one that flags at most ``fpr`` of the calibration split's real images; below a second,
-"real" threshold (under which at most ``miss_rate`` of calibration fakes fall) the image is
-called real, and in between the answer is an honest ``inconclusive``.
+"real" threshold the image is called real, and in between the answer is an honest ``inconclusive``.
+
+A low score is not proof: fakes of generators the detectors never saw score low too.  So the
+"real" threshold is the lower of two cuts: the one under which at most ``miss_rate`` of the
+calibration fakes fall, and the one under which at most ``unseen_miss`` (10%) of the fakes of
+*every* source the detectors never saw fall, as stored and laundered (``weights/wild.json``,
+:mod:`fakescope.build.generalisation`).  Scores outside everything the calibration and those
+sources covered (:meth:`Fuser.outside_coverage`) give ``inconclusive`` with that reason.
 
 Provenance evidence (a later analyzer family) enters here too: ``weight="strong"`` items
 decide the label whatever the pixels say; ``weight="weak"`` items shift the log-odds a
@@ -17,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -27,11 +33,14 @@ import numpy as np
 from .errors import UsageError, WeightsError
 from .types import Attribution, Evidence
 
-__all__ = ["CalibrationSet", "CascadeScores", "load_cascade", "Fuser", "OperatingPoint", "Decision", "fit_logistic",
-           "load_calibration", "default_detectors", "default_regime_detectors", "regime_of", "THUMBNAIL_MAX_SIDE"]
+__all__ = ["CalibrationSet", "CascadeScores", "WildScores", "load_cascade", "load_wild", "Fuser", "OperatingPoint", "Decision", "fit_logistic",
+           "load_calibration", "real_rule", "default_detectors", "default_regime_detectors", "regime_of", "THUMBNAIL_MAX_SIDE"]
 
 CALIBRATION_FILE = Path(__file__).resolve().parent / "weights" / "calibration.json"
 CASCADE_FILE = Path(__file__).resolve().parent / "weights" / "cascade.json"
+WILD_FILE = Path(__file__).resolve().parent / "weights" / "wild.json"
+UNSEEN_MISS = 0.10  # at most this share of any never-seen source's fakes may be labelled real
+MIN_UNSEEN_UNIT = 5  # images a never-seen source needs to count in that rule
 WEAK_SHIFT_MAX = 0.75  # the most a weak item may move the log-odds
 
 
@@ -197,6 +206,121 @@ def load_cascade(path: str = str(CASCADE_FILE)) -> CascadeScores | None:
     return CascadeScores.from_json(path) if Path(path).is_file() else None
 
 
+@dataclass(frozen=True)
+class WildScores:
+    """Raw detector scores on images no detector trained or was calibrated on, as stored and laundered.
+
+    Written by the ``wild`` build step (:func:`fakescope.build.generalisation.write_wild`) into
+    ``weights/wild.json``.  ``unseen`` marks the rows of sources no shipped detector saw (the
+    never-seen generators and the wild sources); ``units`` name the source each row counts for.
+    """
+
+    labels: np.ndarray
+    units: tuple[str, ...]
+    unseen: np.ndarray
+    conditions: tuple[str, ...]
+    min_side: np.ndarray
+    scores: Mapping[str, np.ndarray]
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> "WildScores":
+        try:
+            d = json.loads(Path(path).read_text(encoding="utf-8"))
+            labels = np.asarray(d["labels"], np.int64)
+            out = cls(labels=labels, units=tuple(d["units"]), unseen=np.asarray(d["unseen"], bool),
+                      conditions=tuple(d["conditions"]), min_side=np.asarray(d["min_side"], np.int64),
+                      scores={k: np.asarray(v, np.float64) for k, v in d["scores"].items()})
+        except FileNotFoundError:
+            raise WeightsError(f"wild scores file not found: {path}") from None
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise WeightsError(f"cannot read wild scores file {path}: {e}") from None
+        n = labels.size
+        if any(len(v) != n for v in (out.units, out.unseen, out.conditions, out.min_side)) or \
+                any(v.size != n for v in out.scores.values()):
+            raise WeightsError(f"wild scores file {path}: rows of unequal length")
+        return out
+
+
+    def subset(self, keep: np.ndarray) -> "WildScores":
+        """The rows where ``keep`` is true (leave-one-source-out checks of the "real" rule)."""
+        keep = np.asarray(keep, bool)
+        return WildScores(labels=self.labels[keep], units=tuple(np.asarray(self.units)[keep].tolist()),
+                          unseen=self.unseen[keep], conditions=tuple(np.asarray(self.conditions)[keep].tolist()),
+                          min_side=self.min_side[keep], scores={k: v[keep] for k, v in self.scores.items()})
+
+
+@lru_cache(maxsize=4)
+def load_wild(path: str = str(WILD_FILE)) -> WildScores | None:
+    """The shipped wild scores, or None when there is no such file."""
+    return WildScores.from_json(path) if Path(path).is_file() else None
+
+
+def _logit_arr(p: np.ndarray) -> np.ndarray:
+    q = np.clip(np.asarray(p, np.float64), 1e-12, 1 - 1e-12)
+    return np.log(q / (1 - q))
+
+
+def _unit_cuts(z: np.ndarray, units: np.ndarray, q: float, min_n: int) -> dict[str, float]:
+    """Each unit's lower q-cut in logits: halfway between its k-th and (k+1)-th lowest score, k = floor(q n),
+    so that rounding in a later evaluation of the same scores cannot move a fake across it."""
+    out = {}
+    for u in np.unique(units):
+        v = np.sort(z[units == u])
+        if v.size >= min_n:
+            k = int(np.floor(q * v.size))
+            out[str(u)] = float((v[k - 1] + v[k]) / 2) if k > 0 else float(v[0]) - 1e-6
+    return out
+
+
+REAL_MARGINS = tuple(np.arange(0.0, 4.01, 0.25))  # standard deviations of the units' cuts, tried in order
+
+
+def real_rule(p: np.ndarray, units: Sequence[str], *, q: float = 0.10, min_n: int = 5,
+              cells: Sequence[str] | None = None) -> tuple[float, float]:
+    """The "real" cut on ``p_fake`` from the fakes of never-seen sources (``units``), and its margin.
+
+    Each unit (with at least ``min_n`` rows) has its lower q-cut; the rule takes the lowest of them
+    minus ``margin`` standard deviations of the units' cuts (in logits).  The margin is chosen by
+    leaving each unit out: the smallest of :data:`REAL_MARGINS` at which the cut fitted on the other
+    units keeps at most a share ``q`` of the left-out unit's fakes below it — in every one of its
+    ``cells`` (e.g. laundering conditions) when given.  A source nobody saw may score lower than all
+    the known ones; the margin is what leaving each known one out says it takes.
+
+    Returns ``(cut, margin)``; ``(0.0, nan)`` when no unit has ``min_n`` rows.
+
+    >>> p = np.r_[np.linspace(.2, .9, 20), np.linspace(.1, .8, 20), np.linspace(.3, .95, 20)]
+    >>> cut, margin = real_rule(p, ["a"] * 20 + ["b"] * 20 + ["c"] * 20, q=0.1)
+    >>> bool(0 < cut < 0.15), float(margin) >= 0
+    (True, True)
+    """
+    z = _logit_arr(p)
+    units = np.asarray(units)
+    cells = np.asarray(cells) if cells is not None else np.full(units.size, "")
+    cuts = _unit_cuts(z, units, q, min_n)
+    if not cuts:
+        return 0.0, float("nan")
+
+    def cut_at(c: dict[str, float], margin: float) -> float:
+        vals = np.array(list(c.values()))
+        sd = float(vals.std(ddof=1)) if vals.size > 1 else 0.0
+        return float(vals.min() - margin * sd)
+
+    chosen = REAL_MARGINS[-1]
+    if len(cuts) >= 3:  # leave-one-unit-out needs at least two units left to measure a spread
+        for margin in REAL_MARGINS:
+            worst = 0.0
+            for u in cuts:
+                others = {k: v for k, v in cuts.items() if k != u}
+                t = cut_at(others, margin)
+                m = units == u
+                worst = max([worst] + [float(np.mean(z[m & (cells == c)] < t)) for c in np.unique(cells[m])])
+            if worst <= q:
+                chosen = margin
+                break
+    t = cut_at(cuts, chosen)
+    return float(1.0 / (1.0 + np.exp(-t))), float(chosen)
+
+
 def default_detectors() -> tuple[str, ...]:
     """The detectors fused by default: the calibration file's ``default`` list (else every scored detector).
 
@@ -223,6 +347,11 @@ class OperatingPoint:
     calibration_tpr: float
     n_real: int = 0  # calibration images behind it
     n_fake: int = 0
+    #: what set ``real_threshold``: "calibration" (the miss rate on calibration fakes) or "unseen
+    #: sources" (at most ``unseen_miss`` of every never-seen source's fakes below it)
+    real_basis: str = "calibration"
+    unseen_miss: float = 0.0
+    real_margin: float = 0.0  # standard deviations of the sources' cuts below the lowest (see real_rule)
 
 
 @dataclass(frozen=True)
@@ -248,12 +377,47 @@ def regime_of(min_side: int | None) -> str:
 
 
 @dataclass(frozen=True)
+class _Coverage:
+    """Where the calibration and the wild rows put a stacker's raw-score vectors, across its decision
+    direction: the detectors' scores are projected onto the directions along which the fused
+    log-odds do not change (where the detectors *disagree*), and an input farther from the covered
+    rows' centre there (Mahalanobis) than every covered row is outside.  Being more extreme along
+    the decision direction itself (every detector surer than ever) is not: the fusion is monotone
+    there.  One detector: no such directions, nothing is outside."""
+
+    centre: np.ndarray
+    basis: np.ndarray  # (d, d-1) orthonormal directions across the decision direction
+    inv_cov: np.ndarray
+    cut: float
+
+    def distance(self, x: np.ndarray) -> np.ndarray:
+        y = (np.atleast_2d(x) - self.centre) @ self.basis
+        return np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", y, self.inv_cov, y), 0.0))
+
+    @classmethod
+    def fit(cls, x: np.ndarray, direction: np.ndarray) -> "_Coverage | None":
+        d = x.shape[1]
+        if d < 2 or not np.any(direction):
+            return None
+        u = direction / np.linalg.norm(direction)
+        q, _ = np.linalg.qr(np.c_[u, np.eye(d)])  # first column spans u, the next d-1 complete the basis
+        basis = q[:, 1:d]
+        centre = x.mean(axis=0)
+        y = (x - centre) @ basis
+        cov = np.atleast_2d(np.cov(y, rowvar=False))
+        inv = np.linalg.inv(cov + 1e-6 * np.trace(cov) / cov.shape[0] * np.eye(cov.shape[0]) + 1e-12 * np.eye(cov.shape[0]))
+        cover = cls(centre, basis, inv, 0.0)
+        return cls(centre, basis, inv, float(cover.distance(x).max()))
+
+
+@dataclass(frozen=True)
 class _Stacker:
     mu: np.ndarray
     sd: np.ndarray
     weights: np.ndarray
     bias: float
     op: "OperatingPoint"
+    coverage: _Coverage | None = None
 
     def p(self, x: np.ndarray) -> np.ndarray:
         return _sigmoid(((x - self.mu) / self.sd) @ self.weights + self.bias)
@@ -314,6 +478,11 @@ class Fuser:
     cascade : first-stage calibration scores (:class:`CascadeScores`) enabling the early exit for
         full-resolution images, when they cover exactly the full-resolution set and belong to
         this calibration file; :meth:`default` passes the shipped ones.
+    wild : scores on never-seen sources (:class:`WildScores`; default: the shipped ``weights/wild.json``;
+        None: the "real" cut from the calibration split alone).  When they hold every fused detector,
+        the "real" cut keeps at most ``unseen_miss`` of every never-seen source's fakes below it, and
+        they widen the region of scores the fusion counts as covered.
+    unseen_miss : see ``wild``.
     """
 
     @classmethod
@@ -325,7 +494,8 @@ class Fuser:
     def __init__(self, detectors: Sequence[str], *, fpr: float = 0.01, miss_rate: float = 0.05,
                  calibration: CalibrationSet | None = None,
                  regime_detectors: Mapping[str, Sequence[str]] | None = None,
-                 cascade: CascadeScores | None = None) -> None:
+                 cascade: CascadeScores | None = None, wild: "WildScores | None | str" = "shipped",
+                 unseen_miss: float = UNSEEN_MISS) -> None:
         if not 0.0 < fpr < 0.5:
             raise UsageError(f"fpr must be between 0 and 0.5, got {fpr}")
         if not 0.0 < miss_rate < 0.5:
@@ -336,6 +506,10 @@ class Fuser:
             raise UsageError(f"no calibration scores for detector(s) {missing}; calibrated: {sorted(cal.scores)}")
         if not detectors:
             raise UsageError("at least one detector is needed")
+        if not 0.0 < unseen_miss < 0.5:
+            raise UsageError(f"unseen_miss must be between 0 and 0.5, got {unseen_miss}")
+        self.unseen_miss = float(unseen_miss)
+        self._wild = load_wild() if isinstance(wild, str) else wild
         self.detectors = tuple(detectors)
         self.fpr = float(fpr)
         self.miss_rate = float(miss_rate)
@@ -358,8 +532,8 @@ class Fuser:
             m = (regimes == r) & fit
             n_real, n_fake = int(np.sum(cal.labels[m] == 0)), int(np.sum(cal.labels[m] == 1))
             # a regime with too few calibration images of either class falls back to the pooled fit
-            self._models[r] = self._fit(x[m], cal.labels[m]) if min(n_real, n_fake) >= MIN_PER_CLASS \
-                else self._fit(x[fit], cal.labels[fit])
+            self._models[r] = self._fit(x[m], cal.labels[m], self._names[r], r) \
+                if min(n_real, n_fake) >= MIN_PER_CLASS else self._fit(x[fit], cal.labels[fit], self._names[r], r)
         self._cascade = self._fit_cascade(cal, cascade, (regimes == "full") & fit)
 
     def _fit_cascade(self, cal: CalibrationSet, cascade: CascadeScores | None, rows: np.ndarray) -> _Cascade | None:
@@ -379,6 +553,8 @@ class Fuser:
             return None
         st = self._fit(x1[m], y)
         full = self._models["full"]
+        if full.op.real_basis != "calibration":  # the wild rule has no first-stage scores: no early "real"
+            st = replace(st, op=replace(st.op, real_threshold=0.0, real_basis=full.op.real_basis))
         p1 = st.p(x1[m])
         agree_ref = _labels(full.p(xb[m]), full.op)
         lab1 = _labels(p1, st.op)
@@ -419,7 +595,9 @@ class Fuser:
             x = np.array([[float(raw[d]) for d in self._names["full"]]], np.float64)
         except KeyError:
             return False
-        return bool(np.isfinite(x).all() and c.exits(c.stacker.p(x))[0])
+        if not np.isfinite(x).all() or self.outside_coverage(raw, min_side=min_side) is not None:
+            return False
+        return bool(c.exits(c.stacker.p(x))[0])
 
     @property
     def operating_point(self) -> "OperatingPoint":
@@ -433,12 +611,52 @@ class Fuser:
         """The detectors fused for an image of this smaller side."""
         return self._names[regime_of(min_side)]
 
-    def _fit(self, x: np.ndarray, y: np.ndarray) -> "_Stacker":
+    def _fit(self, x: np.ndarray, y: np.ndarray, names: Sequence[str] | None = None,
+             regime: str | None = None) -> "_Stacker":
+        """A stacker on calibration rows ``x``; with the detectors' ``names`` and the ``regime``, the
+        wild rows of that regime set its "real" cut (see the class docs) and join its coverage."""
         mu = x.mean(axis=0)
         sd = x.std(axis=0) + 1e-9
         w, b = fit_logistic((x - mu) / sd, y)
         st = _Stacker(mu, sd, w, b, None)  # type: ignore[arg-type]
-        return _Stacker(mu, sd, w, b, self._operating_point(st.p(x), y))
+        op = self._operating_point(st.p(x), y)
+        covered = x
+        wild = self._wild
+        if names is not None and wild is not None and all(n in wild.scores for n in names):
+            rows = np.array([regime_of(int(v)) == regime for v in wild.min_side], bool)
+            xw = np.stack([wild.scores[n] for n in names], axis=1)[rows]
+            covered = np.r_[x, xw]
+            fakes = (wild.labels[rows] == 1) & wild.unseen[rows]
+            units = np.asarray(wild.units)[rows][fakes]
+            conds = np.asarray(wild.conditions)[rows][fakes]
+            per_image = max(1, len(set(wild.conditions)))  # each image is in the file once per condition
+            if fakes.any():
+                cut, margin = real_rule(st.p(xw[fakes]), units, q=self.unseen_miss,
+                                        min_n=MIN_UNSEEN_UNIT * per_image, cells=conds)
+                if cut < op.real_threshold and math.isfinite(margin):
+                    op = replace(op, real_threshold=cut, real_basis="unseen sources", unseen_miss=self.unseen_miss,
+                                 real_margin=margin)
+        return _Stacker(mu, sd, w, b, op, _Coverage.fit(covered, w / sd))
+
+    def outside_coverage(self, raw: Mapping[str, float], *, min_side: int | None = None) -> str | None:
+        """Why these raw scores lie outside what the calibration and the wild rows covered (None: inside).
+
+        The fused detectors' raw-score vector is compared with every covered row across the decision
+        direction (:class:`_Coverage`): where the detectors disagree more than on any covered image,
+        the calibrated probability is an extrapolation."""
+        r = regime_of(min_side)
+        names = self._names[r]
+        if any(n not in raw for n in names):
+            return None
+        st = self._models[r]
+        if st.coverage is None:
+            return None
+        x = np.array([[float(raw[n]) for n in names]], np.float64)
+        d = float(st.coverage.distance(x)[0])
+        if d <= st.coverage.cut:
+            return None
+        return (f"the detectors disagree more than on any calibration image ({', '.join(f'{n} {raw[n]:.2f}' for n in names)}; "
+                f"Mahalanobis distance across the decision direction {d:.1f} > {st.coverage.cut:.1f})")
 
     def _operating_point(self, p: np.ndarray, y: np.ndarray) -> OperatingPoint:
         reals = np.sort(p[y == 0])[::-1]
@@ -472,7 +690,7 @@ class Fuser:
             m = (np.array([regime_of(s) for s in cal.min_sides()]) == key[1]) & fit
             y = cal.labels
             ok = m if min(int(np.sum(y[m] == 0)), int(np.sum(y[m] == 1))) >= MIN_PER_CLASS else fit
-            self._subsets[key] = self._fit(x[ok], y[ok])
+            self._subsets[key] = self._fit(x[ok], y[ok], names, key[1])
         return self._subsets[key], names
 
     def decide(self, evidence: Sequence[Evidence], raw: Mapping[str, float] | None = None, *,
@@ -526,6 +744,8 @@ class Fuser:
             return Decision(p, label, op.threshold, self.fpr, explanation, generator=_generator(strong),
                             pixel_p_fake=pixel_p, reasons=tuple(e.summary for e in strong))
 
+        outside = self.outside_coverage(usable, min_side=min_side) if pixel_p is not None and not first_stage \
+            and len(usable) == len(wanted) else None
         shift = 0.0
         for e in weak:
             shift += max(-WEAK_SHIFT_MAX, min(WEAK_SHIFT_MAX, _logit(e.score)))
@@ -536,7 +756,10 @@ class Fuser:
             pix_label = _LABELS[int(_labels(pixel_p, op))]
             if pix_label != label and {pix_label, label} == {"ai-generated", "real"}:
                 label = "inconclusive"  # weak evidence never flips a label on its own
-        explanation = self._explain(label, p, pixel_p, detector_ev, weak, len(usable) < len(wanted), op)
+        if outside is not None:
+            label = "inconclusive"
+        explanation = self._explain(label, p, pixel_p, detector_ev, weak, len(usable) < len(wanted), op,
+                                    outside=outside)
         if first_stage:
             halves = [d for d in wanted if self._cascade and self._cascade.plan.get(d) == "half"]
             explanation += (f" Decided after the first stage ({', '.join(halves)} on half of the tiles): the "
@@ -548,7 +771,7 @@ class Fuser:
                         pixel_p_fake=pixel_p, reasons=tuple(e.summary for e in weak))
 
     def _explain(self, label: str, p: float, pixel_p: float | None, detector_ev: Sequence[Evidence],
-                 weak: Sequence[Evidence], partial: bool, op: "OperatingPoint") -> str:
+                 weak: Sequence[Evidence], partial: bool, op: "OperatingPoint", *, outside: str | None = None) -> str:
         fpr_txt = f"{self.fpr:.0%}" if self.fpr >= 0.01 else f"{self.fpr:.1%}"
         if pixel_p is None:
             why = "the pixel detectors could not score this image" + (
@@ -558,9 +781,21 @@ class Fuser:
         if label == "ai-generated":
             head = (f"Labelled AI-generated: the calibrated probability {p:.2f} is at or above the threshold "
                     f"{op.threshold:.2f}, chosen so that at most {fpr_txt} of held-out real photos are flagged")
-        elif label == "real":
+        elif label == "real" and op.real_basis == "calibration":
             head = (f"Labelled real: the calibrated probability {p:.2f} is below {op.real_threshold:.2f}, "
                     f"where few held-out AI images ({self.miss_rate:.0%} at most) fall")
+        elif label == "real":
+            head = (f"Labelled real: the calibrated probability {p:.2f} is below {op.real_threshold:.2g}, "
+                    f"under which at most {op.unseen_miss:.0%} of the fakes of any generator the detectors never "
+                    "saw fell, as stored or re-encoded, each checked while left out of the rule")
+        elif outside is not None:
+            head = (f"Inconclusive: {outside}, so the calibrated probability {p:.2f} is an extrapolation "
+                    "and is not used to label the image")
+        elif p < op.threshold and op.real_basis != "calibration":
+            head = (f"Inconclusive: the calibrated probability {p:.2f} is below the AI-generated threshold "
+                    f"{op.threshold:.2f} ({fpr_txt} false positives), but a low score is not proof: more than "
+                    f"{op.unseen_miss:.0%} of the fakes of some generators the detectors never saw score this low "
+                    f"too (real only below {op.real_threshold:.2g})")
         else:
             head = (f"Inconclusive: the calibrated probability {p:.2f} lies between {op.real_threshold:.2f} "
                     f"(real) and {op.threshold:.2f} (AI-generated at {fpr_txt} false positives)")

@@ -1,0 +1,248 @@
+"""In the wild: sources no detector trained on, as stored and laundered, and leave-one-source-out.
+
+Two uses share this module:
+
+* the ``wild`` step of the model build (:func:`score_wild`, :func:`write_wild`) scores every
+  shipped core detector on every held-out image of the frozen split (``test`` and ``wild``,
+  CIFAKE aside) under every laundering condition of :data:`LAUNDERING`, into
+  ``weights/wild.json``.  The fusion reads it (:class:`fakescope.fusion.WildScores`) to decide when
+  pixels alone may say ``real``: only below the score under which at most 10% of the fakes of
+  *every* source the detectors never saw fall, as stored or laundered;
+* the generalisation benchmark (``bench/generalisation.py``) reports AUC per source and
+  condition, pooled, mean and worst, with bootstrap intervals (:func:`source_table`), the label
+  rates per source (:func:`label_table`), and leave-one-source-out scores of trainable heads
+  (:func:`loso_predict`).
+
+A *source* (an ``origin`` of the split manifest) is a repository, a generator family or a photo
+collection.  A fake source is scored against every real image of the same condition, a real
+source against every fake: so a source's AUC says how well its images are told from the other
+class as a whole.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from ..fusion import MIN_UNSEEN_UNIT
+from ..perturbations import Chain, Perturbation, preset
+
+__all__ = ["LAUNDERING", "launder", "heldout_records", "is_unseen", "rule_unit", "score_wild", "write_wild",
+           "source_table", "summarize_sources", "label_table", "loso_predict",
+           "WILD_FILE", "WILD_DETECTORS", "MIN_UNIT"]
+
+Log = Callable[[str], None]
+
+#: condition name → (description, chain): laundering that real and fake images share in the wild.
+LAUNDERING: dict[str, tuple[str, Chain]] = {
+    "stored": ("as stored", Chain([])),
+    "design-1024-q85": ("a design-tool export: long side ≤ 1024 (Lanczos), JPEG q85 4:2:0",
+                        Chain([Perturbation("whatsapp", {"long_side": 1024, "quality": 85, "aspect": None})])),
+    "web-512-q70": ("a web thumbnail: long side ≤ 512 (Lanczos), JPEG q70 4:2:0",
+                    Chain([Perturbation("whatsapp", {"long_side": 512, "quality": 70, "aspect": None})])),
+    "webp-80": ("lossy WebP quality 80, same size", Chain([Perturbation("webp", {"quality": 80})])),
+    "screenshot": ("a screenshot at display scale 0.5 (area resample, sharpening 0.3, PNG)", preset("screenshot")),
+}
+
+#: the detectors ``weights/wild.json`` holds (those a core install runs; probe/rigid need the backbone extra)
+WILD_DETECTORS: tuple[str, ...] = ("npr", "npr-thumb", "spectral", "cnnspot", "safe", "patchcraft")
+WILD_FILE = Path(__file__).resolve().parents[1] / "weights" / "wild.json"
+MIN_UNIT = MIN_UNSEEN_UNIT  # images a source needs for its own rate or AUC
+
+
+def launder(image: np.ndarray, condition: str) -> np.ndarray:
+    """``image`` through the laundering chain called ``condition`` (see :data:`LAUNDERING`)."""
+    return LAUNDERING[condition][1].apply(image)
+
+
+def is_unseen(record: Any) -> bool:
+    """A fake from a source no shipped detector trained or was calibrated on: the never-seen
+    generators of the modern set (``unseen:*``) and the ``wild`` sources."""
+    return record.split == "wild" or record.group.startswith("unseen:")
+
+
+def rule_unit(record: Any) -> str:
+    """The unit the honest-label rule holds for: a never-seen generator (``unseen:*``), else the origin."""
+    return record.group if record.group.startswith("unseen:") else record.origin
+
+
+def heldout_records(root: str | os.PathLike[str] | None = None) -> list[Any]:
+    """Records no shipped detector trained or was calibrated on: the ``test`` split of the modern set
+    and the photos, and the ``wild`` sources (CIFAKE's thumbnails are calibrated on their own)."""
+    from ..training.data import all_records
+
+    return [r for r in all_records(root, wild=True) if r.split in ("test", "wild") and r.source != "cifake"]
+
+
+def _score_chunk(args: tuple[list[tuple[str, int]], tuple[str, ...], tuple[str, ...]]) -> list[dict[str, Any]]:
+    from ..detectors import create_detector
+    from ..io.decode import load
+
+    items, names, conditions = args
+    dets = {n: create_detector(n) for n in names}
+    out = []
+    for path, idx in items:
+        image = load(path).image
+        for c in conditions:
+            im = launder(image, c)
+            row: dict[str, Any] = {"index": idx, "condition": c, "min_side": int(min(im.shape[:2]))}
+            row["scores"] = {n: float(d.raw_scores([im])[0]) for n, d in dets.items()}
+            out.append(row)
+    return out
+
+
+def score_wild(records: Sequence[Any], *, detectors: Sequence[str] = WILD_DETECTORS,
+               conditions: Sequence[str] = tuple(LAUNDERING), jobs: int = 2, log: Log | None = None) -> dict[str, Any]:
+    """Raw scores of ``detectors`` on every record under every condition (decoded by the scan's
+    decoder, each detector's own input policy, exhaustive), row per (record, condition)."""
+    items = [(r.path, i) for i, r in enumerate(records)]
+    chunks = [items[i : i + 8] for i in range(0, len(items), 8)]
+    rows: list[dict[str, Any]] = []
+    args = [(c, tuple(detectors), tuple(conditions)) for c in chunks]
+    if jobs > 1:  # detectors run single-threaded ONNX sessions: one process per core
+        with ProcessPoolExecutor(jobs) as ex:
+            for k, part in enumerate(ex.map(_score_chunk, args)):
+                rows += part
+                if log and k % 10 == 0:
+                    log(f"wild scores: {min(len(items), (k + 1) * 8)}/{len(items)} images")
+    else:
+        for k, a in enumerate(args):
+            rows += _score_chunk(a)
+            if log and k % 10 == 0:
+                log(f"wild scores: {min(len(items), (k + 1) * 8)}/{len(items)} images")
+    rows.sort(key=lambda r: (r["index"], list(conditions).index(r["condition"])))
+    recs = [records[r["index"]] for r in rows]
+    return {
+        "labels": [r.label for r in recs],
+        "groups": [r.group for r in recs],
+        "origins": [r.origin for r in recs],
+        "units": [rule_unit(r) for r in recs],
+        "unseen": [is_unseen(r) for r in recs],
+        "keys": [r.key for r in recs],
+        "conditions": [r["condition"] for r in rows],
+        "min_side": [r["min_side"] for r in rows],
+        "scores": {n: [round(r["scores"][n], 6) for r in rows] for n in detectors},
+    }
+
+
+def write_wild(root: str | os.PathLike[str] | None = None, *, path: str | os.PathLike[str] = WILD_FILE,
+               jobs: int = 2, log: Log | None = None, inputs_sha256: str = "",
+               records: Sequence[Any] | None = None) -> dict[str, Any]:
+    """The ``wild`` build step: score the held-out records and write ``weights/wild.json``."""
+    from ..io.splits import split_sha256
+
+    recs = heldout_records(root) if records is None else records
+    d = score_wild(recs, jobs=jobs, log=log)
+    d = {"about": "raw scores of the shipped core detectors on every held-out image of the frozen split (test and "
+                  "wild, CIFAKE aside) under each laundering condition; the fusion sets the pixel 'real' rule on "
+                  "the fakes of never-seen sources (fakescope.build.generalisation)",
+         "split_sha256": split_sha256(), "inputs_sha256": inputs_sha256,
+         "conditions": {k: v[0] for k, v in LAUNDERING.items()}, **d}
+    Path(path).write_text(json.dumps(d, separators=(",", ":")) + "\n", encoding="utf-8")
+    if log:
+        log(f"wrote {path}: {len(d['labels'])} rows")
+    return d
+
+
+# --- reports ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SourceRow:
+    condition: str
+    source: str
+    kind: str  # "fake" or "real": which class the source holds
+    n: int
+    auc: float
+    lo: float
+    hi: float
+
+
+def source_table(p: np.ndarray, y: np.ndarray, sources: Sequence[str], conditions: Sequence[str], *,
+                 min_n: int = MIN_UNIT, rng: np.random.Generator | None = None,
+                 n_boot: int = 200) -> list[SourceRow]:
+    """AUC of every source under every condition: a fake source's images against all real images of
+    the condition, a real source's against all fakes; bootstrap 95% intervals (images resampled
+    within each class).  Sources with images of both classes are scored within themselves."""
+    from ..benchmark.metrics import bootstrap_ci, roc_auc
+
+    rng = rng or np.random.default_rng(0)
+    p, y = np.asarray(p, np.float64), np.asarray(y, np.int64)
+    sources, conditions = np.asarray(sources), np.asarray(conditions)
+    rows = []
+    for c in dict.fromkeys(conditions.tolist()):
+        mc = conditions == c
+        for s in sorted(set(sources[mc].tolist())):
+            ms = mc & (sources == s)
+            if ms.sum() < min_n:
+                continue
+            labels = set(y[ms].tolist())
+            sel = ms | (mc & (y == 0)) if labels == {1} else (ms | (mc & (y == 1)) if labels == {0} else ms)
+            if len(set(y[sel].tolist())) < 2:
+                continue
+            auc = roc_auc(y[sel], p[sel])
+            ci = bootstrap_ci(roc_auc, y[sel], p[sel], rng=rng, n=n_boot)
+            kind = "fake" if labels == {1} else ("real" if labels == {0} else "both")
+            rows.append(SourceRow(c, s, kind, int(ms.sum()), auc, ci.low, ci.high))
+    return rows
+
+
+def summarize_sources(rows: Sequence[SourceRow], p: np.ndarray, y: np.ndarray,
+                      conditions: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Per condition: pooled AUC, the mean AUC over sources and the worst source."""
+    from ..benchmark.metrics import roc_auc
+
+    p, y, conditions = np.asarray(p, np.float64), np.asarray(y), np.asarray(conditions)
+    out = {}
+    for c in dict.fromkeys(conditions.tolist()):
+        rs = [r for r in rows if r.condition == c]
+        m = conditions == c
+        worst = min(rs, key=lambda r: r.auc) if rs else None
+        out[c] = {"pooled": roc_auc(y[m], p[m]), "mean": float(np.mean([r.auc for r in rs])) if rs else float("nan"),
+                  "worst": worst.auc if worst else float("nan"), "worst_source": worst.source if worst else "",
+                  "n_sources": len(rs)}
+    return out
+
+
+def label_table(labels: Sequence[str], y: np.ndarray, sources: Sequence[str], conditions: Sequence[str], *,
+                min_n: int = MIN_UNIT) -> list[dict[str, Any]]:
+    """Per condition and source: the share of fakes labelled ``real`` (fake sources) or of reals
+    labelled ``ai-generated`` (real sources), and the share left ``inconclusive``."""
+    labels, y = np.asarray(labels), np.asarray(y)
+    sources, conditions = np.asarray(sources), np.asarray(conditions)
+    out = []
+    for c in dict.fromkeys(conditions.tolist()):
+        for s in sorted(set(sources[conditions == c].tolist())):
+            for cls in (0, 1):
+                m = (conditions == c) & (sources == s) & (y == cls)
+                if m.sum() < min_n:
+                    continue
+                wrong = "real" if cls else "ai-generated"
+                out.append({"condition": c, "source": s, "class": "fake" if cls else "real", "n": int(m.sum()),
+                            "wrong": float(np.mean(labels[m] == wrong)),
+                            "inconclusive": float(np.mean(labels[m] == "inconclusive"))})
+    return out
+
+
+def loso_predict(x: np.ndarray, y: np.ndarray, groups: Sequence[str],
+                 fit: Callable[[np.ndarray, np.ndarray], Any],
+                 predict: Callable[[Any, np.ndarray], np.ndarray]) -> np.ndarray:
+    """Leave-one-source-out scores: each group's rows scored by a model fitted on every other group."""
+    groups = np.asarray(groups)
+    out = np.full(len(y), np.nan)
+    for g in dict.fromkeys(groups.tolist()):
+        te = groups == g
+        if len(set(np.asarray(y)[~te].tolist())) < 2:
+            continue
+        model = fit(x[~te], np.asarray(y)[~te])
+        out[te] = predict(model, x[te])
+    return out
+
+
+def load_json(path: str | os.PathLike[str]) -> Mapping[str, Any]:
+    return json.loads(Path(path).read_text(encoding="utf-8"))

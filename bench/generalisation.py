@@ -43,7 +43,8 @@ def _decide(fuser, wild) -> tuple[np.ndarray, np.ndarray]:
     ps, labels = [], []
     for i in range(wild.labels.size):
         raw = {d: float(v[i]) for d, v in wild.scores.items()}
-        dec = fuser.decide([], raw, min_side=int(wild.min_side[i]))
+        dec = fuser.decide([], raw, min_side=int(wild.min_side[i]),
+                           compression=wild.compression[i] if wild.compression else None)
         ps.append(np.nan if dec.pixel_p_fake is None else dec.pixel_p_fake)
         labels.append(dec.label)
     return np.array(ps), np.array(labels)
@@ -71,6 +72,13 @@ def main() -> int:
     before = _fuser(None)
     p_now, lab_now = _decide(fuser, wild)
     _, lab_before = _decide(before, wild)
+    unseen_fakes = wild.unseen & (y == 1)
+    caught = {c: {"before": float(np.mean(lab_before[unseen_fakes & (cond == c)] == "ai-generated")),
+                  "now": float(np.mean(lab_now[unseen_fakes & (cond == c)] == "ai-generated")),
+                  "reals_flagged_before": float(np.mean(lab_before[(y == 0) & (cond == c)] == "ai-generated")),
+                  "reals_flagged_now": float(np.mean(lab_now[(y == 0) & (cond == c)] == "ai-generated")),
+                  "reals_real_now": float(np.mean(lab_now[(y == 0) & (cond == c)] == "real"))}
+              for c in LAUNDERING}
 
     families = {"default (fused p)": p_now, **{d: wild.scores[d] for d in wild.scores}}
     auc = {}
@@ -97,13 +105,28 @@ def main() -> int:
                          "inconclusive": float(np.mean(lab[mc] == "inconclusive")),
                          "ai": float(np.mean(lab[mc] == "ai-generated")),
                          "cut": f.operating_point.real_threshold})
+    # the per-compression thresholds, leaving each real source out of the rows that set them
+    loso_fpr = []
+    for u in sorted(set(units[y == 0].tolist())):
+        m = units == u
+        if np.sum(m & (y == 0)) < MIN_UNSEEN_UNIT * len(LAUNDERING):
+            continue
+        f = _fuser(wild.subset(~m))
+        sub = wild.subset(m & (y == 0))
+        _, lab = _decide(f, sub)
+        for c in LAUNDERING:
+            mc = np.asarray(sub.conditions) == c
+            loso_fpr.append({"source": u, "condition": c, "n": int(mc.sum()),
+                             "flagged": float(np.mean(lab[mc] == "ai-generated"))})
     op, op0 = fuser.operating_point, before.operating_point
+    thresholds = {c: fuser.operating_point_for(512, c).threshold for c in ("jpeg", "webp-lossy", "lossless", "other")}
     cal = load_calibration()
     out = {"rows": int(y.size), "conditions": {k: v[0] for k, v in LAUNDERING.items()},
            "split_sha256": raw.get("split_sha256"), "calibration_sha256": cal.sha256,
            "default": {"full": list(fuser.detectors_for(512)), "thumbnail": list(fuser.detectors_for(32))},
            "real_cut": {"now": op.real_threshold, "basis": op.real_basis, "before": op0.real_threshold},
            "auc": auc, "labels_now": labels_now, "labels_before": labels_before, "loso_rule": loso,
+           "loso_fpr": loso_fpr, "thresholds": thresholds, "caught": caught,
            "seconds": round(time.time() - t0, 1)}
     DOCS.mkdir(parents=True, exist_ok=True)
     (DOCS / "generalisation.json").write_text(json.dumps(out, indent=1, default=float) + "\n")
@@ -155,8 +178,17 @@ def _markdown(out, wild, origins) -> str:
           f"The \"real\" cut on full-resolution images is now p_fake < {rc['now']:.4f} ({rc['basis']}: the lowest "
           "of the never-seen sources' 10% cuts, minus a margin of their spread chosen by leaving each source out — "
           "see `fakescope.fusion.real_rule`); before it was "
-          f"{rc['before']:.4f} (at most 5% of the calibration split's fakes). Threshold for `ai-generated` unchanged (1% FPR on the "
-          "calibration reals).", "",
+          f"{rc['before']:.4f} (at most 5% of the calibration split's fakes). The `ai-generated` threshold is 1% FPR "
+          "on the calibration reals, raised per compression class where held-out reals need it (section 4).", "",
+          "All never-seen fakes labelled `ai-generated`, and all held-out reals flagged / labelled `real`, "
+          "before → now:", "", "| | " + " | ".join(conds) + " |", "|---|" + "---|" * len(conds),
+          "| fakes of never-seen sources caught | " + " | ".join(
+              f"{out['caught'][c]['before']:.0%} → {out['caught'][c]['now']:.0%}" for c in conds) + " |",
+          "| held-out reals flagged | " + " | ".join(
+              f"{out['caught'][c]['reals_flagged_before']:.1%} → {out['caught'][c]['reals_flagged_now']:.1%}"
+              for c in conds) + " |",
+          "| held-out reals labelled `real` (now) | " + " | ".join(
+              f"{out['caught'][c]['reals_real_now']:.1%}" for c in conds) + " |", "",
           "Fakes labelled `real` (fake sources) and reals labelled `ai-generated` (real sources), before → now; "
           "inconclusive now in brackets:", "", "| source | class | " + " | ".join(conds) + " |",
           "|---|---|" + "---|" * len(conds)]
@@ -183,6 +215,24 @@ def _markdown(out, wild, origins) -> str:
         worst = max([worst] + [d[c]["real"] for c in d])
         L.append(f"| {s} | {first['n']} | {first['cut']:.4f} | " + " | ".join(cells) + " |")
     L += ["", f"Worst share of a left-out source's fakes labelled `real`, any condition: **{worst:.0%}**.", ""]
+    th = out["thresholds"]
+    L += ["## 4. False positives per condition (the FPR asked for: 1%)", "",
+          "The `ai-generated` threshold is raised for a compression class (`fakescope.io.decode.compression_class` "
+          "of the scanned file) where the held-out real photos of that class (100 or more) reach 1% only higher up; "
+          "never lowered. Thresholds now (full resolution): " + ", ".join(f"{k} {v:.3f}" for k, v in th.items()) + ".",
+          "Real photos labelled `ai-generated`, with the thresholds fitted on every real source (in-sample) and "
+          "with the source left out of them (leave-one-source-out: what a new kind of real photo sees):", "",
+          "| real source | " + " | ".join(conds) + " |", "|---|" + "---|" * len(conds)]
+    now_fpr = {(r["source"], r["condition"]): r for r in out["labels_now"] if r["class"] == "real"}
+    lo = {(r["source"], r["condition"]): r for r in out["loso_fpr"]}
+    for s_ in sorted({k[0] for k in lo}):
+        cells = []
+        for c in conds:
+            a, b = now_fpr.get((s_, c)), lo.get((s_, c))
+            cells.append("–" if b is None else f"{a['wrong']:.0%} / {b['flagged']:.0%}")
+        L.append(f"| {s_} | " + " | ".join(cells) + " |")
+    worst_fpr = max([r["flagged"] for r in out["loso_fpr"]] or [0.0])
+    L += ["", f"Worst left-out source and condition: **{worst_fpr:.0%}** of its real photos flagged.", ""]
     return "\n".join(L)
 
 

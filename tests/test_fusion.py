@@ -247,3 +247,39 @@ def test_wild_scores_file_errors_are_clear(tmp_path):
         WildScores.from_json(p)
     with pytest.raises(WeightsError, match="not found"):
         WildScores.from_json(tmp_path / "none.json")
+
+
+def test_a_compression_class_whose_reals_score_high_gets_a_raised_threshold_only():
+    import dataclasses
+
+    from fakescope.fusion import WildScores
+
+    cal = _calibration(2000)
+    base = _wild(n=200)
+    rng = np.random.default_rng(5)
+    n = base.labels.size
+    comp = np.array(["jpeg"] * n, dtype=object)
+    reals = np.flatnonzero(base.labels == 0)
+    webp = reals[: reals.size // 2]
+    comp[webp] = "webp-lossy"
+    scores = {k: v.copy() for k, v in base.scores.items()}
+    scores["a"][webp] += 3.0  # lossy WebP makes these real photos look fake to detector "a"
+    scores["b"][webp] += rng.normal(0.5, 0.1, webp.size)
+    wild = dataclasses.replace(base, scores=scores, compression=tuple(comp.tolist()))
+    f = Fuser(["a", "b"], calibration=cal, wild=wild)
+    plain = f.operating_point
+    raised = f.operating_point_for(512, "webp-lossy")
+    assert raised.condition == "webp-lossy" and raised.threshold > plain.threshold
+    assert raised.n_condition_reals == webp.size and raised.real_threshold == plain.real_threshold
+    assert f.operating_point_for(512, "jpeg") == plain and f.operating_point_for(512, None) == plain
+    # at most 1% of those reals flagged at their threshold
+    p = np.array([f.pixel_probability({"a": scores["a"][i], "b": scores["b"][i]}) for i in webp])
+    assert np.mean(p >= raised.threshold) <= 0.01
+    # a score between the two thresholds: ai-generated as JPEG, not as lossy WebP, and the reason names WebP
+    mid = next({"a": a, "b": a / 4} for a in np.linspace(0, 12, 241)
+               if plain.threshold <= f.pixel_probability({"a": a, "b": a / 4}) < raised.threshold)
+    assert f.decide([_ev("a", 0.9)], mid, compression="jpeg").label == "ai-generated"
+    d = f.decide([_ev("a", 0.9)], mid, compression="webp-lossy")
+    assert d.label == "inconclusive" and d.threshold == raised.threshold and "lossy WebP" in d.explanation
+    hi = f.decide([_ev("a", 1.0)], {"a": 30.0, "b": 8.0}, compression="webp-lossy")
+    assert hi.label == "ai-generated" and "lossy WebP" in hi.explanation

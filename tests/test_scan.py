@@ -55,3 +55,26 @@ def test_fpr_moves_the_threshold():
 def test_unknown_detector():
     with pytest.raises(UnknownNameError, match="valid names"):
         fakescope.Scanner(["nope"])
+
+
+def test_the_scan_picks_the_threshold_of_the_files_compression_class():
+    """Lossy WebP, JPEG and PNG copies of one photo: each verdict is thresholded at its class's point."""
+    import io
+
+    from PIL import Image
+
+    from fakescope.io.decode import compression_class, decode
+    from fakescope.pipeline import Scanner
+
+    rng = np.random.default_rng(0)
+    img = (rng.normal(128, 30, (300, 400, 3)).clip(0, 255)).astype(np.uint8)
+    scanner = Scanner(provenance=False)
+    for fmt, kw, cls in (("WEBP", {"quality": 80}, "webp-lossy"), ("WEBP", {"lossless": True}, "lossless"),
+                         ("JPEG", {"quality": 90}, "jpeg"), ("PNG", {}, "lossless")):
+        buf = io.BytesIO()
+        Image.fromarray(img).save(buf, fmt, **kw)
+        data = buf.getvalue()
+        assert compression_class(decode(data).metadata.format, data) == cls
+        v = scanner.scan_bytes(data, name=f"x.{fmt.lower()}")
+        assert v.status == "ok"
+        assert v.threshold == pytest.approx(scanner.fuser.operating_point_for(300, cls).threshold)

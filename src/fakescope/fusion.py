@@ -41,6 +41,7 @@ CASCADE_FILE = Path(__file__).resolve().parent / "weights" / "cascade.json"
 WILD_FILE = Path(__file__).resolve().parent / "weights" / "wild.json"
 UNSEEN_MISS = 0.10  # at most this share of any never-seen source's fakes may be labelled real
 MIN_UNSEEN_UNIT = 5  # images a never-seen source needs to count in that rule
+MIN_CONDITION_REALS = 100  # held-out real images a compression class needs for a threshold of its own
 WEAK_SHIFT_MAX = 0.75  # the most a weak item may move the log-odds
 
 
@@ -221,6 +222,7 @@ class WildScores:
     conditions: tuple[str, ...]
     min_side: np.ndarray
     scores: Mapping[str, np.ndarray]
+    compression: tuple[str, ...] | None = None  # compression class per row (io.decode.compression_class)
 
     @classmethod
     def from_json(cls, path: str | Path) -> "WildScores":
@@ -229,13 +231,14 @@ class WildScores:
             labels = np.asarray(d["labels"], np.int64)
             out = cls(labels=labels, units=tuple(d["units"]), unseen=np.asarray(d["unseen"], bool),
                       conditions=tuple(d["conditions"]), min_side=np.asarray(d["min_side"], np.int64),
-                      scores={k: np.asarray(v, np.float64) for k, v in d["scores"].items()})
+                      scores={k: np.asarray(v, np.float64) for k, v in d["scores"].items()},
+                      compression=tuple(d["compression"]) if "compression" in d else None)
         except FileNotFoundError:
             raise WeightsError(f"wild scores file not found: {path}") from None
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise WeightsError(f"cannot read wild scores file {path}: {e}") from None
         n = labels.size
-        if any(len(v) != n for v in (out.units, out.unseen, out.conditions, out.min_side)) or \
+        if any(len(v) != n for v in (out.units, out.unseen, out.conditions, out.min_side, out.compression or out.units)) or \
                 any(v.size != n for v in out.scores.values()):
             raise WeightsError(f"wild scores file {path}: rows of unequal length")
         return out
@@ -246,13 +249,30 @@ class WildScores:
         keep = np.asarray(keep, bool)
         return WildScores(labels=self.labels[keep], units=tuple(np.asarray(self.units)[keep].tolist()),
                           unseen=self.unseen[keep], conditions=tuple(np.asarray(self.conditions)[keep].tolist()),
-                          min_side=self.min_side[keep], scores={k: v[keep] for k, v in self.scores.items()})
+                          min_side=self.min_side[keep], scores={k: v[keep] for k, v in self.scores.items()},
+                          compression=None if self.compression is None else
+                          tuple(np.asarray(self.compression)[keep].tolist()))
 
 
 @lru_cache(maxsize=4)
 def load_wild(path: str = str(WILD_FILE)) -> WildScores | None:
     """The shipped wild scores, or None when there is no such file."""
     return WildScores.from_json(path) if Path(path).is_file() else None
+
+
+def _wilson_lower(k: int, n: int, z: float = 1.645) -> float:
+    """One-sided lower confidence bound (95% at z = 1.645) of a proportion ``k / n`` (Wilson score).
+
+    >>> round(_wilson_lower(3, 300), 4), round(_wilson_lower(30, 300), 4)
+    (0.004, 0.075)
+    """
+    if n <= 0:
+        return 0.0
+    ph = k / n
+    den = 1 + z * z / n
+    centre = ph + z * z / (2 * n)
+    half = z * math.sqrt(ph * (1 - ph) / n + z * z / (4 * n * n))
+    return max(0.0, (centre - half) / den)
 
 
 def _logit_arr(p: np.ndarray) -> np.ndarray:
@@ -352,6 +372,10 @@ class OperatingPoint:
     real_basis: str = "calibration"
     unseen_miss: float = 0.0
     real_margin: float = 0.0  # standard deviations of the sources' cuts below the lowest (see real_rule)
+    #: the compression class this point holds for ("" all): raised where held-out real photos of that
+    #: class reach the fpr at a higher threshold (lossy WebP makes real photos look fake to some detectors)
+    condition: str = ""
+    n_condition_reals: int = 0
 
 
 @dataclass(frozen=True)
@@ -418,6 +442,11 @@ class _Stacker:
     bias: float
     op: "OperatingPoint"
     coverage: _Coverage | None = None
+    condition_ops: Mapping[str, "OperatingPoint"] = field(default_factory=dict)
+
+    def op_for(self, compression: str | None) -> "OperatingPoint":
+        """The operating point for inputs of this compression class (the plain one if it has none)."""
+        return self.condition_ops.get(compression or "", self.op)
 
     def p(self, x: np.ndarray) -> np.ndarray:
         return _sigmoid(((x - self.mu) / self.sd) @ self.weights + self.bias)
@@ -585,11 +614,16 @@ class Fuser:
         """Share of the calibration split's full-resolution rows that exit early (None: no cascade)."""
         return None if self._cascade is None else self._cascade.calibration_exit_rate
 
-    def early_exit(self, raw: Mapping[str, float], *, min_side: int | None = None) -> bool:
+    def early_exit(self, raw: Mapping[str, float], *, min_side: int | None = None,
+                   compression: str | None = None) -> bool:
         """Whether first-stage raw scores (per :meth:`stage_plan`) settle the label: the first-stage
-        probability is beyond its operating point's thresholds by the calibrated margin."""
+        probability is beyond its operating point's thresholds by the calibrated margin.  Never for
+        scores outside the covered region, nor for a compression class with a threshold of its own
+        (the first stage was calibrated at the plain one)."""
         c = self._cascade
         if c is None or regime_of(min_side) != "full":
+            return False
+        if self.operating_point_for(min_side, compression).condition:
             return False
         try:
             x = np.array([[float(raw[d]) for d in self._names["full"]]], np.float64)
@@ -604,8 +638,10 @@ class Fuser:
         """The operating point for full-resolution images (what users scan)."""
         return self._models["full"].op
 
-    def operating_point_for(self, min_side: int | None) -> "OperatingPoint":
-        return self._models[regime_of(min_side)].op
+    def operating_point_for(self, min_side: int | None, compression: str | None = None) -> "OperatingPoint":
+        """The operating point for an image of this smaller side and compression class
+        (:func:`fakescope.io.decode.compression_class`; None: the plain one)."""
+        return self._models[regime_of(min_side)].op_for(compression)
 
     def detectors_for(self, min_side: int | None) -> tuple[str, ...]:
         """The detectors fused for an image of this smaller side."""
@@ -636,7 +672,32 @@ class Fuser:
                 if cut < op.real_threshold and math.isfinite(margin):
                     op = replace(op, real_threshold=cut, real_basis="unseen sources", unseen_miss=self.unseen_miss,
                                  real_margin=margin)
+            if wild.compression is not None:
+                condition_ops = self._condition_ops(op, st.p(xw), wild.labels[rows],
+                                                    np.asarray(wild.compression)[rows], st.p(x), y)
+                return _Stacker(mu, sd, w, b, op, _Coverage.fit(covered, w / sd), condition_ops)
         return _Stacker(mu, sd, w, b, op, _Coverage.fit(covered, w / sd))
+
+    def _condition_ops(self, op: "OperatingPoint", p: np.ndarray, y: np.ndarray, compression: np.ndarray,
+                       p_cal: np.ndarray, y_cal: np.ndarray) -> dict[str, "OperatingPoint"]:
+        """Per compression class, the threshold at which at most ``fpr`` of the held-out real photos of
+        that class are flagged — for the classes whose reals the plain threshold flags more often than
+        ``fpr`` beyond sampling noise (the one-sided 95% Wilson lower bound of their false-positive rate
+        is above ``fpr``).  Never below the plain threshold: a class is only ever judged more cautiously."""
+        out = {}
+        for c in sorted(set(compression.tolist())):
+            reals = np.sort(p[(y == 0) & (compression == c)])[::-1]
+            if reals.size < MIN_CONDITION_REALS:
+                continue
+            if _wilson_lower(int(np.sum(reals >= op.threshold)), reals.size) <= self.fpr:
+                continue
+            k = int(math.floor(self.fpr * reals.size))
+            t = float(np.nextafter(reals[k], np.inf)) if k < reals.size else 0.0
+            if t > op.threshold:
+                out[c] = replace(op, threshold=t, condition=c, n_condition_reals=int(reals.size),
+                                 calibration_fpr=float(np.mean(reals >= t)),  # on that class's held-out reals
+                                 calibration_tpr=float(np.mean(p_cal[y_cal == 1] >= t)))
+        return out
 
     def outside_coverage(self, raw: Mapping[str, float], *, min_side: int | None = None) -> str | None:
         """Why these raw scores lie outside what the calibration and the wild rows covered (None: inside).
@@ -694,15 +755,17 @@ class Fuser:
         return self._subsets[key], names
 
     def decide(self, evidence: Sequence[Evidence], raw: Mapping[str, float] | None = None, *,
-               min_side: int | None = None, first_stage: bool = False) -> Decision:
+               min_side: int | None = None, first_stage: bool = False, compression: str | None = None) -> Decision:
         """Turn all evidence for one image into a decision with its reasons.
 
         ``min_side`` (the image's smaller side) picks the calibration regime: thumbnails
         (<= 64 px) and full-resolution images are calibrated and thresholded separately.
         ``first_stage``: ``raw`` holds first-stage scores (:meth:`stage_plan`) that passed
         :meth:`early_exit`; they are fused by the first-stage stacker at its operating point.
+        ``compression`` (the file's compression class) picks a raised threshold where held-out real
+        photos of that class need one (see :meth:`operating_point_for`).
         """
-        op = self.operating_point_for(min_side)
+        op = self.operating_point_for(min_side, compression)
         raw = raw or {}
         wanted = self.detectors_for(min_side)
         usable = {d: raw[d] for d in wanted if d in raw and math.isfinite(raw[d])}
@@ -720,7 +783,7 @@ class Fuser:
             z = _logit(pixel_p)
         elif usable:
             model, names = self._subset(tuple(d for d in wanted if d in usable), min_side)
-            op = model.op
+            op = model.op_for(compression)
             pixel_p = float(model.p(np.array([[usable[d] for d in names]], np.float64))[0])
             z = _logit(pixel_p)
         else:
@@ -778,9 +841,12 @@ class Fuser:
                 " (too small or missing scores)" if partial else "")
             return f"Inconclusive: {why}, and no decisive provenance was found."
         by = ", ".join(f"{e.source} {e.score:.2f}" for e in sorted(detector_ev, key=lambda e: -abs(e.score - 0.5)))
+        kind = {"webp-lossy": "stored as lossy WebP", "jpeg": "stored as JPEG",
+                "lossless": "stored losslessly", "other": "in this format"}.get(op.condition, "")
         if label == "ai-generated":
             head = (f"Labelled AI-generated: the calibrated probability {p:.2f} is at or above the threshold "
-                    f"{op.threshold:.2f}, chosen so that at most {fpr_txt} of held-out real photos are flagged")
+                    f"{op.threshold:.2f}, chosen so that at most {fpr_txt} of held-out real photos"
+                    f"{' ' + kind if kind else ''} are flagged")
         elif label == "real" and op.real_basis == "calibration":
             head = (f"Labelled real: the calibrated probability {p:.2f} is below {op.real_threshold:.2f}, "
                     f"where few held-out AI images ({self.miss_rate:.0%} at most) fall")
@@ -793,7 +859,7 @@ class Fuser:
                     "and is not used to label the image")
         elif p < op.threshold and op.real_basis != "calibration":
             head = (f"Inconclusive: the calibrated probability {p:.2f} is below the AI-generated threshold "
-                    f"{op.threshold:.2f} ({fpr_txt} false positives), but a low score is not proof: more than "
+                    f"{op.threshold:.2f} ({fpr_txt} false positives{' on real photos ' + kind if kind else ''}), but a low score is not proof: more than "
                     f"{op.unseen_miss:.0%} of the fakes of some generators the detectors never saw score this low "
                     f"too (real only below {op.real_threshold:.2g})")
         else:

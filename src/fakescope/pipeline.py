@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 from .detectors import Detector, create_detector
 from .errors import DecodeError, FakescopeError
 from .fusion import Fuser
-from .io.decode import DecodeLimits, decode, load
+from .io.decode import DecodeLimits, compression_class, decode, load
 from .types import Evidence, Sample, Verdict
 
 if TYPE_CHECKING:
+    from .io.sources import InputProblem
     from .provenance import ProvenanceOptions
 
 __all__ = ["Scanner", "scan", "scan_file"]
@@ -110,7 +111,7 @@ class Scanner:
             elif plan[det.name] == "half" and finish is None:  # no second half on this image: no early exit
                 can_exit = False
             first[det.name], rest[det.name] = r, finish
-        if can_exit and self.fuser.early_exit(first, min_side=min_side):
+        if can_exit and self.fuser.early_exit(first, min_side=min_side, compression=_compression(sample)):
             evidence = [d.evidence(first[d.name], **({"stage": "first"} if plan[d.name] == "half" else {}))
                         for d in dets]
             return evidence, first, True
@@ -120,7 +121,8 @@ class Scanner:
     def scan_sample(self, sample: Sample, *, t0: float | None = None) -> Verdict:
         t0 = time.perf_counter() if t0 is None else t0
         evidence, raw, early = self.analyze(sample)
-        d = self.fuser.decide(evidence, raw, min_side=min(sample.width, sample.height), first_stage=early)
+        d = self.fuser.decide(evidence, raw, min_side=min(sample.width, sample.height), first_stage=early,
+                              compression=_compression(sample))
         return Verdict(
             path=sample.path, status="ok", sha256=sample.sha256, p_fake=d.p_fake, label=d.label,
             threshold=d.threshold, operating_fpr=d.operating_fpr, generator=d.generator,
@@ -147,6 +149,16 @@ class Scanner:
             return _error(path, e, t0)
         return self._guarded(sample, t0)
 
+    def scan_input(self, item: "str | InputProblem") -> Verdict:
+        """Scan one input of :func:`fakescope.io.sources.iter_inputs`: a file, or a problem met while
+        walking (a missing path, an unreadable folder, a link loop), which becomes its error row."""
+        from .io.sources import InputProblem
+
+        if isinstance(item, InputProblem):
+            return Verdict(path=item.path, status="error", error=item.message, error_type="InputError",
+                           elapsed_ms=0.0)
+        return self.scan_path(item)
+
     def _guarded(self, sample: Sample, t0: float) -> Verdict:
         try:
             return self.scan_sample(sample, t0=t0)
@@ -156,6 +168,11 @@ class Scanner:
             detail = "".join(traceback.format_exception_only(type(e), e)).strip()
             return _error(sample.path, RuntimeError(f"internal error while analysing: {detail}"), t0,
                           sha256=sample.sha256)
+
+
+def _compression(sample: Sample) -> str:
+    """The sample's compression class (the fusion may hold a threshold of its own for it)."""
+    return compression_class(sample.metadata.format, sample.data)
 
 
 def _error(path: str, e: BaseException, t0: float, *, sha256: str | None = None) -> Verdict:

@@ -23,6 +23,7 @@ import math
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -153,6 +154,20 @@ class EfficientNetLite0(nn.Module):
             x = b(x)
         x = F.relu6(self._bn1(self._conv_head(x)))
         return x.mean(dim=(2, 3))
+
+    def forward_stages(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The feature maps at the end of the stem, of each of the seven stages and of the head
+        (nine maps, strides 2 to 32): the intermediate layers RINE-style probes pool."""
+        x = (x - self.mean) / self.std
+        x = F.relu6(self._bn0(self._conv_stem(x)))
+        outs = [x]
+        ends = set(np.cumsum([r[0] for r in LITE0_BLOCKS]) - 1)
+        for i, b in enumerate(self._blocks):
+            x = b(x)
+            if i in ends:
+                outs.append(x)
+        outs.append(F.relu6(self._bn1(self._conv_head(x))))
+        return outs
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """ImageNet-1k logits."""

@@ -50,6 +50,11 @@ LAUNDERING: dict[str, tuple[str, Chain]] = {
     "screenshot": ("a screenshot at display scale 0.5 (area resample, sharpening 0.3, PNG)", preset("screenshot")),
 }
 
+#: the compression class (:func:`fakescope.io.decode.compression_class`) each laundering leaves; "stored"
+#: keeps the file's own
+LAUNDERED_COMPRESSION: dict[str, str] = {"design-1024-q85": "jpeg", "web-512-q70": "jpeg", "webp-80": "webp-lossy",
+                                         "screenshot": "lossless"}
+
 #: the detectors ``weights/wild.json`` holds (those a core install runs; probe/rigid need the backbone extra)
 WILD_DETECTORS: tuple[str, ...] = ("npr", "npr-thumb", "spectral", "cnnspot", "safe", "patchcraft")
 WILD_FILE = Path(__file__).resolve().parents[1] / "weights" / "wild.json"
@@ -84,14 +89,18 @@ def _score_chunk(args: tuple[list[tuple[str, int]], tuple[str, ...], tuple[str, 
     from ..detectors import create_detector
     from ..io.decode import load
 
+    from ..io.decode import compression_class
+
     items, names, conditions = args
     dets = {n: create_detector(n) for n in names}
     out = []
     for path, idx in items:
-        image = load(path).image
+        sample = load(path)
+        stored = compression_class(sample.metadata.format, sample.data)
         for c in conditions:
-            im = launder(image, c)
-            row: dict[str, Any] = {"index": idx, "condition": c, "min_side": int(min(im.shape[:2]))}
+            im = launder(sample.image, c)
+            row: dict[str, Any] = {"index": idx, "condition": c, "min_side": int(min(im.shape[:2])),
+                                   "compression": LAUNDERED_COMPRESSION.get(c, stored)}
             row["scores"] = {n: float(d.raw_scores([im])[0]) for n, d in dets.items()}
             out.append(row)
     return out
@@ -126,6 +135,7 @@ def score_wild(records: Sequence[Any], *, detectors: Sequence[str] = WILD_DETECT
         "unseen": [is_unseen(r) for r in recs],
         "keys": [r.key for r in recs],
         "conditions": [r["condition"] for r in rows],
+        "compression": [r["compression"] for r in rows],
         "min_side": [r["min_side"] for r in rows],
         "scores": {n: [round(r["scores"][n], 6) for r in rows] for n in detectors},
     }

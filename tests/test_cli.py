@@ -98,7 +98,6 @@ def test_html_report(small_folder: Path, tmp_path: Path):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["scan", "/no/such/file.jpg"], "no such file"),
         (["scan", "{small}", "--detector", "nope"], "unknown detector 'nope'"),
         (["scan", "{small}", "--fpr", "0.7"], "--fpr"),
         (["scan", "{small}", "--resume"], "--resume needs --out"),
@@ -176,3 +175,79 @@ def test_scan_fuses_strong_provenance(data_dir: Path, tmp_path: Path):
     r2 = run("scan", str(data_dir / "c2pa" / "C.jpg"), "--out", str(out), "--no-provenance", "--no-progress")
     assert r2.returncode == 0
     assert all(e["kind"] == "detector" for e in _records(out)[0]["evidence"])
+
+
+# --- a new user's first hour (issue 12) ----------------------------------------------------------------
+
+def test_missing_path_beside_good_ones_is_an_error_row_and_exit_one(small_folder: Path, tmp_path: Path):
+    out = tmp_path / "out.jsonl"
+    r = run("scan", str(small_folder), "/no/such/file.jpg", "--out", str(out), "--no-progress", "--no-provenance")
+    assert r.returncode == 1, r.stderr
+    recs = _records(out)
+    assert [x["status"] for x in recs] == ["ok"] * 3 + ["error"]
+    assert recs[-1]["error_type"] == "InputError" and "no such file or folder" in recs[-1]["error"]
+
+
+def test_existing_output_is_never_overwritten_silently(small_folder: Path, tmp_path: Path):
+    out = tmp_path / "out.jsonl"
+    out.write_text('{"path": "earlier.jpg", "status": "ok"}\n')
+    r = run("scan", str(small_folder), "--out", str(out), "--no-progress", "--no-provenance")
+    assert r.returncode == 2 and "--resume" in r.stderr and "--overwrite" in r.stderr
+    assert out.read_text() == '{"path": "earlier.jpg", "status": "ok"}\n'  # nothing lost
+    r = run("scan", str(small_folder), "--out", str(out), "--overwrite", "--no-progress", "--no-provenance")
+    assert r.returncode == 0 and len(_records(out)) == 3 and "earlier.jpg" not in out.read_text()
+
+
+def test_a_folder_of_subfolders_without_r_gets_a_hint(small_folder: Path, tmp_path: Path):
+    only_sub = tmp_path / "nested"
+    shutil.copytree(small_folder / "sub", only_sub / "inner")
+    r = run("scan", str(only_sub), "--format", "jsonl", "--no-progress", "--no-provenance")
+    assert r.returncode == 0 and r.stdout.strip() == ""
+    assert "-r (--recursive)" in r.stderr
+
+
+def test_symlink_loops_scan_each_image_once_and_report_the_loop(small_folder: Path, tmp_path: Path):
+    (small_folder / "sub" / "up").symlink_to("..", target_is_directory=True)
+    (small_folder / "sub" / "again").symlink_to("..", target_is_directory=True)
+    out = tmp_path / "out.jsonl"
+    r = run("scan", str(small_folder), "-r", "--out", str(out), "--no-progress", "--no-provenance", timeout=120)
+    recs = _records(out)
+    ok = [x for x in recs if x["status"] == "ok"]
+    loops = [x for x in recs if x["status"] == "error"]
+    assert len(ok) == 6 and len({os.path.realpath(x["path"]) for x in ok}) == 6
+    assert loops and all("loop" in x["error"] for x in loops) and len(loops) <= 2
+    assert r.returncode == 1
+
+
+@pytest.mark.skipif(os.geteuid() == 0 and not shutil.which("setpriv"),
+                    reason="running as root: setpriv (util-linux) is needed to drop root's file access")
+def test_an_unreadable_subfolder_is_one_error_row_and_the_rest_is_scanned(small_folder: Path):
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="fakescope-perm-"))  # pytest's tmp_path is private to root
+    try:
+        base.chmod(0o777)
+        tree = base / "imgs"
+        shutil.copytree(small_folder, tree)
+        locked = tree / "locked"
+        locked.mkdir()
+        shutil.copy(next((tree / "sub").iterdir()), locked / "x.jpg")
+        for p in [tree, *tree.rglob("*")]:
+            p.chmod(0o777 if p.is_dir() else 0o666)
+        locked.chmod(0o000)
+        out = base / "out.jsonl"
+        cmd = [sys.executable, "-m", "fakescope.cli", "scan", str(tree), "-r", "--out", str(out),
+               "--no-progress", "--no-provenance"]
+        if os.geteuid() == 0:  # root reads any folder: run as nobody, without capabilities
+            cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"] + cmd
+        env = {**os.environ, "HOME": str(base), "FAKESCOPE_CACHE": str(base / "cache")}
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+        recs = _records(out)
+        assert r.returncode == 1, r.stderr
+        errors = [x for x in recs if x["status"] == "error"]
+        assert len(errors) == 1 and "cannot list folder" in errors[0]["error"]
+        assert errors[0]["path"].endswith("locked")
+        assert sum(x["status"] == "ok" for x in recs) == 6
+    finally:
+        (base / "imgs" / "locked").chmod(0o755) if (base / "imgs" / "locked").exists() else None
+        shutil.rmtree(base, ignore_errors=True)

@@ -42,6 +42,8 @@ def _build_parser() -> argparse.ArgumentParser:
     s.add_argument("-j", "--jobs", type=int, default=1, help="worker processes (0: one per core; default 1)")
     s.add_argument("--resume", action="store_true",
                    help="skip inputs already in --out (jsonl or csv) and append the rest")
+    s.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --out file (without it, or --resume, an existing file is refused)")
     s.add_argument("--exhaustive", action="store_true",
                    help="score every tile of every image (default: large images exit after the first half of "
                         "the npr tiles when that already settles the label on calibration data)")
@@ -218,15 +220,21 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         skip = done_paths(args.out, fmt)
     if fmt == "html" and args.out is None:
         raise UsageError("--format html needs --out FILE")
+    if args.out is not None and not args.resume and not args.overwrite and args.out.exists() \
+            and (not args.out.is_file() or args.out.stat().st_size > 0):
+        raise UsageError(f"{args.out} exists: --resume continues the scan it holds, --overwrite replaces it")
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
 
     err = Console(stderr=True)
     total = already = 0
-    for path in iter_inputs(args.paths, recursive=args.recursive):  # also validates the paths (UsageError)
+    for path in iter_inputs(args.paths, recursive=args.recursive):  # missing paths come as error rows
         total += 1
         already += path in skip
     todo = total - already
+    if total == 0 and not args.recursive and any(_has_subfolders(p) for p in args.paths):
+        err.print("fakescope: no images directly in the folder(s) given, but they have sub-folders: "
+                  "-r (--recursive) scans those too", highlight=False, markup=False)
     show_progress = args.progress if args.progress is not None else (err.is_terminal and todo > 1)
 
     results = scan(args.paths, recursive=args.recursive, detectors=args.detector, fpr=args.fpr,
@@ -271,6 +279,13 @@ def _cmd_scan(args: argparse.Namespace) -> int:
                   f"skipped {summary.skipped}) in {elapsed:.1f}s, {summary.images_per_s:.1f} img/s"
                   + (f" → {args.out}" if args.out else ""), highlight=False)
     return EXIT_SOME_FAILED if errors else EXIT_OK
+
+
+def _has_subfolders(path: str) -> bool:
+    try:
+        return os.path.isdir(path) and any(e.is_dir() and not e.name.startswith(".") for e in os.scandir(path))
+    except OSError:
+        return False
 
 
 def _provenance_options(args: argparse.Namespace):

@@ -42,13 +42,14 @@ def _init_worker(options: dict[str, Any]) -> None:
     _worker_scanner = Scanner(**options)
 
 
-def _work(path: str) -> Verdict:
+def _work(item: Any) -> Verdict:
     assert _worker_scanner is not None
-    return _worker_scanner.scan_path(path)
+    return _worker_scanner.scan_input(item)
 
 
-def run_local(inputs: Iterable[str], *, jobs: int = 1, **scanner_options: Any) -> Iterator[Verdict]:
-    """Scan ``inputs`` with ``jobs`` processes, yielding verdicts in input order.
+def run_local(inputs: Iterable[Any], *, jobs: int = 1, **scanner_options: Any) -> Iterator[Verdict]:
+    """Scan ``inputs`` (paths, or :class:`~fakescope.io.sources.InputProblem` rows) with ``jobs``
+    processes, yielding verdicts in input order.
 
     ``scanner_options`` are :class:`~fakescope.pipeline.Scanner` keyword arguments. Forked workers
     start from this process's scanner, spawned ones build their own; each opens its own ONNX
@@ -61,7 +62,7 @@ def run_local(inputs: Iterable[str], *, jobs: int = 1, **scanner_options: Any) -
     scanner = Scanner(**scanner_options)  # bad options fail here, once, as usage errors
     if n == 1:
         for p in inputs:
-            yield scanner.scan_path(p)
+            yield scanner.scan_input(p)
         return
     global _worker_scanner
     fork = "fork" in mp.get_all_start_methods()

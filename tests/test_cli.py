@@ -172,7 +172,8 @@ def test_scan_fuses_strong_provenance(data_dir: Path, tmp_path: Path):
     assert rec["label"] == "ai-generated"
     assert any(e["kind"] == "provenance" and e["weight"] == "strong" for e in rec["evidence"])
     assert "C2PA" in rec["explanation"]
-    r2 = run("scan", str(data_dir / "c2pa" / "C.jpg"), "--out", str(out), "--no-provenance", "--no-progress")
+    r2 = run("scan", str(data_dir / "c2pa" / "C.jpg"), "--out", str(out), "--no-provenance", "--no-progress",
+             "--overwrite")
     assert r2.returncode == 0
     assert all(e["kind"] == "detector" for e in _records(out)[0]["evidence"])
 
@@ -251,3 +252,53 @@ def test_an_unreadable_subfolder_is_one_error_row_and_the_rest_is_scanned(small_
     finally:
         (base / "imgs" / "locked").chmod(0o755) if (base / "imgs" / "locked").exists() else None
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_file_names_that_are_not_utf8_survive_every_sink_and_resume(cifake_val, tmp_path: Path):
+    import base64
+
+    d = tmp_path / "imgs"
+    d.mkdir()
+    name = os.fsdecode(b"caf\xe9 [dev].jpg")  # Latin-1 bytes on disk, and text rich markup would eat
+    shutil.copy(cifake_val["real"][0], os.path.join(os.fsencode(d), os.fsencode(name)))
+    out, html, csv_out = tmp_path / "r.jsonl", tmp_path / "r.html", tmp_path / "r.csv"
+    r = run("scan", str(d), "--out", str(out), "--html", str(html), "--no-progress", "--no-provenance")
+    assert r.returncode == 0, r.stderr
+    rec = _records(out)[0]
+    assert rec["path"].endswith("caf\\xe9 [dev].jpg")
+    assert os.fsdecode(base64.b64decode(rec["path_bytes_b64"])) == os.path.join(str(d), name)
+    assert "caf\\xe9 [dev].jpg" in html.read_text(encoding="utf-8")
+    r = run("report", str(out), "--out", str(tmp_path / "again.html"))
+    assert r.returncode == 0 and "caf\\xe9" in (tmp_path / "again.html").read_text(encoding="utf-8")
+    r = run("scan", str(d), "--out", str(csv_out), "--no-progress", "--no-provenance")
+    assert r.returncode == 0 and "caf\\xe9 [dev].jpg" in csv_out.read_text(encoding="utf-8")
+    r = run("scan", str(d), "--no-progress", "--no-provenance")  # the table
+    assert r.returncode == 0 and "caf\\xe9 [dev].jpg" in r.stdout
+    for f in (out, csv_out):  # resume finds the file done, in either format
+        r = run("scan", str(d), "--out", str(f), "--resume", "--no-progress", "--no-provenance")
+        assert r.returncode == 0 and "skipped 1" in r.stderr
+    assert len(_records(out)) == 1
+
+
+def test_detectors_is_a_compact_table_and_name_shows_a_card_verbatim():
+    env = {**os.environ, "COLUMNS": "80"}
+    r = subprocess.run([sys.executable, "-m", "fakescope.cli", "detectors"], capture_output=True, text=True,
+                       env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert len(lines) < 30 and max(len(x) for x in lines) <= 80
+    rows = {x.split("│")[1].strip(): x for x in lines if x.startswith("│")}
+    assert {"npr", "spectral", "safe"} <= set(rows) and "full+thumb" in rows["npr"]
+    assert "…" not in r.stdout  # nothing cut
+    r = subprocess.run([sys.executable, "-m", "fakescope.cli", "detectors", "npr"], capture_output=True, text=True,
+                       env=env, timeout=300)
+    assert r.returncode == 0 and r.stdout.startswith("name: npr")
+    assert "sha256: " in r.stdout and "training_data: " in r.stdout
+    # square brackets in card text print as they are (rich markup would eat "[dev]")
+    from fakescope.detectors import create_detector
+
+    card_text = json.dumps(create_detector("npr").card.to_dict())
+    if "[" in card_text:
+        assert "[" in r.stdout
+    r = run("detectors", "nope")
+    assert r.returncode == 2 and "unknown detector 'nope'" in r.stderr

@@ -7,6 +7,7 @@ Exit codes: 0 every input was read, 1 some inputs failed (they are in the output
 from __future__ import annotations
 
 import argparse
+import base64
 import csv
 import json
 import os
@@ -109,7 +110,8 @@ def _build_parser() -> argparse.ArgumentParser:
     bd.add_argument("--check", action="store_true",
                     help="only verify the data against the split manifest (missing files, changed bytes)")
 
-    d = sub.add_parser("detectors", help="list the registered detectors and their cards")
+    d = sub.add_parser("detectors", help="list the registered detectors; with NAME, that detector's whole card")
+    d.add_argument("name", nargs="?", default=None, metavar="NAME", help="show this detector's whole card")
     d.add_argument("--json", action="store_true", help="print the cards as JSON")
     return p
 
@@ -183,8 +185,10 @@ def done_paths(out: Path, fmt: str) -> set[str]:
             if not line.strip():
                 continue
             try:
-                done.add(os.path.normpath(json.loads(line)["path"]))
-            except (json.JSONDecodeError, KeyError, TypeError):
+                rec = json.loads(line)
+                raw = rec.get("path_bytes_b64")  # a name that is not UTF-8, kept losslessly
+                done.add(os.path.normpath(os.fsdecode(base64.b64decode(raw)) if raw else rec["path"]))
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
                 raise UsageError(f"--resume: line {i} of {out} is not a fakescope record") from None
     else:
         rows = csv.DictReader(text.splitlines())
@@ -206,7 +210,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     from .engines.local import resolve_jobs
     from .io.sources import iter_inputs
     from .report import open_sink
-    from .pipeline import scan
+    from .pipeline import already_done, scan
     from .types import ScanSummary
 
     fmt = _infer_format(args)
@@ -230,7 +234,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     total = already = 0
     for path in iter_inputs(args.paths, recursive=args.recursive):  # missing paths come as error rows
         total += 1
-        already += path in skip
+        already += already_done(path, skip)
     todo = total - already
     if total == 0 and not args.recursive and any(_has_subfolders(p) for p in args.paths):
         err.print("fakescope: no images directly in the folder(s) given, but they have sub-folders: "
@@ -416,10 +420,15 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_detectors(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
     from .detectors import create_detector, list_detectors
 
+    names = list_detectors()
+    if args.name is not None and args.name not in names:
+        raise UsageError(f"unknown detector {args.name!r}; registered: {', '.join(names)}")
     cards, unavailable = [], {}
-    for n in list_detectors():
+    for n in ([args.name] if args.name else names):
         try:
             cards.append(create_detector(n).card)
         except FakescopeError as e:  # e.g. a backbone family without its optional extra
@@ -428,18 +437,94 @@ def _cmd_detectors(args: argparse.Namespace) -> int:
         print(json.dumps([c.to_dict() for c in cards]
                          + [{"name": n, "unavailable": why} for n, why in unavailable.items()], indent=2))
         return EXIT_OK
-    from rich.console import Console
+    out = Console(markup=False, highlight=False)  # card text is data: "FLUX.1 [dev]" must print as is
+    if args.name:
+        for c in cards:
+            for key, value in c.to_dict().items():
+                text = value if isinstance(value, str) else json.dumps(value, indent=2, default=str)
+                out.print(f"{key}: {text}")
+        for n, why in unavailable.items():
+            out.print(f"{n}: unavailable: {why}")
+        return EXIT_OK
     from rich.table import Table
 
-    t = Table(title="fakescope detectors")
-    for col in ("name", "family", "input policy", "parameters", "training data"):
-        t.add_column(col)
+    t = Table(title="fakescope detectors", caption="fakescope detectors NAME: the whole card")
+    for col in ("name", "default", "needs", "input", "AUC wild*", "size"):
+        t.add_column(col, no_wrap=True)
+    default, wild_auc = _default_sets(), _held_out_auc()
+    by_name = {c.name: c for c in cards}
+
+    def needs_extra(c) -> bool:  # a backbone family, or an ensemble with one among its members
+        extra = c.extra or {}
+        return "backbone" in extra or any(m in by_name and m != c.name and needs_extra(by_name[m])
+                                           for m in extra.get("members", []))
+
     for c in cards:
-        t.add_row(c.name, c.family, c.input_policy, f"{c.parameters:,}", c.training_data)
+        wp = c.weights_path()
+        size = _size(wp.stat().st_size) if wp is not None and wp.is_file() else "–"
+        needs = "extra" if needs_extra(c) else "core"
+        t.add_row(c.name, default.get(c.name, ""), needs, _input_kind(c.input_policy), wild_auc.get(c.name, "–"), size)
     for n, why in unavailable.items():
-        t.add_row(n, "-", f"unavailable: {why}", "-", "-")
-    Console().print(t)
+        t.add_row(n, default.get(n, ""), "unavailable", "", "–", "–")
+    out.print(t)
+    out.print("default: fused by a plain scan (full resolution, thumbnails); needs: core install, or the "
+              "'backbone' extra once; input: native-resolution tiles or resized; *AUC wild: pooled on sources no "
+              "detector trained on, as stored / as a 512-px JPEG q70 web copy (docs/benchmarks/generalisation.md)")
+    for n, why in unavailable.items():
+        out.print(f"{n}: {why}")
     return EXIT_OK
+
+
+def _input_kind(policy: str) -> str:
+    """A card's input policy in two or three words."""
+    p = policy.lower()
+    if "member" in p:
+        return "members'"
+    if "resized to 224" in p or "content level" in p:
+        return "resize 224"
+    tile = next((w for w in p.replace(",", " ").split() if "x" in w and w.split("x")[0].isdigit()), "")
+    return f"tiles {tile.split('x')[0]}".strip() if "native" in p else _first_words(policy)
+
+
+def _first_words(text: str, n: int = 3) -> str:
+    return " ".join(text.split()[:n])
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f}MB" if n >= 100_000 else f"{n / 1e3:.0f}kB"
+
+
+def _default_sets() -> dict[str, str]:
+    from .fusion import default_regime_detectors
+
+    regimes = default_regime_detectors() or {}
+    out: dict[str, list[str]] = {}
+    for regime, names in regimes.items():
+        for n in names:
+            out.setdefault(n, []).append(regime)
+    short = {"full": "full", "thumbnail": "thumb"}
+    return {n: "+".join(short.get(x, x) for x in sorted(r)) for n, r in out.items()}
+
+
+def _held_out_auc() -> dict[str, str]:
+    """Each core detector's pooled AUC on the shipped wild rows (as stored / web-512-q70)."""
+    import numpy as np
+
+    from .benchmark.metrics import roc_auc
+    from .fusion import load_wild
+
+    wild = load_wild()
+    if wild is None:
+        return {}
+    cond = np.asarray(wild.conditions)
+    out = {}
+    for name, scores in wild.scores.items():
+        cells = []
+        for c in ("stored", "web-512-q70"):
+            m = cond == c
+            cells.append(f"{roc_auc(wild.labels[m], scores[m]):.2f}" if m.any() else "–")
+        out[name] = "/".join(cells)
+    return out
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,13 +15,13 @@ from .detectors import Detector, create_detector
 from .errors import DecodeError, FakescopeError
 from .fusion import Fuser
 from .io.decode import DecodeLimits, compression_class, decode, load
-from .types import Evidence, Sample, Verdict
+from .types import Evidence, Sample, Verdict, display_text
 
 if TYPE_CHECKING:
     from .io.sources import InputProblem
     from .provenance import ProvenanceOptions
 
-__all__ = ["Scanner", "scan", "scan_file"]
+__all__ = ["Scanner", "scan", "scan_file", "already_done"]
 
 
 class Scanner:
@@ -214,9 +214,15 @@ def scan(paths: str | os.PathLike | Iterable[str | os.PathLike], *, recursive: b
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     skip_set = {os.path.normpath(s) for s in skip}
-    inputs = (p for p in iter_inputs(paths, recursive=recursive) if p not in skip_set)
+    inputs = (p for p in iter_inputs(paths, recursive=recursive) if not already_done(p, skip_set))
     yield from run_local(inputs, jobs=jobs, detectors=tuple(detectors) if detectors else None, fpr=fpr,
                         provenance=provenance, provenance_options=provenance_options, exhaustive=exhaustive)
+
+
+def already_done(item: object, skip: "set[str]") -> bool:
+    """Whether an input of :func:`fakescope.io.sources.iter_inputs` is among the ``skip`` paths of
+    ``--resume`` (a name that is not UTF-8 matches its lossless form, or in CSV its escaped one)."""
+    return isinstance(item, str) and (item in skip or display_text(item) in skip)
 
 
 def scan_file(path: str | os.PathLike, *, detectors: Sequence[str] | None = None, fpr: float = 0.01,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -104,6 +106,32 @@ class Attribution:
         return {"name": self.name, "family": self.family, "confidence": round(float(self.confidence), 4)}
 
 
+def display_text(text: str) -> str:
+    """``text`` with the undecodable bytes of a POSIX file name (Python's surrogate escapes) shown as
+    ``\\xNN``: always valid UTF-8, so every sink can write it.
+
+    >>> display_text("caf\\udce9.jpg")
+    'caf\\\\xe9.jpg'
+    """
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def path_bytes_b64(path: str) -> str | None:
+    """The base64 of a path's bytes when they are not valid UTF-8 (None otherwise): the lossless form a
+    JSON record keeps beside the escaped ``path``; ``os.fsdecode(base64.b64decode(v))`` gives it back."""
+    try:
+        path.encode("utf-8")
+        return None
+    except UnicodeEncodeError:
+        import base64
+
+        return base64.b64encode(os.fsencode(path)).decode("ascii")
+
+
 @dataclass(frozen=True)
 class Verdict:
     """The stable output for one input (see docs/verdict.schema.json)."""
@@ -127,7 +155,10 @@ class Verdict:
     format: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"path": self.path, "sha256": self.sha256, "status": self.status}
+        d: dict[str, Any] = {"path": display_text(self.path), "sha256": self.sha256, "status": self.status}
+        raw = path_bytes_b64(self.path)
+        if raw is not None:  # a file name that is not UTF-8: shown escaped, kept losslessly beside
+            d["path_bytes_b64"] = raw
         if self.status == "ok":
             d.update(
                 p_fake=round(float(self.p_fake), 6) if self.p_fake is not None else None,
@@ -143,7 +174,7 @@ class Verdict:
                 format=self.format,
             )
         else:
-            d.update(error=self.error, error_type=self.error_type)
+            d.update(error=display_text(self.error) if self.error is not None else None, error_type=self.error_type)
         d["elapsed_ms"] = round(float(self.elapsed_ms), 2) if self.elapsed_ms is not None else None
         return d
 

@@ -110,7 +110,13 @@ def test_jsonl_undecodable_file_name_stays_valid_json(tmp_path: Path) -> None:
     raw = out.read_bytes()
     raw.decode("utf-8")  # the file is valid UTF-8
     recs = [json.loads(x) for x in raw.decode("utf-8").splitlines()]
-    assert recs[0]["path"] == name and recs[1]["path"] == "日本.png"
+    # shown escaped (valid UTF-8 for every JSON reader), kept losslessly as base64 of the name's bytes
+    assert recs[0]["path"] == "caf\\xe9.jpg" and ascii(recs[0]["path"]) == ascii("caf\\xe9.jpg")
+    import base64
+    import os
+
+    assert os.fsdecode(base64.b64decode(recs[0]["path_bytes_b64"])) == name
+    assert recs[1]["path"] == "日本.png" and "path_bytes_b64" not in recs[1]
     assert "日本".encode() in raw  # non-ASCII kept as is when it can be
 
 

@@ -22,3 +22,14 @@ def data_dir() -> Path:
 def cifake_val(data_dir: Path) -> dict[str, list[Path]]:
     """The CIFAKE val split: the TEST split of the shipped detectors (never trained or calibrated on)."""
     return {c: sorted((data_dir / "cifake" / "val" / c).glob("*.jpg")) for c in ("real", "fake")}
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """One clear line when tests were skipped for want of the shared data (they are not failures, but
+    a run without the data checks much less)."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    n = sum(1 for r in skipped if "shared data not found" in str(getattr(r, "longrepr", "")))
+    if n:
+        terminalreporter.write_line(
+            f"{n} tests skipped: the shared data folder was not found at {DATA}; put the project's shared/ "
+            "beside the checkout or set FAKESCOPE_DATA to its data/ folder to run them", yellow=True, bold=True)

@@ -102,7 +102,9 @@ def test_html_report(small_folder: Path, tmp_path: Path):
         (["scan", "{small}", "--fpr", "0.7"], "--fpr"),
         (["scan", "{small}", "--resume"], "--resume needs --out"),
         (["scan", "{small}", "--format", "html"], "needs --out"),
-        (["scan"], "required"),
+        (["scan"], "no inputs"),
+        (["scan", "-", "--files-from", "-"], "standard input can be read once"),
+        (["scan", "--files-from", "/no/such/list.txt"], "cannot read /no/such/list.txt"),
         ([], "usage"),
     ],
 )
@@ -303,3 +305,43 @@ def test_detectors_is_a_compact_table_and_name_shows_a_card_verbatim():
         assert "[" in r.stdout
     r = run("detectors", "nope")
     assert r.returncode == 2 and "unknown detector 'nope'" in r.stderr
+
+
+def test_files_from_and_dash_read_path_lists(small_folder: Path, tmp_path: Path):
+    files = sorted(str(p) for p in small_folder.rglob("*.jpg"))
+    lst = tmp_path / "list.txt"
+    lst.write_text("\n".join(files[:2]) + "\n\n")
+    r = run("scan", "--files-from", str(lst), "--format", "jsonl", "--no-progress", "--no-provenance")
+    assert r.returncode == 0, r.stderr
+    assert [json.loads(x)["path"] for x in r.stdout.splitlines()] == files[:2]
+    # find -print0 | fakescope scan - -0 : NUL-separated on standard input, beside a PATH argument
+    r = subprocess.run([sys.executable, "-m", "fakescope.cli", "scan", files[2], "-", "-0", "--format", "jsonl",
+                        "--no-progress", "--no-provenance"], input=("\0".join(files[3:]) + "\0").encode(),
+                       capture_output=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert [json.loads(x)["path"] for x in r.stdout.decode().splitlines()] == files[2:]
+
+
+def test_a_missing_optional_extra_is_exit_two_with_the_install_hint():
+    """One rule for missing extras (exit 2, the message names what to install), checked through main()
+    with the extra's import made to fail in a real subprocess."""
+    code = (
+        "import sys, builtins\n"
+        "real = builtins.__import__\n"
+        "def fake(name, *a, **k):\n"
+        "    if name == 'torch' or name.startswith('torch.'):\n"
+        "        raise ImportError('no torch here')\n"
+        "    return real(name, *a, **k)\n"
+        "builtins.__import__ = fake\n"
+        "from fakescope.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code, "train", "--detector", "npr", "--data", "shared", "--out",
+                        "/tmp/never"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "pip install" in r.stderr
+    # a detector whose backbone export is not cached yet and cannot be made without torch
+    sample = REPO / "samples" / "real_kodim05.jpg"
+    env = {**os.environ, "FAKESCOPE_CACHE": str(REPO / ".cache" / "no-such-cache-for-this-test")}
+    r = subprocess.run([sys.executable, "-c", code, "scan", str(sample), "--detector", "probe", "--format", "jsonl",
+                        "--no-progress"], capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 2 and "pip install 'fakescope[backbone]'" in r.stderr

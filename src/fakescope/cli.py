@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ._version import __version__
-from .errors import FakescopeError, UnknownNameError, UsageError
+from .errors import FakescopeError, MissingDependencyError, UnknownNameError, UsageError
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 FORMATS = ("table", "jsonl", "csv", "html")
@@ -30,14 +30,20 @@ def _build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     s = sub.add_parser("scan", help="scan images and folders; one verdict per input")
-    s.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
+    s.add_argument("paths", nargs="*", metavar="PATH",
+                   help="image files or folders; '-' reads the list of paths from standard input")
+    s.add_argument("--files-from", metavar="FILE", default=None,
+                   help="read paths from FILE ('-': standard input), one per line, or NUL-separated with -0; "
+                        "e.g. find … -print0 | fakescope scan --files-from - -0")
+    s.add_argument("-0", "--null", action="store_true", help="--files-from / '-' lists are NUL-separated")
     s.add_argument("-r", "--recursive", action="store_true", help="descend into sub-folders")
     s.add_argument("-f", "--format", choices=FORMATS, default=None,
                    help="output format (default: from --out's extension, else table)")
     s.add_argument("-o", "--out", type=Path, default=None, help="write results here instead of stdout")
     s.add_argument("--html", type=Path, default=None, help="also write a self-contained HTML report here")
     s.add_argument("-d", "--detector", action="append", default=None, metavar="NAME",
-                   help="detector to use (repeatable; default: every calibrated detector)")
+                   help="detector to use (repeatable; default: the calibrated default set, npr + spectral, "
+                        "thumbnails npr + npr-thumb + spectral; see fakescope detectors)")
     s.add_argument("--fpr", type=float, default=0.01,
                    help="target false-positive rate on real photos for the ai-generated label (default 0.01)")
     s.add_argument("-j", "--jobs", type=int, default=1, help="worker processes (0: one per core; default 1)")
@@ -62,8 +68,9 @@ def _build_parser() -> argparse.ArgumentParser:
     r.add_argument("-o", "--out", type=Path, required=True, help="the HTML file to write")
 
     v = sub.add_parser("provenance", help="what the files say about their origin (C2PA, IPTC, EXIF, PNG chunks, watermarks)")
-    v.add_argument("paths", nargs="+", type=Path, metavar="FILE")
-    v.add_argument("--format", choices=("text", "json"), default="text")
+    v.add_argument("paths", nargs="+", type=Path, metavar="FILE", help="image files to read provenance from")
+    v.add_argument("--format", choices=("text", "json"), default="text",
+                   help="text (default): a readable report per file; json: one JSON object per file")
     v.add_argument("--c2pa-trust", action="append", default=[], metavar="PEM", type=Path,
                    help="trust anchors (PEM) for C2PA signers (repeatable)")
     v.add_argument("--no-watermark", dest="watermark", action="store_false", help="skip watermark decoding")
@@ -137,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_train(args)
         if args.command == "build":
             return _cmd_build(args)
-    except (UsageError, UnknownNameError) as e:
+    except (UsageError, UnknownNameError, MissingDependencyError) as e:  # a missing extra is a setup error: 2
         print(f"fakescope: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except FakescopeError as e:
@@ -213,6 +220,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     from .pipeline import already_done, scan
     from .types import ScanSummary
 
+    args.paths = _scan_paths(args)
     fmt = _infer_format(args)
     if not 0.0 < args.fpr < 0.5:
         raise UsageError(f"--fpr must be between 0 and 0.5, got {args.fpr}")
@@ -283,6 +291,34 @@ def _cmd_scan(args: argparse.Namespace) -> int:
                   f"skipped {summary.skipped}) in {elapsed:.1f}s, {summary.images_per_s:.1f} img/s"
                   + (f" → {args.out}" if args.out else ""), highlight=False)
     return EXIT_SOME_FAILED if errors else EXIT_OK
+
+
+def _scan_paths(args: argparse.Namespace) -> list[str]:
+    """The scan's inputs: the PATH arguments, with '-' and --files-from read as lists of paths (file
+    names are bytes: read as such, so any name round-trips)."""
+    lists = [p for p in args.paths if p == "-"]
+    if args.files_from is not None:
+        lists.append(args.files_from)
+    if lists.count("-") > 1:
+        raise UsageError("standard input can be read once: give '-' or --files-from - once")
+    paths = [p for p in args.paths if p != "-"]
+    sep = b"\0" if args.null else b"\n"
+    for src in lists:
+        if src == "-":
+            data = sys.stdin.buffer.read()
+        else:
+            try:
+                with open(src, "rb") as f:
+                    data = f.read()
+            except OSError as e:
+                raise UsageError(f"--files-from: cannot read {src}: {e.strerror or e}") from None
+        for raw in data.split(sep):
+            raw = raw.rstrip(b"\r") if not args.null else raw
+            if raw.strip():
+                paths.append(os.fsdecode(raw))
+    if not paths and not lists:
+        raise UsageError("no inputs: give PATH arguments, '-' or --files-from FILE")
+    return paths
 
 
 def _has_subfolders(path: str) -> bool:

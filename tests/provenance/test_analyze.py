@@ -84,7 +84,7 @@ def test_report_is_json_and_readable(small_rgb, builders, to_sample):
 
 
 def test_report_on_real_fixture(c2pa_dir, to_sample):
-    pytest.importorskip("c2pa", reason="c2pa-python not installed (pip install 'fakescope[provenance]')")
+    pytest.importorskip("c2pa", reason="c2pa-python not installed (a dependency of fakescope)")
     out = format_report(provenance_report(to_sample((c2pa_dir / "XCA.jpg").read_bytes(), "XCA.jpg")))
     assert "state: Invalid" in out and "assertion.dataHash.mismatch" in out
     assert "Invisible watermark: not checked (a greyscale" in out  # XCA.jpg is a greyscale JPEG

@@ -14,9 +14,9 @@ when present (``weight="strong"``: a valid manifest or a self-declaration of AI 
 a weak hint for traces anyone can forge (camera EXIF, an editor's name), and silent when
 absent: most images online have had their metadata stripped.
 
-The optional packages (``pip install 'fakescope[provenance]'``: ``c2pa-python`` and
-``opencv-python-headless``) are imported on first use; without them the affected check
-reports that it is not installed, and everything else still runs.
+The packages behind C2PA and the watermark (``c2pa-python``, ``opencv-python-headless``: fakescope's
+dependencies; ``invisible-watermark``: installed apart with ``--no-deps``) are imported on first use;
+without them the affected check reports that it is not installed, and everything else still runs.
 
 Examples
 --------
@@ -48,7 +48,8 @@ __all__ = ["ProvenanceOptions", "analyze_provenance", "provenance_report", "form
 
 ABSENCE_SUMMARY = ("No provenance found: no C2PA manifest, no AI-source declaration, no generator metadata, "
                    "no known watermark (most images online are stripped of these).")
-WATERMARK_NOT_INSTALLED = "Invisible-watermark checking not installed (pip install 'fakescope[provenance]')."
+WATERMARK_NOT_INSTALLED = ("Invisible-watermark checking not installed (pip install --no-deps "
+                           "invisible-watermark==0.2.0 PyWavelets; its own dependencies would replace opencv and torch).")
 
 
 

@@ -54,7 +54,7 @@ C2PA_MIME_TYPES = {
     "JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "TIFF": "image/tiff",
     "HEIF": "image/heif", "AVIF": "image/avif", "GIF": "image/gif",
 }
-NOT_INSTALLED = "C2PA support not installed (pip install 'fakescope[provenance]')"
+NOT_INSTALLED = "C2PA support not installed (pip install 'c2pa-python>=0.38.1,<0.40', a dependency of fakescope)"
 
 #: Validation codes about *trust* (who signed), not integrity (what was signed).
 _TRUST_ONLY = ("signingCredential.untrusted", "signingCredential.ocsp", "timeStamp.untrusted",

@@ -345,3 +345,25 @@ def test_a_missing_optional_extra_is_exit_two_with_the_install_hint():
     r = subprocess.run([sys.executable, "-c", code, "scan", str(sample), "--detector", "probe", "--format", "jsonl",
                         "--no-progress"], capture_output=True, text=True, timeout=300, env=env)
     assert r.returncode == 2 and "pip install 'fakescope[backbone]'" in r.stderr
+
+
+def test_bench_on_the_users_folder_shrinks_and_logs_progress(cifake_val, tmp_path: Path):
+    d = tmp_path / "mine"
+    for cls in ("real", "fake"):
+        (d / cls).mkdir(parents=True)
+        for p in cifake_val[cls][:6]:
+            shutil.copy(p, d / cls / p.name)
+    out = tmp_path / "rep"
+    r = run("bench", "--config", str(REPO / "configs" / "bench" / "calibration.yaml"), "--data", str(d),
+            "--out", str(out), "--limit", "6", "--no-html")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["dataset"]["n_items"] == 6 and rep["dataset"]["n_real"] == 3 and rep["dataset"]["filters"]["limit"] == 6
+    assert "fakescope bench: " in r.stderr and "/6 images" in r.stderr  # not a terminal: progress lines
+    r = run("bench", "--config", str(REPO / "configs" / "bench" / "calibration.yaml"), "--data", str(d),
+            "--out", str(tmp_path / "rep2"), "--max-per-class", "2", "--no-html", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "rep2" / "report.json").read_text())["dataset"]["n_items"] == 4
+    r = run("bench", "--config", str(REPO / "configs" / "bench" / "calibration.yaml"), "--data", str(d),
+            "--out", str(tmp_path / "rep3"), "--limit", "0")
+    assert r.returncode == 2 and "--limit" in r.stderr

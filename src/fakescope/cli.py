@@ -82,6 +82,10 @@ def _build_parser() -> argparse.ArgumentParser:
     b.add_argument("--data", type=Path, default=None, help="dataset folder or manifest (overrides the config)")
     b.add_argument("-o", "--out", type=Path, required=True, help="folder for report.json/.md/.html and the cache")
     b.add_argument("--no-html", dest="html", action="store_false", help="skip the HTML report (no matplotlib)")
+    b.add_argument("--max-per-class", type=int, default=None, metavar="N",
+                   help="at most N real and N fake images per source (a quicker run)")
+    b.add_argument("--limit", type=int, default=None, metavar="N", help="at most N images in all, reals and fakes "
+                                                                        "taken in turn")
     bprog = b.add_mutually_exclusive_group()
     bprog.add_argument("--progress", dest="progress", action="store_true", default=None)
     bprog.add_argument("--no-progress", dest="progress", action="store_false")
@@ -151,7 +155,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"fakescope: error: {e}", file=sys.stderr)
         return EXIT_SOME_FAILED
     except KeyboardInterrupt:
-        print("fakescope: interrupted; rerun with --resume to continue", file=sys.stderr)
+        hint = {"scan": "rerun with --resume to continue",
+                "bench": "rerun the same command: it resumes from the cache in --out",
+                "train": "rerun the same command: it resumes from the checkpoint in --out",
+                "build": "rerun the same command: finished steps are skipped"}.get(args.command, "")
+        print(f"fakescope: interrupted{'; ' + hint if hint else ''}", file=sys.stderr)
         return 130
     except BrokenPipeError:
         # e.g. `fakescope scan … | head`: stop quietly
@@ -375,8 +383,16 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         raise UsageError(f"no such config: {args.config}")
     if args.data is not None and not args.data.exists():
         raise UsageError(f"no such dataset: {args.data}")
-    progress = args.progress if args.progress is not None else sys.stderr.isatty()
-    result = run_config(args.config, detectors=args.detector, data=args.data, out_dir=args.out,
+    for flag, v in (("--max-per-class", args.max_per_class), ("--limit", args.limit)):
+        if v is not None and v <= 0:
+            raise UsageError(f"{flag} must be a positive number, got {v}")
+    # a terminal gets a bar; a log gets a line every few seconds; --no-progress gets nothing
+    progress = args.progress if args.progress is not None else (True if sys.stderr.isatty() else "lines")
+    data: dict | None = None
+    if args.data is not None or args.max_per_class is not None or args.limit is not None:
+        data = {k: v for k, v in (("path", os.fspath(args.data) if args.data is not None else None),
+                                  ("max_per_class", args.max_per_class), ("limit", args.limit)) if v is not None}
+    result = run_config(args.config, detectors=args.detector, data=data, out_dir=args.out,
                         progress=progress, html=args.html)
     files = ", ".join(str(args.out / f) for f in ("report.json", "report.md", "report.html")
                       if (args.out / f).exists())

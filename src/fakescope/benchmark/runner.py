@@ -484,7 +484,35 @@ def _header_min_side(data: bytes) -> int:
         return sys.maxsize
 
 
-def _progress(enabled: bool):
+class _LineProgress:
+    """Progress for a log, not a terminal: one line on stderr every ``every`` seconds (and at the end)."""
+
+    def __init__(self, every: float = 5.0) -> None:
+        self.every = every
+        self.tasks: dict[int, list] = {}
+
+    def add_task(self, description: str, total: int) -> int:
+        k = len(self.tasks)
+        self.tasks[k] = [description, total, 0, time.perf_counter(), time.perf_counter()]
+        return k
+
+    def advance(self, task: int) -> None:
+        t = self.tasks[task]
+        t[2] += 1
+        now = time.perf_counter()
+        if now - t[4] >= self.every or t[2] == t[1]:
+            t[4] = now
+            rate = t[2] / max(now - t[3], 1e-9)
+            print(f"fakescope bench: {t[0]} {t[2]}/{t[1]} images ({rate:.1f}/s)", file=sys.stderr, flush=True)
+
+    def stop(self) -> None:
+        pass
+
+
+def _progress(enabled: "bool | str"):
+    """A rich bar (True), a line every few seconds ("lines", for logs), or nothing (False)."""
+    if enabled == "lines":
+        return _LineProgress()
     if not enabled:
         return None
     from rich.console import Console
@@ -678,6 +706,27 @@ def _detector_cards(detectors: Sequence[Any]) -> list[dict[str, Any]]:
     return out
 
 
+def limit_items(items: Sequence[DatasetItem], n: int) -> list[DatasetItem]:
+    """At most ``n`` items, the classes taken in turn (reals and fakes alike), in the given order.
+
+    >>> from fakescope.io.datasets import DatasetItem
+    >>> its = [DatasetItem(path=f"{i}.png", label=int(i % 3 == 0)) for i in range(9)]
+    >>> [int(i.label) for i in limit_items(its, 4)]
+    [0, 1, 0, 1]
+    """
+    if n <= 0:
+        raise UsageError(f"limit must be a positive number of images, got {n}")
+    by = {0: [i for i in items if i.label == 0], 1: [i for i in items if i.label == 1]}
+    out: list[DatasetItem] = []
+    k = 0
+    while len(out) < n and (k < len(by[0]) or k < len(by[1])):
+        for lab in (0, 1):
+            if k < len(by[lab]) and len(out) < n:
+                out.append(by[lab][k])
+        k += 1
+    return out
+
+
 def build_context(config: Mapping[str, Any], *, detectors: Sequence[str] | None = None,
                   data: str | os.PathLike[str] | Mapping[str, Any] | None = None,
                   out_dir: str | os.PathLike[str] | None = None, progress: bool = False) -> tuple[Context, dict[str, Any]]:
@@ -696,16 +745,19 @@ def build_context(config: Mapping[str, Any], *, detectors: Sequence[str] | None 
             data_cfg["path"] = os.fspath(data)
     path = data_cfg.get("path", "shipped")
     layout = str(data_cfg.get("layout", "auto"))
+    path_given = data is not None and (not isinstance(data, Mapping) or "path" in data)  # relative to the cwd
     if path == "shipped":
         ds = ShippedDataset()
     else:
         p = os.fspath(path)
-        if not os.path.isabs(p) and data is None:
+        if not os.path.isabs(p) and not path_given:
             p = os.path.join(cfg.get("_base", os.getcwd()), p)
         ds = open_dataset(p, layout=layout)
     all_items = list(ds)
     items = select_items(all_items, splits=data_cfg.get("splits"), sources=data_cfg.get("sources"),
                          max_per_class=data_cfg.get("max_per_class"), seed=seed)
+    if data_cfg.get("limit"):
+        items = limit_items(items, int(data_cfg["limit"]))
     if not items:
         have = sorted({str(it.split) for it in all_items})
         raise UsageError(f"no images left in {ds.root} after filtering (splits {data_cfg.get('splits')}, "
@@ -732,7 +784,7 @@ def build_context(config: Mapping[str, Any], *, detectors: Sequence[str] | None 
     gens = Counter(it.generator or ("(real)" if it.label == 0 else "(unknown)") for it in items)
     header: dict[str, Any] = {
         "dataset": {**ds.describe(), "filters": {k: data_cfg.get(k) for k in ("splits", "sources", "max_per_class",
-                                                                              "min_side") if k in data_cfg},
+                                                                              "limit", "min_side") if k in data_cfg},
                     "n_items": len(items), "n_real": sum(1 for i in items if i.label == 0),
                     "n_fake": sum(1 for i in items if i.label == 1), "manifest_hash": manifest_hash(items),
                     "full_manifest_hash": manifest_hash(all_items), "n_full": len(all_items),

@@ -323,3 +323,22 @@ def test_records_from_a_tampered_file_do_not_break_the_page() -> None:
     assert "onmouseover" not in text  # a non-number p_fake is not echoed
     assert [a["data-label"] for a, _ in page.find("tr") if a.get("data-label")] == ["<b>"]
     assert [t for _, t in page.find("h4")] == ["k<i>"]
+
+
+def test_each_threshold_is_shown_where_it_applies_and_tiny_images_stay_sharp(images: dict[str, Path],
+                                                                               tmp_path: Path) -> None:
+    """Thumbnails and some compressions have thresholds of their own: the header lists every one with its
+    count; a 32-px image is drawn large with its pixels kept sharp; a moved file says so in the page."""
+    thumb = dict(ok(str(images["png"]), 0.99, "ai-generated", width=32, height=32))
+    thumb["threshold"] = 0.951
+    big = ok(str(images["png"]), 0.7, "ai-generated", width=1024, height=768)
+    moved = ok(str(tmp_path / "gone.png"), 0.2, "inconclusive", width=1024, height=768)
+    html = render_html([thumb, big, moved], None, title="t")
+    page = Page(html)
+    assert page.problems == []
+    metas = " ".join(t for _, t in page.find("p", class_="meta"))
+    assert "0.620 for 2 images" in metas and "0.951 for 1 image" in metas
+    imgs = page.find("img", class_="thumb")
+    assert len(imgs) == 2 and sum("pixel" in (a.get("class") or "") for a, _ in imgs) == 1
+    assert "image-rendering: pixelated" in html
+    assert any("file not found" in t for _, t in page.find("small"))

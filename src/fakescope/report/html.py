@@ -469,7 +469,8 @@ def _evidence_html(evidence: Any) -> str:
     return "".join(parts)
 
 
-def _summary_cards(summary: Mapping[str, Any], threshold: float | None) -> str:
+def _summary_cards(summary: Mapping[str, Any], threshold: float | None,
+                   thresholds: Mapping[float, int] | None = None) -> str:
     labels = summary.get("labels") or {}
     cards = [
         ("inputs", str(summary.get("total", 0)), ""),
@@ -490,7 +491,7 @@ def _summary_cards(summary: Mapping[str, Any], threshold: float | None) -> str:
     fpr = _num(summary.get("operating_fpr"))
     cards.append(("operating FPR", f"{100 * fpr:g}%" if fpr is not None else "n/a", ""))
     if threshold is not None:
-        cards.append(("threshold", f"{threshold:.3f}", ""))
+        cards.append(("threshold" + (" (most images)" if len(thresholds or {}) > 1 else ""), f"{threshold:.3f}", ""))
     out = ['<div class="cards">']
     for name, value, cls in cards:
         out.append(f'<div class="card {cls}"><div class="v">{_esc(value)}</div><div class="k">{_esc(name)}</div></div>')
@@ -508,6 +509,10 @@ def _summary_cards(summary: Mapping[str, Any], threshold: float | None) -> str:
             f" · at the operating point at most {100 * fpr:g}% of held-out real photos were flagged as ai-generated"
         )
     out.append("</p>")
+    if thresholds and len(thresholds) > 1:  # thumbnails and some compressions have thresholds of their own
+        parts = " · ".join(f"{t:.3f} for {n} image{'s' if n != 1 else ''}" for t, n in sorted(thresholds.items()))
+        out.append(f'<p class="meta">thresholds differ by image size and compression (each row marks its own): '
+                   f"{_esc(parts)}</p>")
     return "".join(out)
 
 
@@ -523,11 +528,14 @@ def _row_html(r: Mapping[str, Any], thumb: tuple[str | None, str | None], heat: 
     expl = r.get("explanation") or ""
     search = " ".join([path, label, gen_name, str(expl)]).lower()
     uri, why = thumb
-    if uri:
-        img = f'<img class="thumb" src="{uri}" alt="thumbnail of {_esc(os.path.basename(path))}" loading="lazy">'
-    else:
-        img = f'<span class="nothumb" title="{_esc(why or "")}">no preview</span>'
     w, h = r.get("width"), r.get("height")
+    tiny = _num(w) is not None and _num(h) is not None and max(float(w), float(h)) <= 64  # type: ignore[arg-type]
+    if uri:
+        cls = "thumb pixel" if tiny else "thumb"  # a 32-px image drawn large, its pixels kept sharp
+        img = f'<img class="{cls}" src="{uri}" alt="thumbnail of {_esc(os.path.basename(path))}" loading="lazy">'
+    else:  # say why in the page, not only on hover (a moved or deleted file, a disabled preview)
+        img = (f'<span class="nothumb" title="{_esc(why or "")}">no preview'
+               f'<br><small>{_esc(why or "")}</small></span>')
     dims = f"{w}×{h}" if _num(w) is not None and _num(h) is not None else ""
     fmt = r.get("format") or ""
     sub = " · ".join(x for x in (_esc(fmt), _esc(dims)) if x)
@@ -661,7 +669,7 @@ def render_html(
     body: list[str] = []
     body.append(f"<header><h1>{_esc(title)}</h1>")
     body.append(f'<p class="meta">generated {generated} by fakescope {_esc(version)}</p>')
-    body.append(_summary_cards(sdict, threshold))
+    body.append(_summary_cards(sdict, threshold, thresholds))
     body.append("</header>")
     if notes:
         body.append('<section class="notices">' + "".join(f"<p>{_esc(n)}</p>" for n in notes) + "</section>")

@@ -78,3 +78,26 @@ def test_the_scan_picks_the_threshold_of_the_files_compression_class():
         v = scanner.scan_bytes(data, name=f"x.{fmt.lower()}")
         assert v.status == "ok"
         assert v.threshold == pytest.approx(scanner.fuser.operating_point_for(300, cls).threshold)
+
+
+def test_scan_inputs_consumes_the_walk_lazily(cifake_val):
+    """The first verdict comes before the walk goes on (the CLI writes it before listing the next folder)."""
+    from fakescope.io.sources import InputProblem
+    from fakescope.pipeline import scan_inputs
+
+    walked = []
+
+    def walk():
+        walked.append(1)
+        yield str(cifake_val["real"][0])
+        walked.append(2)
+        yield InputProblem("/gone", "no such file or folder: /gone")
+        raise RuntimeError("walked too far")
+
+    it = scan_inputs(walk(), provenance=False)
+    first = next(it)
+    assert first.status == "ok" and walked == [1]
+    second = next(it)
+    assert second.status == "error" and second.error_type == "InputError" and walked == [1, 2]
+    with pytest.raises(RuntimeError, match="walked too far"):
+        next(it)

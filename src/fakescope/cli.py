@@ -225,7 +225,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     from .engines.local import resolve_jobs
     from .io.sources import iter_inputs
     from .report import open_sink
-    from .pipeline import already_done, scan
+    from .pipeline import already_done, scan_inputs
     from .types import ScanSummary
 
     args.paths = _scan_paths(args)
@@ -247,19 +247,20 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
 
     err = Console(stderr=True)
-    total = already = 0
-    for path in iter_inputs(args.paths, recursive=args.recursive):  # missing paths come as error rows
-        total += 1
-        already += already_done(path, skip)
-    todo = total - already
-    if total == 0 and not args.recursive and any(_has_subfolders(p) for p in args.paths):
-        err.print("fakescope: no images directly in the folder(s) given, but they have sub-folders: "
-                  "-r (--recursive) scans those too", highlight=False, markup=False)
-    show_progress = args.progress if args.progress is not None else (err.is_terminal and todo > 1)
+    counts = {"total": 0, "skipped": 0}
 
-    results = scan(args.paths, recursive=args.recursive, detectors=args.detector, fpr=args.fpr,
-                   jobs=jobs, skip=skip, provenance=args.provenance, exhaustive=args.exhaustive,
-                   provenance_options=_provenance_options(args) if args.provenance else None)
+    def stream():  # walked as the scan goes: the first verdict is written before the last folder is listed
+        for item in iter_inputs(args.paths, recursive=args.recursive):  # missing paths come as error rows
+            counts["total"] += 1
+            if already_done(item, skip):
+                counts["skipped"] += 1
+                continue
+            yield item
+
+    show_progress = args.progress if args.progress is not None else err.is_terminal
+    results = scan_inputs(stream(), detectors=args.detector, fpr=args.fpr, jobs=jobs, provenance=args.provenance,
+                          exhaustive=args.exhaustive,
+                          provenance_options=_provenance_options(args) if args.provenance else None)
     sinks = [open_sink(fmt, args.out, append=bool(args.resume and skip))]
     if args.html is not None:
         args.html.parent.mkdir(parents=True, exist_ok=True)
@@ -273,7 +274,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
                         TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=err,
                         disable=not show_progress, transient=False)
     with progress:
-        task = progress.add_task("scan", total=todo, rate="")
+        task = progress.add_task("scan", total=None, rate="")  # the walk is not counted ahead
         for v in results:
             rec = v.to_dict()
             for s in sinks:
@@ -289,7 +290,10 @@ def _cmd_scan(args: argparse.Namespace) -> int:
             el = time.perf_counter() - t0
             progress.update(task, advance=1, rate=f"{n / el:.1f} img/s" if el > 0 else "")
     elapsed = time.perf_counter() - t0
-    summary = ScanSummary(total=total, ok=ok, errors=errors, skipped=already,
+    if counts["total"] == 0 and not args.recursive and any(_has_subfolders(p) for p in args.paths):
+        err.print("fakescope: no images directly in the folder(s) given, but they have sub-folders: "
+                  "-r (--recursive) scans those too", highlight=False, markup=False)
+    summary = ScanSummary(total=counts["total"], ok=ok, errors=errors, skipped=counts["skipped"],
                           labels=dict(labels), elapsed_s=elapsed, detectors=detectors, operating_fpr=args.fpr)
     for s in sinks:
         s.close(summary)

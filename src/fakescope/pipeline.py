@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from .io.sources import InputProblem
     from .provenance import ProvenanceOptions
 
-__all__ = ["Scanner", "scan", "scan_file", "already_done"]
+__all__ = ["Scanner", "scan", "scan_inputs", "scan_file", "already_done"]
 
 
 class Scanner:
@@ -208,15 +208,26 @@ def scan(paths: str | os.PathLike | Iterable[str | os.PathLike], *, recursive: b
     >>> [v.status for v in fakescope.scan([])]
     []
     """
-    from .engines.local import run_local
     from .io.sources import iter_inputs
 
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     skip_set = {os.path.normpath(s) for s in skip}
     inputs = (p for p in iter_inputs(paths, recursive=recursive) if not already_done(p, skip_set))
+    yield from scan_inputs(inputs, detectors=detectors, fpr=fpr, jobs=jobs, provenance=provenance,
+                           provenance_options=provenance_options, exhaustive=exhaustive)
+
+
+def scan_inputs(inputs: "Iterable[str | InputProblem]", *, detectors: Sequence[str] | None = None,
+                fpr: float = 0.01, jobs: int = 1, provenance: bool = True,
+                provenance_options: "ProvenanceOptions | None" = None, exhaustive: bool = False) -> Iterator[Verdict]:
+    """Scan a stream of inputs as :func:`fakescope.io.sources.iter_inputs` yields them (files, and problems
+    met on the way, which become error rows), consuming it lazily: the first verdict comes before the
+    last folder is listed.  Options as :func:`scan`."""
+    from .engines.local import run_local
+
     yield from run_local(inputs, jobs=jobs, detectors=tuple(detectors) if detectors else None, fpr=fpr,
-                        provenance=provenance, provenance_options=provenance_options, exhaustive=exhaustive)
+                         provenance=provenance, provenance_options=provenance_options, exhaustive=exhaustive)
 
 
 def already_done(item: object, skip: "set[str]") -> bool:

@@ -597,10 +597,14 @@ class Fuser:
         return _Cascade(plan={d: cascade.members[d] for d in names}, stacker=st, margin=margin,
                         calibration_exit_rate=float(_exits(p1, st.op, margin).mean()))
 
-    def stage_plan(self, min_side: int | None) -> Mapping[str, str] | None:
-        """For an image of this smaller side: what each detector scores in the first stage (``"half"``
-        or ``"full"``), or None when the image is always scored whole (thumbnails; no cascade)."""
+    def stage_plan(self, min_side: int | None, compression: str | None = None) -> Mapping[str, str] | None:
+        """For an image of this smaller side and compression class: what each detector scores in the
+        first stage (``"half"`` or ``"full"``), or None when the image is always scored whole
+        (thumbnails; no cascade; a class with a threshold of its own, where the first stage, calibrated
+        at the plain one, may not exit)."""
         if self._cascade is None or regime_of(min_side) != "full":
+            return None
+        if self.operating_point_for(min_side, compression).condition:
             return None
         return self._cascade.plan
 

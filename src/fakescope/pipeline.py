@@ -98,7 +98,7 @@ class Scanner:
         """The two-stage scan of a full-resolution image: first-stage scores of every detector (half
         of the tiles where the plan says so), the rest only when they do not settle the label.  None
         when the image is not scanned in two stages."""
-        plan = self.fuser.stage_plan(min_side)
+        plan = self.fuser.stage_plan(min_side, _compression(sample))
         if plan is None or set(plan) != {d.name for d in dets} or any(min_side < d.min_side for d in dets):
             return None
         first: dict[str, float] = {}

@@ -146,3 +146,19 @@ def test_cascade_file_is_small_and_row_aligned():
         assert len(col) == len(cal["labels"])
         # thumbnails have no second stage
         assert all(v is None for v, s in zip(col, cal["min_side"]) if s <= 64)
+
+
+def test_no_two_stage_scan_for_a_compression_class_with_its_own_threshold():
+    """The first stage is calibrated at the plain threshold: a class with a raised one is scored whole
+    (no staged scoring that could not exit anyway)."""
+    from fakescope.fusion import Fuser
+
+    fuser = Fuser.default()
+    raised = [c for c in ("jpeg", "webp-lossy", "lossless", "other") if fuser.operating_point_for(768, c).condition]
+    plain = [c for c in ("jpeg", "webp-lossy", "lossless", "other") if c not in raised]
+    assert fuser.stage_plan(768) is not None
+    for c in raised:
+        assert fuser.stage_plan(768, c) is None
+        assert not fuser.early_exit({"npr": 50.0, "spectral": 50.0}, min_side=768, compression=c)
+    for c in plain:
+        assert fuser.stage_plan(768, c) == fuser.stage_plan(768)

@@ -252,8 +252,6 @@ def test_wild_scores_file_errors_are_clear(tmp_path):
 def test_a_compression_class_whose_reals_score_high_gets_a_raised_threshold_only():
     import dataclasses
 
-    from fakescope.fusion import WildScores
-
     cal = _calibration(2000)
     base = _wild(n=200)
     rng = np.random.default_rng(5)

@@ -33,8 +33,9 @@ import numpy as np
 from .errors import UsageError, WeightsError
 from .types import Attribution, Evidence
 
-__all__ = ["CalibrationSet", "CascadeScores", "WildScores", "load_cascade", "load_wild", "Fuser", "OperatingPoint", "Decision", "fit_logistic",
-           "load_calibration", "real_rule", "default_detectors", "default_regime_detectors", "regime_of", "THUMBNAIL_MAX_SIDE"]
+__all__ = ["CalibrationSet", "CascadeScores", "WildScores", "load_cascade", "load_wild", "Fuser", "OperatingPoint",
+           "Decision", "fit_logistic", "load_calibration", "real_rule", "default_detectors", "default_regime_detectors",
+           "regime_of", "THUMBNAIL_MAX_SIDE"]
 
 CALIBRATION_FILE = Path(__file__).resolve().parent / "weights" / "calibration.json"
 CASCADE_FILE = Path(__file__).resolve().parent / "weights" / "cascade.json"
@@ -243,7 +244,6 @@ class WildScores:
             raise WeightsError(f"wild scores file {path}: rows of unequal length")
         return out
 
-
     def subset(self, keep: np.ndarray) -> "WildScores":
         """The rows where ``keep`` is true (leave-one-source-out checks of the "real" rule)."""
         keep = np.asarray(keep, bool)
@@ -275,8 +275,9 @@ def _wilson_lower(k: int, n: int, z: float = 1.645) -> float:
     return max(0.0, (centre - half) / den)
 
 
-def _logit_arr(p: np.ndarray) -> np.ndarray:
-    q = np.clip(np.asarray(p, np.float64), 1e-12, 1 - 1e-12)
+def _logit_arr(p: np.ndarray, eps: float = 1e-12) -> np.ndarray:
+    """Log-odds of probabilities clamped to ``[eps, 1 - eps]``."""
+    q = np.clip(np.asarray(p, np.float64), eps, 1 - eps)
     return np.log(q / (1 - q))
 
 
@@ -477,8 +478,7 @@ def _labels(p: np.ndarray, op: "OperatingPoint") -> np.ndarray:
 
 def _exits(p: np.ndarray, op: "OperatingPoint", margin: float) -> np.ndarray:
     """Whether probabilities lie beyond the operating point's thresholds by ``margin`` logits."""
-    q = np.clip(np.asarray(p, np.float64), 1e-6, 1 - 1e-6)  # the clamp of _logit
-    z = np.log(q / (1 - q))
+    z = _logit_arr(p, 1e-6)  # the clamp of _logit
     return (z >= _logit(op.threshold) + margin) | (z < _logit(op.real_threshold) - margin)
 
 

@@ -281,3 +281,17 @@ def test_a_compression_class_whose_reals_score_high_gets_a_raised_threshold_only
     assert d.label == "inconclusive" and d.threshold == raised.threshold and "lossy WebP" in d.explanation
     hi = f.decide([_ev("a", 1.0)], {"a": 30.0, "b": 8.0}, compression="webp-lossy")
     assert hi.label == "ai-generated" and "lossy WebP" in hi.explanation
+
+
+def test_where_never_seen_fakes_rank_below_real_photos_pixels_never_say_real():
+    import dataclasses
+
+    cal = _calibration(2000)
+    base = _wild()
+    inverted = {k: np.where(base.unseen & (base.labels == 1), v - 6.0, v) for k, v in base.scores.items()}
+    f = Fuser(["a", "b"], calibration=cal, wild=dataclasses.replace(base, scores=inverted))
+    op = f.operating_point
+    assert op.real_threshold == 0.0 and op.real_margin == float("inf") and op.real_basis == "unseen sources"
+    d = f.decide([_ev("a", 0.0)], {"a": -12.0, "b": -4.0})
+    assert d.label == "inconclusive" and "never say real" in d.explanation
+    assert f.decide([_ev("a", 1.0)], {"a": 12.0, "b": 4.0}).label == "ai-generated"

@@ -224,6 +224,7 @@ class WildScores:
     min_side: np.ndarray
     scores: Mapping[str, np.ndarray]
     compression: tuple[str, ...] | None = None  # compression class per row (io.decode.compression_class)
+    images: np.ndarray | None = None  # which image each row is a condition of (rows of one image share it)
 
     @classmethod
     def from_json(cls, path: str | Path) -> "WildScores":
@@ -233,13 +234,15 @@ class WildScores:
             out = cls(labels=labels, units=tuple(d["units"]), unseen=np.asarray(d["unseen"], bool),
                       conditions=tuple(d["conditions"]), min_side=np.asarray(d["min_side"], np.int64),
                       scores={k: np.asarray(v, np.float64) for k, v in d["scores"].items()},
-                      compression=tuple(d["compression"]) if "compression" in d else None)
+                      compression=tuple(d["compression"]) if "compression" in d else None,
+                      images=np.asarray(d["images"], np.int64) if "images" in d else None)
         except FileNotFoundError:
             raise WeightsError(f"wild scores file not found: {path}") from None
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise WeightsError(f"cannot read wild scores file {path}: {e}") from None
         n = labels.size
-        if any(len(v) != n for v in (out.units, out.unseen, out.conditions, out.min_side, out.compression or out.units)) or \
+        if any(len(v) != n for v in (out.units, out.unseen, out.conditions, out.min_side, out.compression or out.units,
+                                     out.images if out.images is not None else out.units)) or \
                 any(v.size != n for v in out.scores.values()):
             raise WeightsError(f"wild scores file {path}: rows of unequal length")
         return out
@@ -251,7 +254,8 @@ class WildScores:
                           unseen=self.unseen[keep], conditions=tuple(np.asarray(self.conditions)[keep].tolist()),
                           min_side=self.min_side[keep], scores={k: v[keep] for k, v in self.scores.items()},
                           compression=None if self.compression is None else
-                          tuple(np.asarray(self.compression)[keep].tolist()))
+                          tuple(np.asarray(self.compression)[keep].tolist()),
+                          images=None if self.images is None else self.images[keep])
 
 
 @lru_cache(maxsize=4)
@@ -275,19 +279,36 @@ def _wilson_lower(k: int, n: int, z: float = 1.645) -> float:
     return max(0.0, (centre - half) / den)
 
 
+def _rank_auc(neg: np.ndarray, pos: np.ndarray) -> float:
+    """P(a positive scores above a negative), ties counting one half (the Mann-Whitney AUC).
+
+    >>> _rank_auc(np.array([0.1, 0.2]), np.array([0.3, 0.2]))
+    0.875
+    """
+    neg, pos = np.sort(np.asarray(neg, np.float64)), np.asarray(pos, np.float64)
+    if neg.size == 0 or pos.size == 0:
+        return float("nan")
+    below = np.searchsorted(neg, pos, side="left")
+    ties = np.searchsorted(neg, pos, side="right") - below
+    return float((below + 0.5 * ties).sum() / (neg.size * pos.size))
+
+
 def _logit_arr(p: np.ndarray, eps: float = 1e-12) -> np.ndarray:
     """Log-odds of probabilities clamped to ``[eps, 1 - eps]``."""
     q = np.clip(np.asarray(p, np.float64), eps, 1 - eps)
     return np.log(q / (1 - q))
 
 
-def _unit_cuts(z: np.ndarray, units: np.ndarray, q: float, min_n: int) -> dict[str, float]:
+def _unit_cuts(z: np.ndarray, units: np.ndarray, q: float, min_n: int,
+               images: np.ndarray | None = None) -> dict[str, float]:
     """Each unit's lower q-cut in logits: halfway between its k-th and (k+1)-th lowest score, k = floor(q n),
-    so that rounding in a later evaluation of the same scores cannot move a fake across it."""
+    so that rounding in a later evaluation of the same scores cannot move a fake across it.  A unit
+    needs ``min_n`` distinct ``images`` (rows, when not given)."""
     out = {}
     for u in np.unique(units):
-        v = np.sort(z[units == u])
-        if v.size >= min_n:
+        m = units == u
+        v = np.sort(z[m])
+        if (v.size if images is None else np.unique(images[m]).size) >= min_n:
             k = int(np.floor(q * v.size))
             out[str(u)] = float((v[k - 1] + v[k]) / 2) if k > 0 else float(v[0]) - 1e-6
     return out
@@ -297,17 +318,19 @@ REAL_MARGINS = tuple(np.arange(0.0, 4.01, 0.25))  # standard deviations of the u
 
 
 def real_rule(p: np.ndarray, units: Sequence[str], *, q: float = 0.10, min_n: int = 5,
-              cells: Sequence[str] | None = None) -> tuple[float, float]:
+              cells: Sequence[str] | None = None, images: Sequence[int] | None = None) -> tuple[float, float]:
     """The "real" cut on ``p_fake`` from the fakes of never-seen sources (``units``), and its margin.
 
-    Each unit (with at least ``min_n`` rows) has its lower q-cut; the rule takes the lowest of them
+    Each unit (with at least ``min_n`` distinct ``images``; rows when not given) has its lower q-cut; the rule takes the lowest of them
     minus ``margin`` standard deviations of the units' cuts (in logits).  The margin is chosen by
     leaving each unit out: the smallest of :data:`REAL_MARGINS` at which the cut fitted on the other
     units keeps at most a share ``q`` of the left-out unit's fakes below it — in every one of its
     ``cells`` (e.g. laundering conditions) when given.  A source nobody saw may score lower than all
     the known ones; the margin is what leaving each known one out says it takes.
 
-    Returns ``(cut, margin)``; ``(0.0, nan)`` when no unit has ``min_n`` rows.
+    Returns ``(cut, margin)``; ``(0.0, inf)`` when no margin passes that check (a left-out source
+    falls below any cut the others allow: pixels must then never say real); ``(0.0, nan)`` when no
+    unit has ``min_n`` rows (nothing to go by).
 
     >>> p = np.r_[np.linspace(.2, .9, 20), np.linspace(.1, .8, 20), np.linspace(.3, .95, 20)]
     >>> cut, margin = real_rule(p, ["a"] * 20 + ["b"] * 20 + ["c"] * 20, q=0.1)
@@ -317,7 +340,8 @@ def real_rule(p: np.ndarray, units: Sequence[str], *, q: float = 0.10, min_n: in
     z = _logit_arr(p)
     units = np.asarray(units)
     cells = np.asarray(cells) if cells is not None else np.full(units.size, "")
-    cuts = _unit_cuts(z, units, q, min_n)
+    imgs = np.asarray(images) if images is not None else None
+    cuts = _unit_cuts(z, units, q, min_n, imgs)
     if not cuts:
         return 0.0, float("nan")
 
@@ -326,8 +350,10 @@ def real_rule(p: np.ndarray, units: Sequence[str], *, q: float = 0.10, min_n: in
         sd = float(vals.std(ddof=1)) if vals.size > 1 else 0.0
         return float(vals.min() - margin * sd)
 
-    chosen = REAL_MARGINS[-1]
-    if len(cuts) >= 3:  # leave-one-unit-out needs at least two units left to measure a spread
+    chosen = float("inf")
+    if len(cuts) < 3:  # leave-one-unit-out needs at least two units left to measure a spread
+        chosen = REAL_MARGINS[-1]
+    else:
         for margin in REAL_MARGINS:
             worst = 0.0
             for u in cuts:
@@ -338,6 +364,8 @@ def real_rule(p: np.ndarray, units: Sequence[str], *, q: float = 0.10, min_n: in
             if worst <= q:
                 chosen = margin
                 break
+    if not math.isfinite(chosen):
+        return 0.0, chosen
     t = cut_at(cuts, chosen)
     return float(1.0 / (1.0 + np.exp(-t))), float(chosen)
 
@@ -669,11 +697,20 @@ class Fuser:
             fakes = (wild.labels[rows] == 1) & wild.unseen[rows]
             units = np.asarray(wild.units)[rows][fakes]
             conds = np.asarray(wild.conditions)[rows][fakes]
-            per_image = max(1, len(set(wild.conditions)))  # each image is in the file once per condition
+            if wild.images is not None:  # a source counts with MIN_UNSEEN_UNIT images of this regime
+                imgs, min_n = wild.images[rows][fakes], MIN_UNSEEN_UNIT
+            else:  # older files: each image once per condition
+                imgs, min_n = None, MIN_UNSEEN_UNIT * max(1, len(set(wild.conditions)))
             if fakes.any():
-                cut, margin = real_rule(st.p(xw[fakes]), units, q=self.unseen_miss,
-                                        min_n=MIN_UNSEEN_UNIT * per_image, cells=conds)
-                if cut < op.real_threshold and math.isfinite(margin):
+                cut, margin = real_rule(st.p(xw[fakes]), units, q=self.unseen_miss, min_n=min_n, cells=conds,
+                                        images=imgs)
+                reals = wild.labels[rows] == 0
+                if reals.any() and not math.isnan(margin) and \
+                        _rank_auc(st.p(xw[reals]), st.p(xw[fakes])) < 0.5:
+                    # in this regime the fused score ranks never-seen fakes below held-out reals: a low
+                    # score says nothing, so pixels never say real here
+                    cut, margin = 0.0, float("inf")
+                if cut < op.real_threshold and not math.isnan(margin):
                     op = replace(op, real_threshold=cut, real_basis="unseen sources", unseen_miss=self.unseen_miss,
                                  real_margin=margin)
             if wild.compression is not None:
@@ -861,6 +898,10 @@ class Fuser:
         elif outside is not None:
             head = (f"Inconclusive: {outside}, so the calibrated probability {p:.2f} is an extrapolation "
                     "and is not used to label the image")
+        elif p < op.threshold and op.real_basis != "calibration" and op.real_threshold <= 0.0:
+            head = (f"Inconclusive: the calibrated probability {p:.2f} is below the AI-generated threshold "
+                    f"{op.threshold:.2f}, but for images like this one pixels never say real: no score cut kept the "
+                    "fakes of generators the detectors never saw out of 'real' (docs/benchmarks/generalisation.md)")
         elif p < op.threshold and op.real_basis != "calibration":
             head = (f"Inconclusive: the calibrated probability {p:.2f} is below the AI-generated threshold "
                     f"{op.threshold:.2f} ({fpr_txt} false positives{' on real photos ' + kind if kind else ''}), but a low score is not proof: more than "

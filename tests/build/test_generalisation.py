@@ -20,6 +20,7 @@ def test_laundering_conditions_do_what_they_say():
     assert max(g.launder(img, "design-1024-q85").shape[:2]) == 1024
     assert g.launder(img, "webp-80").shape == img.shape
     assert g.launder(img, "screenshot").shape[:2] == (450, 700)
+    assert g.launder(img, "thumbnail-64").shape[:2] == (41, 64)  # the fusion's thumbnail regime
     small = img[:300, :400]
     assert g.launder(small, "web-512-q70").shape == small.shape  # never up-scaled
 

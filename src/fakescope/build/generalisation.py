@@ -48,12 +48,14 @@ LAUNDERING: dict[str, tuple[str, Chain]] = {
                     Chain([Perturbation("whatsapp", {"long_side": 512, "quality": 70, "aspect": None})])),
     "webp-80": ("lossy WebP quality 80, same size", Chain([Perturbation("webp", {"quality": 80})])),
     "screenshot": ("a screenshot at display scale 0.5 (area resample, sharpening 0.3, PNG)", preset("screenshot")),
+    "thumbnail-64": ("a thumbnail: long side ≤ 64 (Lanczos), JPEG q90 4:2:0 (the fusion's thumbnail regime)",
+                     Chain([Perturbation("whatsapp", {"long_side": 64, "quality": 90, "aspect": None})])),
 }
 
 #: the compression class (:func:`fakescope.io.decode.compression_class`) each laundering leaves; "stored"
 #: keeps the file's own
 LAUNDERED_COMPRESSION: dict[str, str] = {"design-1024-q85": "jpeg", "web-512-q70": "jpeg", "webp-80": "webp-lossy",
-                                         "screenshot": "lossless"}
+                                         "screenshot": "lossless", "thumbnail-64": "jpeg"}
 
 #: the detectors ``weights/wild.json`` holds (those a core install runs; probe/rigid need the backbone extra)
 WILD_DETECTORS: tuple[str, ...] = ("npr", "npr-thumb", "spectral", "cnnspot", "safe", "patchcraft")
@@ -134,6 +136,7 @@ def score_wild(records: Sequence[Any], *, detectors: Sequence[str] = WILD_DETECT
         "units": [rule_unit(r) for r in recs],
         "unseen": [is_unseen(r) for r in recs],
         "keys": [r.key for r in recs],
+        "images": [r["index"] for r in rows],
         "conditions": [r["condition"] for r in rows],
         "compression": [r["compression"] for r in rows],
         "min_side": [r["min_side"] for r in rows],

@@ -220,6 +220,7 @@ def _unguard(cell: str) -> str:
 
 def _cmd_scan(args: argparse.Namespace) -> int:
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from .engines.local import resolve_jobs
@@ -301,7 +302,8 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         parts = ", ".join(f"{k} {v}" for k, v in sorted(labels.items())) or "nothing scanned"
         err.print(f"[bold]fakescope[/bold]: {ok + errors} scanned ({parts}; errors {errors}; "
                   f"skipped {summary.skipped}) in {elapsed:.1f}s, {summary.images_per_s:.1f} img/s"
-                  + (f" → {args.out}" if args.out else ""), highlight=False)
+                  + (f" → {escape(str(args.out))}" if args.out else ""), highlight=False,
+                  soft_wrap=True)  # one line, whatever the width: logs and scripts read it
     return EXIT_SOME_FAILED if errors else EXIT_OK
 
 

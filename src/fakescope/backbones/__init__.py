@@ -12,7 +12,6 @@ process, reuse the cached file.  Importing this package does not import torch.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import tempfile
@@ -171,11 +170,9 @@ def cache_dir() -> Path:
 
 @lru_cache(maxsize=32)
 def _sha256_cached(path: str, size: int, mtime_ns: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    from ..io.splits import file_sha256
+
+    return file_sha256(path)
 
 
 def _sha256(path: Path) -> str:

@@ -804,9 +804,10 @@ def build_context(config: Mapping[str, Any], *, detectors: Sequence[str] | None 
 
 
 def _file_sha(path: str) -> str | None:
+    from ..io.splits import file_sha256
+
     try:
-        with open(path, "rb") as f:
-            return hashlib.sha256(f.read()).hexdigest()
+        return file_sha256(path)
     except OSError:
         return None
 

@@ -26,7 +26,7 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -255,7 +255,3 @@ def loso_predict(x: np.ndarray, y: np.ndarray, groups: Sequence[str],
         model = fit(x[~te], np.asarray(y)[~te])
         out[te] = predict(model, x[te])
     return out
-
-
-def load_json(path: str | os.PathLike[str]) -> Mapping[str, Any]:
-    return json.loads(Path(path).read_text(encoding="utf-8"))

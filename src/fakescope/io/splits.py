@@ -126,8 +126,8 @@ def check_split(rows: Sequence[SplitRow], root: str | os.PathLike[str]) -> dict[
 
     Returns ``{"missing": [...], "changed": [...]}``: listed files that are absent, and files whose
     bytes differ from the listed sha256 (another package version, a modified data folder).  A
-    changed file must not be used under the frozen split: :func:`fakescope.training.data` readers
-    skip missing files; the build refuses changed ones.
+    changed file must not be used under the frozen split: :mod:`fakescope.training.data` skips
+    missing files, and ``fakescope build --check`` reports changed ones (exit 1).
     """
     missing, changed = [], []
     for r in rows:

@@ -279,18 +279,11 @@ def _wilson_lower(k: int, n: int, z: float = 1.645) -> float:
     return max(0.0, (centre - half) / den)
 
 
-def _rank_auc(neg: np.ndarray, pos: np.ndarray) -> float:
-    """P(a positive scores above a negative), ties counting one half (the Mann-Whitney AUC).
+def _auc(neg: np.ndarray, pos: np.ndarray) -> float:
+    """ROC AUC of positives over negatives (the metric library's, ties counting one half)."""
+    from .benchmark.metrics import roc_auc
 
-    >>> _rank_auc(np.array([0.1, 0.2]), np.array([0.3, 0.2]))
-    0.875
-    """
-    neg, pos = np.sort(np.asarray(neg, np.float64)), np.asarray(pos, np.float64)
-    if neg.size == 0 or pos.size == 0:
-        return float("nan")
-    below = np.searchsorted(neg, pos, side="left")
-    ties = np.searchsorted(neg, pos, side="right") - below
-    return float((below + 0.5 * ties).sum() / (neg.size * pos.size))
+    return roc_auc(np.r_[np.zeros(len(neg)), np.ones(len(pos))], np.r_[neg, pos])
 
 
 def _logit_arr(p: np.ndarray, eps: float = 1e-12) -> np.ndarray:
@@ -706,7 +699,7 @@ class Fuser:
                                         images=imgs)
                 reals = wild.labels[rows] == 0
                 if reals.any() and not math.isnan(margin) and \
-                        _rank_auc(st.p(xw[reals]), st.p(xw[fakes])) < 0.5:
+                        _auc(st.p(xw[reals]), st.p(xw[fakes])) < 0.5:
                     # in this regime the fused score ranks never-seen fakes below held-out reals: a low
                     # score says nothing, so pixels never say real here
                     cut, margin = 0.0, float("inf")

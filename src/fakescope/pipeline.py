@@ -98,7 +98,8 @@ class Scanner:
         """The two-stage scan of a full-resolution image: first-stage scores of every detector (half
         of the tiles where the plan says so), the rest only when they do not settle the label.  None
         when the image is not scanned in two stages."""
-        plan = self.fuser.stage_plan(min_side, _compression(sample))
+        compression = _compression(sample)
+        plan = self.fuser.stage_plan(min_side, compression)
         if plan is None or set(plan) != {d.name for d in dets} or any(min_side < d.min_side for d in dets):
             return None
         first: dict[str, float] = {}
@@ -111,7 +112,7 @@ class Scanner:
             elif plan[det.name] == "half" and finish is None:  # no second half on this image: no early exit
                 can_exit = False
             first[det.name], rest[det.name] = r, finish
-        if can_exit and self.fuser.early_exit(first, min_side=min_side, compression=_compression(sample)):
+        if can_exit and self.fuser.early_exit(first, min_side=min_side, compression=compression):
             evidence = [d.evidence(first[d.name], **({"stage": "first"} if plan[d.name] == "half" else {}))
                         for d in dets]
             return evidence, first, True
@@ -233,7 +234,7 @@ def scan_inputs(inputs: "Iterable[str | InputProblem]", *, detectors: Sequence[s
 def already_done(item: object, skip: "set[str]") -> bool:
     """Whether an input of :func:`fakescope.io.sources.iter_inputs` is among the ``skip`` paths of
     ``--resume`` (a name that is not UTF-8 matches its lossless form, or in CSV its escaped one)."""
-    return isinstance(item, str) and (item in skip or display_text(item) in skip)
+    return bool(skip) and isinstance(item, str) and (item in skip or display_text(item) in skip)
 
 
 def scan_file(path: str | os.PathLike, *, detectors: Sequence[str] | None = None, fpr: float = 0.01,

@@ -131,12 +131,43 @@ def main() -> int:
                         "thumbnail_before": thumb_op0.real_threshold},
            "auc": auc, "labels_now": labels_now, "labels_before": labels_before, "loso_rule": loso,
            "loso_fpr": loso_fpr, "thresholds": thresholds, "caught": caught,
+           "selection": _selection_summary(json.loads(Path(cal_path()).read_text())["default_selection"]),
            "seconds": round(time.time() - t0, 1)}
     DOCS.mkdir(parents=True, exist_ok=True)
     (DOCS / "generalisation.json").write_text(json.dumps(out, indent=1, default=float) + "\n")
     (DOCS / "generalisation.md").write_text(_markdown(out, wild, origins) + "\n")
     print(f"wrote {DOCS / 'generalisation.md'} in {out['seconds']} s")
     return 0
+
+
+def cal_path():
+    from fakescope.fusion import CALIBRATION_FILE
+
+    return CALIBRATION_FILE
+
+
+def _selection_summary(sel: dict) -> dict:
+    """The default sets' choice (the calibrate build step): top candidates, and per condition the mean and
+    worst per-source AUC a source gets from the set chosen without it (nested leave-one-source-out)."""
+    out = {"rule": sel["rule"], "chosen": sel["chosen"], "ms_per_image": sel["ms_per_image_1024x768"], "top": {},
+           "nested": {}, "fixed": {}}
+    for regime, rows in sel["table"].items():
+        ranked = sorted(rows, key=lambda r: -r["mean_source_auc"])
+        out["top"][regime] = ranked[:8]
+        out["fixed"][regime] = [r for r in rows if r["members"] in (["npr", "spectral"], ["npr", "npr-thumb", "spectral"],
+                                                                     ["rine"])]
+        per = sel["nested_loso"][regime]
+        conds = sorted({c for v in per.values() for c in v["auc"]})
+        nested = {}
+        for c in conds:
+            vals = {s: v["auc"][c] for s, v in per.items() if c in v["auc"]}
+            if vals:
+                w = min(vals, key=vals.get)
+                nested[c] = {"mean": float(np.mean(list(vals.values()))), "worst": vals[w], "worst_source": w,
+                             "n_sources": len(vals)}
+        out["nested"][regime] = nested
+        out.setdefault("sets_chosen", {})[regime] = sorted({"+".join(v["members"]) for v in per.values()})
+    return out
 
 
 def _markdown(out, wild, origins) -> str:
@@ -241,6 +272,26 @@ def _markdown(out, wild, origins) -> str:
         L.append(f"| {s_} | " + " | ".join(cells) + " |")
     worst_fpr = max([r["flagged"] for r in out["loso_fpr"]] or [0.0])
     L += ["", f"Worst left-out source and condition: **{worst_fpr:.0%}** of its real photos flagged.", ""]
+    sel = out["selection"]
+    L += ["## 5. How the default sets were chosen (the `calibrate` build step)", "", sel["rule"], "",
+          "Chosen: full resolution **" + " + ".join(sel["chosen"]["full"]["members"]) + "**, thumbnails **" +
+          " + ".join(sel["chosen"]["thumbnail"]["members"]) + "**. Milliseconds per 1024×768 image, one thread: " +
+          ", ".join(f"{k} {v}" for k, v in sel["ms_per_image"].items()) + ".", ""]
+    for regime in ("full", "thumbnail"):
+        L += [f"**{regime}** — the best candidates by mean per-source AUC (mean over conditions), beside fixed "
+              "references:", "", "| members | mean source AUC | SE | mean worst source | ms |", "|---|---|---|---|---|"]
+        shown = []
+        for r in sel["top"][regime] + sel["fixed"][regime]:
+            if r["members"] in shown:
+                continue
+            shown.append(r["members"])
+            L.append(f"| {' + '.join(r['members'])} | {r['mean_source_auc']:.3f} | {r['se']:.3f} | "
+                     f"{r['mean_worst_auc']:.3f} | {r['ms_per_image']} |")
+        nested = sel["nested"][regime]
+        L += ["", f"Nested leave-one-source-out ({regime}): each source scored by the set the rule picks without it "
+              f"(sets picked: {'; '.join(sel['sets_chosen'][regime])}). Mean / worst per-source AUC:", "",
+              "| " + " | ".join(nested) + " |", "|" + "---|" * len(nested),
+              "| " + " | ".join(f"{v['mean']:.2f} / {v['worst']:.2f}" for v in nested.values()) + " |", ""]
     return "\n".join(L)
 
 

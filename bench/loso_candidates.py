@@ -44,22 +44,10 @@ PCA_DIMS = 256  # the head sees the training fold's first 256 principal componen
 CANDIDATES = {"lite0-last": ((8,), False), "lite0-mid": ((2, 3, 4, 5), True), "lite0-early": ((0, 1, 2, 3), True)}
 
 
-def native_crops(img: np.ndarray, size: int = 224) -> np.ndarray:
-    """Up to four native-resolution crops (corners of a 2x2 grid when the image allows, else centred)."""
-    from fakescope.backbones import resize_center_crop
-
-    h, w = img.shape[:2]
-    if min(h, w) < size:
-        return resize_center_crop(img, size)[None]
-    ys = [0, h - size] if h >= 2 * size else [(h - size) // 2]
-    xs = [0, w - size] if w >= 2 * size else [(w - size) // 2]
-    return np.stack([img[y : y + size, x : x + size] for y in ys for x in xs])
-
-
 def _features(paths: list[str]) -> np.ndarray:
     import torch
 
-    from fakescope.backbones import load_backbone
+    from fakescope.backbones import load_backbone, native_crops
     from fakescope.build.generalisation import LAUNDERING, launder
     from fakescope.io.decode import load
 

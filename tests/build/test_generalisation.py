@@ -121,4 +121,6 @@ def test_build_steps_and_cli(tmp_path, shared_data):
     assert main(["build", "--check", "all", "--data", str(shared_data)]) == 0
     assert main(["build", "nope"]) == 2
     logs = []
-    assert run_steps(["wild"], log=logs.append) == [] and "up to date" in logs[0]
+    # every shipped artefact of the build records the fingerprint of the inputs it was made from
+    assert run_steps(["rine", "wild", "calibrate", "cascade"], log=logs.append) == []
+    assert len(logs) == 4 and all("up to date" in m for m in logs)

@@ -17,9 +17,10 @@ from fakescope.detectors import create_detector
 from fakescope.detectors.base import WEIGHTS_DIR
 
 
-@pytest.mark.parametrize("name", ["npr", "spectral", "cnnspot"])
+@pytest.mark.parametrize("name", ["npr", "spectral", "cnnspot", "rine"])
 def test_calibration_scores_reproduce(name, shared_data):
-    from fakescope.training.data import all_records, load_rgb
+    from fakescope.io.decode import load
+    from fakescope.training.data import all_records
 
     cal = json.loads((WEIGHTS_DIR / "calibration.json").read_text())
     # calibration rows are matched by their split key: a machine without the optional system photos
@@ -43,7 +44,7 @@ def test_calibration_scores_reproduce(name, shared_data):
     assert {"cifake", "modern", "photos"} <= set(by_source)
     picked = [r for rs in by_source.values() for r in rs[:: max(1, len(rs) // 6)][:6]]
     det = create_detector(name)
-    got = det.raw_scores([load_rgb(r.path) for r in picked])
+    got = det.raw_scores([load(r.path).image for r in picked])  # the scan's decoder, as the build
     want = np.array([cal["scores"][name][row[id(r)]] for r in picked])
     assert len(picked) >= 15
     # the file keeps 6 decimals; the spectrum is taken in float32 (logits within ~5e-6 of float64)

@@ -26,6 +26,7 @@ from ..errors import MissingDependencyError, UsageError, WeightsError
 
 __all__ = ["BACKBONES", "INPUT_SIZE", "NORMALISATION", "load_backbone", "backbone_onnx", "backbone_source",
            "cache_dir", "onnx_cache_path", "export_backbone_onnx", "efficientnet_lite0_path", "resize_center_crop",
+           "native_crops",
            "to_input_batch", "INPUT_POLICY"]
 
 BACKBONES: tuple[str, ...] = ("efficientnet_lite0", "clip", "dino")
@@ -73,6 +74,32 @@ def resize_center_crop(image: np.ndarray, size: int = INPUT_SIZE) -> np.ndarray:
         image = np.asarray(Image.fromarray(np.ascontiguousarray(image)).resize((nw, nh), Image.BICUBIC))
     y0, x0 = (nh - size) // 2, (nw - size) // 2
     return np.ascontiguousarray(image[y0 : y0 + size, x0 : x0 + size])
+
+
+def native_crops(image: np.ndarray, size: int = INPUT_SIZE, *, max_crops: int = 4) -> np.ndarray:
+    """Up to four ``size``×``size`` crops at the image's own resolution (never resized, so up-sampling
+    and denoising traces survive): the corners of a 2×2 grid where the image is at least twice
+    ``size`` along that axis, else centred along it; an image smaller than ``size`` on either side
+    is resized by :func:`resize_center_crop` instead (one view).  ``max_crops=1``: the centre crop.
+
+    Examples
+    --------
+    >>> native_crops(np.zeros((600, 800, 3), np.uint8)).shape
+    (4, 224, 224, 3)
+    >>> native_crops(np.zeros((300, 800, 3), np.uint8)).shape
+    (2, 224, 224, 3)
+    >>> native_crops(np.zeros((100, 800, 3), np.uint8)).shape
+    (1, 224, 224, 3)
+    """
+    h, w = image.shape[:2]
+    if min(h, w) < size:
+        return resize_center_crop(image, size)[None]
+    if max_crops <= 1:
+        y, x = (h - size) // 2, (w - size) // 2
+        return image[None, y : y + size, x : x + size]
+    ys = [0, h - size] if h >= 2 * size else [(h - size) // 2]
+    xs = [0, w - size] if w >= 2 * size else [(w - size) // 2]
+    return np.stack([image[y : y + size, x : x + size] for y in ys for x in xs])[:max_crops]
 
 
 def to_input_batch(images: Sequence[np.ndarray], size: int = INPUT_SIZE) -> np.ndarray:
@@ -180,15 +207,22 @@ def _sha256(path: Path) -> str:
     return _sha256_cached(str(path.resolve()), st.st_size, st.st_mtime_ns)
 
 
-def onnx_cache_path(name: str, source_sha256: str) -> Path:
-    """Where the feature export of backbone ``name`` built from weights with ``source_sha256`` lives."""
+def _stages_tag(stages: Sequence[int] | None) -> str:
+    return "features" if stages is None else "stages" + "-".join(str(int(s)) for s in stages) + "-"
+
+
+def onnx_cache_path(name: str, source_sha256: str, stages: Sequence[int] | None = None) -> Path:
+    """Where the feature export of backbone ``name`` built from weights with ``source_sha256`` lives
+    (with ``stages``: the export of those intermediate maps' pooled statistics)."""
     _check_name(name)
-    return cache_dir() / f"{name}-{source_sha256[:16]}-features{INPUT_SIZE}-opset{OPSET}.onnx"
+    return cache_dir() / f"{name}-{source_sha256[:16]}-{_stages_tag(stages)}{INPUT_SIZE}-opset{OPSET}.onnx"
 
 
-def export_backbone_onnx(model: Any, path: str | os.PathLike[str] | None = None) -> bytes:
+def export_backbone_onnx(model: Any, path: str | os.PathLike[str] | None = None, *,
+                         stages: Sequence[int] | None = None) -> bytes:
     """Export ``model.forward_features`` to ONNX: input ``image`` ``(n, 3, 224, 224)`` float32 0..255,
-    output ``features`` ``(n, D)``; dynamic batch, opset 17, constant folding (BN folded)."""
+    output ``features`` ``(n, D)``; dynamic batch, opset 17, constant folding (BN folded).  With
+    ``stages``: ``model.forward_pooled_stages(x, stages)`` instead (EfficientNet-Lite0 only)."""
     torch = _import_torch("the ONNX export of a backbone")
     try:
         import onnx  # noqa: F401  (the exporter needs it)
@@ -201,7 +235,7 @@ def export_backbone_onnx(model: Any, path: str | os.PathLike[str] | None = None)
             self.m = m
 
         def forward(self, x):
-            return self.m.forward_features(x)
+            return self.m.forward_features(x) if stages is None else self.m.forward_pooled_stages(x, stages)
 
     wrapper = _Features(model).eval()
     example = torch.zeros(1, 3, INPUT_SIZE, INPUT_SIZE)
@@ -218,7 +252,7 @@ def export_backbone_onnx(model: Any, path: str | os.PathLike[str] | None = None)
 
 
 def backbone_onnx(name: str = "efficientnet_lite0", checkpoint: str | os.PathLike[str] | None = None, *,
-                  source_sha256: str | None = None) -> Path:
+                  source_sha256: str | None = None, stages: Sequence[int] | None = None) -> Path:
     """The cached ONNX feature export of a backbone, built with torch on first use.
 
     Parameters
@@ -234,7 +268,9 @@ def backbone_onnx(name: str = "efficientnet_lite0", checkpoint: str | os.PathLik
     Path
         ``<cache>/<name>-<sha256[:16] of the source weights>-features224-opset17.onnx``, where
         ``<cache>`` is :func:`cache_dir`.  The file is written atomically (temporary file +
-        ``os.replace``), so concurrent first uses never see a partial file.
+        ``os.replace``), so concurrent first uses never see a partial file.  With ``stages``
+        (EfficientNet-Lite0 only): the pooled statistics of those intermediate maps
+        (``...-stages2-3-4-5-224-opset17.onnx``, see ``EfficientNetLite0.forward_pooled_stages``).
 
     Raises
     ------
@@ -242,6 +278,8 @@ def backbone_onnx(name: str = "efficientnet_lite0", checkpoint: str | os.PathLik
         The export is not cached yet and torch (the ``backbone`` extra) is missing.
     """
     _check_name(name)
+    if stages is not None and name != "efficientnet_lite0":
+        raise UsageError(f"intermediate-stage features exist for efficientnet_lite0 only, not {name!r}")
     src: Path | None = None
     if source_sha256 is None or checkpoint is not None:
         src = backbone_source(name, checkpoint)
@@ -249,7 +287,7 @@ def backbone_onnx(name: str = "efficientnet_lite0", checkpoint: str | os.PathLik
         if source_sha256 is not None and digest != source_sha256:
             raise WeightsError(f"{src} has sha256 {digest[:12]}…, expected {source_sha256[:12]}…")
         source_sha256 = digest
-    target = onnx_cache_path(name, source_sha256)
+    target = onnx_cache_path(name, source_sha256, stages)
     if target.is_file() and target.stat().st_size > 0:
         return target
     if src is None:
@@ -261,7 +299,7 @@ def backbone_onnx(name: str = "efficientnet_lite0", checkpoint: str | os.PathLik
     fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(export_backbone_onnx(model))
+            f.write(export_backbone_onnx(model, stages=stages))
         os.replace(tmp, target)
     except BaseException:
         try:

@@ -169,6 +169,29 @@ class EfficientNetLite0(nn.Module):
         outs.append(F.relu6(self._bn1(self._conv_head(x))))
         return outs
 
+    def forward_pooled_stages(self, x: torch.Tensor, stages: Sequence[int]) -> torch.Tensor:
+        """Per-channel spatial mean and standard deviation (unbiased) of the maps of
+        :meth:`forward_stages` numbered ``stages`` (0 = stem, 1-7 = stages, 8 = head), concatenated
+        in that order, each map its means then its standard deviations; the network runs only as far
+        as the deepest requested map."""
+        want = sorted(set(int(s) for s in stages))
+        if not want or want[0] < 0 or want[-1] > 8:
+            raise ValueError(f"stages must be within 0..8, got {list(stages)}")
+        x = (x - self.mean) / self.std
+        x = F.relu6(self._bn0(self._conv_stem(x)))
+        maps = {0: x}
+        ends = list(np.cumsum([r[0] for r in LITE0_BLOCKS]) - 1)
+        if want[-1] > 0:
+            for i, b in enumerate(self._blocks):
+                x = b(x)
+                if i in ends:
+                    maps[ends.index(i) + 1] = x
+                    if ends.index(i) + 1 >= want[-1]:
+                        break
+        if want[-1] == 8:
+            maps[8] = F.relu6(self._bn1(self._conv_head(x)))
+        return torch.cat([torch.cat([maps[s].mean(dim=(2, 3)), maps[s].std(dim=(2, 3))], 1) for s in stages], 1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """ImageNet-1k logits."""
         return self._fc(self.forward_features(x))

@@ -4,15 +4,23 @@
 declared inputs (whose sha256 it fingerprints) and outputs; a step whose outputs record the same
 input fingerprint is up to date and skipped (``--force`` reruns it).  Steps so far:
 
-==========  ===========================================================================================
-``splits``  add rows for new files to the frozen split manifest (``fakescope/io/split.csv``); listed
-            files never move (:mod:`fakescope.build.splits`)
-``wild``    score every shipped core detector on every held-out image under each laundering condition
-            (``weights/wild.json``): the fusion's "real" rule (:mod:`fakescope.build.generalisation`)
-==========  ===========================================================================================
+=============  ========================================================================================
+``splits``     add rows for new files to the frozen split manifest (``fakescope/io/split.csv``); listed
+               files never move (:mod:`fakescope.build.splits`)
+``rine``       fit the ``rine`` detector's head on the train split, its knobs chosen by
+               leave-one-source-out (``weights/rine.onnx``, :mod:`fakescope.build.rine`)
+``wild``       score every shipped core detector on every held-out image under each laundering
+               condition (``weights/wild.json``): the fusion's "real" rule and the default sets' choice
+               (:mod:`fakescope.build.generalisation`)
+``calibrate``  score the calibration split with every shipped detector; choose the default sets on the
+               held-out sources (``weights/calibration.json``, :mod:`fakescope.build.calibrate`)
+``cascade``    fit the two-stage scan's first stage on the calibration split (``weights/cascade.json``,
+               :mod:`fakescope.build.cascade`)
+=============  ========================================================================================
 
-The training, calibration, cascade and evaluation steps are still run by the scripts under
-``bench/`` that their cards name (see docs/benchmarks); they move here one by one.
+Still outside the build (their scripts under ``bench/`` and their cards say how they were made):
+training the CNN families (``bench/train_defaults.py``, ``bench/train_zoo.py``), the probe/rigid heads
+(``bench/ship_probe_rigid.py``) and the ensemble's stacker (``weights/ensemble.json``).
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-__all__ = ["Step", "STEPS", "run_steps", "fingerprint"]
+__all__ = ["Step", "STEPS", "run_steps", "fingerprint", "scoring_keys"]
 
 Log = Callable[[str], None]
 
@@ -56,7 +64,9 @@ class Step:
 
     def up_to_date(self) -> bool:
         try:
-            return json.loads(self.output.read_text(encoding="utf-8")).get("inputs_sha256") == self.fingerprint()
+            d = json.loads(self.output.read_text(encoding="utf-8"))
+            recorded = d.get("inputs_sha256") or d.get("extra", {}).get("inputs_sha256")  # cards keep it in extra
+            return recorded == self.fingerprint()
         except (OSError, ValueError, AttributeError):
             return False
 
@@ -74,20 +84,24 @@ def _splits_step() -> Step:
     return Step("splits", "add new files to the frozen split manifest", lambda: [], SPLIT_FILE, run)
 
 
+def scoring_keys(names: Sequence[str]) -> str:
+    """What decides the named detectors' raw scores (:meth:`DetectorCard.scoring_key`: weights and input
+    settings, not metrics): a step that scores them reruns when one changes."""
+    from ..detectors.base import load_card
+
+    return json.dumps({n: load_card(n).scoring_key() for n in names}, sort_keys=True)
+
+
 def _wild_step() -> Step:
-    from ..detectors.base import WEIGHTS_DIR
     from ..io.splits import SPLIT_FILE
     from . import generalisation as g
 
     def inputs() -> list[Path]:
-        files = [SPLIT_FILE]
-        for name in g.WILD_DETECTORS:
-            card = WEIGHTS_DIR / f"{name}.json"
-            files.append(card)  # the card names the weights file and its sha256
-        return files
+        return [SPLIT_FILE]
 
     def extra() -> str:
-        return json.dumps({k: v[1].to_dict() for k, v in g.LAUNDERING.items()}, sort_keys=True)
+        return json.dumps({k: v[1].to_dict() for k, v in g.LAUNDERING.items()}, sort_keys=True) + \
+            scoring_keys(g.WILD_DETECTORS)
 
     def run(root: str | None, jobs: int, log: Log) -> None:
         g.write_wild(root, jobs=jobs, log=log, inputs_sha256=fingerprint(inputs(), extra()))
@@ -95,12 +109,60 @@ def _wild_step() -> Step:
     return Step("wild", "score the shipped detectors on held-out sources, laundered", inputs, g.WILD_FILE, run, extra)
 
 
+def _rine_step() -> Step:
+    from ..backbones import efficientnet_lite0_path
+    from ..detectors.base import WEIGHTS_DIR
+    from ..io.splits import SPLIT_FILE
+    from . import rine
+
+    def inputs() -> list[Path]:
+        return [SPLIT_FILE, Path(rine.__file__), efficientnet_lite0_path()]
+
+    def run(root: str | None, jobs: int, log: Log) -> None:
+        rine.build_rine(root, jobs=jobs, log=log, inputs_sha256=fingerprint(inputs()))
+
+    return Step("rine", "fit the rine head (intermediate Lite0 features) on the train split", inputs,
+                WEIGHTS_DIR / "rine.json", run)
+
+
+def _calibrate_step() -> Step:
+    from ..fusion import CALIBRATION_FILE
+    from ..io.splits import SPLIT_FILE
+    from . import calibrate as c
+    from .generalisation import WILD_FILE
+
+    def inputs() -> list[Path]:
+        return [SPLIT_FILE, Path(c.__file__), WILD_FILE]
+
+    def extra() -> str:
+        return scoring_keys(c.CALIBRATION_DETECTORS)
+
+    def run(root: str | None, jobs: int, log: Log) -> None:
+        c.write_calibration(root, jobs=jobs, log=log, inputs_sha256=fingerprint(inputs(), extra()))
+
+    return Step("calibrate", "score the calibration split; choose the default sets on held-out sources", inputs,
+                CALIBRATION_FILE, run, extra)
+
+
+def _cascade_step() -> Step:
+    from ..fusion import CALIBRATION_FILE, CASCADE_FILE, WILD_FILE
+    from . import cascade as c
+
+    def inputs() -> list[Path]:
+        return [CALIBRATION_FILE, WILD_FILE, Path(c.__file__)]
+
+    def run(root: str | None, jobs: int, log: Log) -> None:
+        c.write_cascade(root, jobs=jobs, log=log, inputs_sha256=fingerprint(inputs()))
+
+    return Step("cascade", "fit the two-stage scan's first stage on the calibration split", inputs, CASCADE_FILE, run)
+
+
 def steps() -> dict[str, Step]:
     """The build steps in order."""
-    return {s.name: s for s in (_splits_step(), _wild_step())}
+    return {s.name: s for s in (_splits_step(), _rine_step(), _wild_step(), _calibrate_step(), _cascade_step())}
 
 
-STEPS: tuple[str, ...] = ("splits", "wild")
+STEPS: tuple[str, ...] = ("splits", "rine", "wild", "calibrate", "cascade")
 
 
 def run_steps(names: Sequence[str], *, root: str | None = None, jobs: int = 2, force: bool = False,

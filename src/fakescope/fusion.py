@@ -55,12 +55,16 @@ def _logit(p: float) -> float:
     return math.log(p / (1 - p))
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, *, l2: float = 1e-5, iters: int = 100) -> tuple[np.ndarray, float]:
-    """Fit L2-regularised logistic regression by Newton's method (no scikit-learn needed).
+def fit_logistic(x: np.ndarray, y: np.ndarray, *, l2: float = 1e-5, iters: int = 100,
+                 sample_weight: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """Fit L2-regularised logistic regression by Newton's method (no scikit-learn needed): the
+    project's one logistic fitter (stackers, heads, Platt scaling).
 
     Parameters
     ----------
     x : (n, d) array of features; y : (n,) array of 0/1 labels.
+    l2 : penalty per row (the penalty on the weights is ``l2 * n``; the intercept is not penalised).
+    sample_weight : optional (n,) weights of the rows' losses.
 
     Returns
     -------
@@ -78,14 +82,15 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, *, l2: float = 1e-5, iters: int =
     x = np.asarray(x, np.float64)
     y = np.asarray(y, np.float64)
     n, d = x.shape
+    sw = np.ones(n) if sample_weight is None else np.asarray(sample_weight, np.float64)
     xa = np.c_[x, np.ones(n)]
     theta = np.zeros(d + 1)
     reg = np.full(d + 1, l2 * n)
     reg[-1] = 0.0
     for _ in range(iters):
         p = _sigmoid(xa @ theta)
-        grad = xa.T @ (p - y) + reg * theta
-        w = p * (1 - p) + 1e-12
+        grad = xa.T @ (sw * (p - y)) + reg * theta
+        w = sw * p * (1 - p) + 1e-12
         hess = (xa * w[:, None]).T @ xa + np.diag(reg) + 1e-9 * np.eye(d + 1)
         step = np.linalg.solve(hess, grad)
         theta -= step

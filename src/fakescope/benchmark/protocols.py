@@ -124,21 +124,13 @@ def fit_stacker(x: np.ndarray, y: np.ndarray, *, l2: float = 1e-3, iters: int = 
     y = np.asarray(y, np.float64)
     if x.ndim != 2 or x.shape[0] != y.size or not (0 < y.sum() < y.size):
         raise UsageError("fit_stacker needs an (n, d) matrix and labels with both classes")
+    from ..fusion import fit_logistic  # the one logistic fitter
+
     mu, sd = x.mean(axis=0), x.std(axis=0) + 1e-9
-    z = np.c_[(x - mu) / sd, np.ones(x.shape[0])]
     n1 = y.sum()
     wt = np.where(y == 1, 0.5 / n1, 0.5 / (y.size - n1))
-    theta = np.zeros(z.shape[1])
-    reg = np.full(z.shape[1], float(l2))
-    reg[-1] = 0.0
-    for _ in range(iters):
-        p = 1.0 / (1.0 + np.exp(-np.clip(z @ theta, -60, 60)))
-        grad = z.T @ (wt * (p - y)) + reg * theta
-        h = (z * (wt * p * (1 - p) + 1e-12)[:, None]).T @ z + np.diag(reg) + 1e-9 * np.eye(z.shape[1])
-        step = np.linalg.solve(h, grad)
-        theta -= step
-        if np.max(np.abs(step)) < 1e-10:
-            break
+    w, b = fit_logistic((x - mu) / sd, y, l2=float(l2) / y.size, iters=iters, sample_weight=wt)
+    theta = np.r_[w, b]
     return {"mu": mu, "sd": sd, "w": theta[:-1], "b": float(theta[-1])}
 
 

@@ -161,16 +161,12 @@ def select(records: Iterable[Record], *, split: str | None = None, source: str |
 
 
 def load_rgb(path: str | os.PathLike[str]) -> np.ndarray:
-    """Decode a file to an ``H×W×3`` uint8 RGB array, EXIF orientation applied.
+    """Decode a file to an ``H×W×3`` uint8 RGB array: the scan's decoder (:func:`fakescope.io.decode.load`:
+    EXIF orientation applied, transparency composited as the scan does), so training, calibration and
+    scanning see the same pixels."""
+    from ..io.decode import DecodeLimits, load
 
-    The same pixels as :func:`fakescope.io.decode.load` (alpha is dropped by PIL's
-    ``convert("RGB")``, palette and grey images are expanded).
-    """
-    from PIL import Image, ImageOps
-
-    with Image.open(path) as im:
-        im = ImageOps.exif_transpose(im)
-        return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
+    return load(path, limits=DecodeLimits(keep_bytes=False)).image
 
 
 def with_split(record: Record, split: str) -> Record:

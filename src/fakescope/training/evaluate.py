@@ -6,8 +6,9 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
+from ..benchmark import metrics
 from ..errors import UsageError
-from ..fusion import HELDOUT_PREFIX
+from ..fusion import HELDOUT_PREFIX, fit_logistic
 
 if TYPE_CHECKING:
     from .data import Record
@@ -25,64 +26,34 @@ def _check(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 
 def roc_auc(labels: Sequence[int], scores: Sequence[float]) -> float:
-    """Area under the ROC curve (ties count one half); NaN when a class is missing.
+    """Area under the ROC curve: :func:`fakescope.benchmark.metrics.roc_auc` (the one metric library).
 
     >>> roc_auc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
     0.75
     """
     y, s = _check(np.asarray(labels), np.asarray(scores))
-    n1, n0 = int(y.sum()), int((1 - y).sum())
-    if n1 == 0 or n0 == 0:
-        return float("nan")
-    order = np.argsort(s, kind="mergesort")
-    ranks = np.empty(len(s), np.float64)
-    ss = s[order]
-    # average ranks over ties
-    i = 0
-    r = np.arange(1, len(s) + 1, dtype=np.float64)
-    while i < len(ss):
-        j = i
-        while j + 1 < len(ss) and ss[j + 1] == ss[i]:
-            j += 1
-        r[i : j + 1] = (i + j + 2) / 2.0
-        i = j + 1
-    ranks[order] = r
-    return float((ranks[y == 1].sum() - n1 * (n1 + 1) / 2.0) / (n1 * n0))
+    return metrics.roc_auc(y, s)
 
 
 def average_precision(labels: Sequence[int], scores: Sequence[float]) -> float:
-    """Average precision (area under precision-recall, step interpolation as scikit-learn).
+    """Average precision: :func:`fakescope.benchmark.metrics.average_precision`.
 
     >>> round(average_precision([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]), 4)
     0.8333
     """
     y, s = _check(np.asarray(labels), np.asarray(scores))
-    if y.sum() == 0:
-        return float("nan")
-    order = np.argsort(-s, kind="mergesort")
-    y, s = y[order], s[order]
-    distinct = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]
-    tp = np.cumsum(y)[distinct]
-    fp = (distinct + 1) - tp
-    precision = tp / (tp + fp)
-    recall = tp / y.sum()
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+    return metrics.average_precision(y, s) if y.sum() else float("nan")
 
 
 def tpr_at_fpr(labels: Sequence[int], scores: Sequence[float], fpr: float) -> float:
-    """True-positive rate at the threshold where at most ``fpr`` of the reals score above it.
+    """The best true-positive rate at a false-positive rate of at most ``fpr``:
+    :func:`fakescope.benchmark.metrics.tpr_at_fpr`.
 
     >>> tpr_at_fpr([0, 0, 0, 0, 1, 1], [0, 1, 2, 3, 2.5, 4], 0.25)
-    0.5
+    1.0
     """
     y, s = _check(np.asarray(labels), np.asarray(scores))
-    neg = np.sort(s[y == 0])[::-1]
-    pos = s[y == 1]
-    if len(neg) == 0 or len(pos) == 0:
-        return float("nan")
-    k = int(np.floor(fpr * len(neg)))  # reals allowed above the threshold
-    thr = neg[k] if k < len(neg) else -np.inf
-    return float(np.mean(pos > thr))
+    return metrics.tpr_at_fpr(y, s, fpr=fpr)
 
 
 def summary_metrics(labels: Sequence[int], scores: Sequence[float]) -> dict[str, Any]:
@@ -115,21 +86,10 @@ def group_metrics(labels: Sequence[int], scores: Sequence[float], groups: Sequen
 
 
 def _fit_logistic(X: np.ndarray, y: np.ndarray, w: np.ndarray, *, l2: float = 1e-4, iters: int = 100) -> np.ndarray:
-    """Weighted logistic regression by Newton's method; returns ``[coef..., intercept]``."""
-    A = np.c_[X, np.ones(len(X))]
-    beta = np.zeros(A.shape[1])
-    reg = np.full(A.shape[1], l2)
-    reg[-1] = 0.0
-    for _ in range(iters):
-        z = np.clip(A @ beta, -40, 40)
-        p = 1.0 / (1.0 + np.exp(-z))
-        g = A.T @ (w * (p - y)) + reg * beta
-        H = (A * (w * p * (1 - p))[:, None]).T @ A + np.diag(reg) + 1e-9 * np.eye(A.shape[1])
-        step = np.linalg.solve(H, g)
-        beta -= step
-        if np.max(np.abs(step)) < 1e-10:
-            break
-    return beta
+    """Weighted logistic regression (:func:`fakescope.fusion.fit_logistic`, the one fitter; ``l2`` here is
+    the absolute penalty); returns ``[coef..., intercept]``."""
+    coef, b = fit_logistic(X, y, l2=l2 / max(len(y), 1), iters=iters, sample_weight=w)
+    return np.r_[coef, b]
 
 
 def _balanced_weights(y: np.ndarray, groups: Sequence[str] | None) -> np.ndarray:

@@ -175,8 +175,10 @@ def _markdown(out, wild, origins) -> str:
     n_img = wild.labels.size // len(conds)
     L = ["# In the wild: sources the detectors never trained on", "",
          "Written by `bench/generalisation.py` from `src/fakescope/weights/wild.json` (the `wild` step of the model "
-         "build, `fakescope build wild`). Nothing here was trained on; the only thing fitted on these rows is the "
-         "default scan's \"real\" cut (section 2), and section 3 checks that cut by leaving each source out.", "",
+         "build, `fakescope build wild`). No weights were trained on these rows. Three choices used them, each "
+         "checked by leaving each source out: the default scan's \"real\" cut (section 2; checked in section 3), "
+         "the default detector sets (section 5, with a nested leave-one-source-out check), and two knobs of `rine` "
+         "(crops and L2, chosen by leave-one-source-out over all 42 sources; its card).", "",
          f"**Rows:** {n_img} held-out images × {len(conds)} conditions = {out['rows']}: the `test` split of the modern "
          "set and the photos (generators seen in training and the five never-seen ones), and the `wild` sources "
          "(comfyui: ~20 recent open models; camera: 28 camera JPEGs; faces: web photos vs FLUX-LoRA portraits). "

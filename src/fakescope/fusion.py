@@ -31,6 +31,8 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from .errors import UsageError, WeightsError
+from .fitting import _sigmoid, fit_logistic
+from .regimes import HELDOUT_PREFIX, REGIMES, THUMBNAIL_MAX_SIDE, regime_of
 from .types import Attribution, Evidence
 
 __all__ = ["CalibrationSet", "CascadeScores", "WildScores", "load_cascade", "load_wild", "Fuser", "OperatingPoint",
@@ -46,60 +48,11 @@ MIN_CONDITION_REALS = 100  # held-out real images a compression class needs for 
 WEAK_SHIFT_MAX = 0.75  # the most a weak item may move the log-odds
 
 
-def _sigmoid(z: np.ndarray | float) -> np.ndarray | float:
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -60.0, 60.0)))
-
-
 def _logit(p: float) -> float:
     p = min(max(p, 1e-6), 1 - 1e-6)
     return math.log(p / (1 - p))
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, *, l2: float = 1e-5, iters: int = 100,
-                 sample_weight: np.ndarray | None = None) -> tuple[np.ndarray, float]:
-    """Fit L2-regularised logistic regression by Newton's method (no scikit-learn needed): the
-    project's one logistic fitter (stackers, heads, Platt scaling).
-
-    Parameters
-    ----------
-    x : (n, d) array of features; y : (n,) array of 0/1 labels.
-    l2 : penalty per row (the penalty on the weights is ``l2 * n``; the intercept is not penalised).
-    sample_weight : optional (n,) weights of the rows' losses.
-
-    Returns
-    -------
-    (weights, bias)
-
-    Examples
-    --------
-    >>> rng = np.random.default_rng(0)
-    >>> x = np.r_[rng.normal(-1, 1, (200, 1)), rng.normal(1, 1, (200, 1))]
-    >>> y = np.r_[np.zeros(200), np.ones(200)]
-    >>> w, b = fit_logistic(x, y)
-    >>> bool(w[0] > 1.0 and abs(b) < 0.5)
-    True
-    """
-    x = np.asarray(x, np.float64)
-    y = np.asarray(y, np.float64)
-    n, d = x.shape
-    sw = np.ones(n) if sample_weight is None else np.asarray(sample_weight, np.float64)
-    xa = np.c_[x, np.ones(n)]
-    theta = np.zeros(d + 1)
-    reg = np.full(d + 1, l2 * n)
-    reg[-1] = 0.0
-    for _ in range(iters):
-        p = _sigmoid(xa @ theta)
-        grad = xa.T @ (sw * (p - y)) + reg * theta
-        w = sw * p * (1 - p) + 1e-12
-        hess = (xa * w[:, None]).T @ xa + np.diag(reg) + 1e-9 * np.eye(d + 1)
-        step = np.linalg.solve(hess, grad)
-        theta -= step
-        if np.max(np.abs(step)) < 1e-10:
-            break
-    return theta[:-1], float(theta[-1])
-
-
-HELDOUT_PREFIX = "heldout:"  # calibration groups of fakes from decoders no detector trained on
 
 
 def heldout_mask(groups: Sequence[str]) -> np.ndarray:
@@ -417,14 +370,7 @@ class Decision:
     reasons: tuple[str, ...] = field(default_factory=tuple)
 
 
-REGIMES = ("thumbnail", "full")
-THUMBNAIL_MAX_SIDE = 64  # CIFAR-size images behave unlike photos: calibrated on their own
 MIN_PER_CLASS = 20
-
-
-def regime_of(min_side: int | None) -> str:
-    """``"thumbnail"`` for an image whose smaller side is at most ``THUMBNAIL_MAX_SIDE``, else ``"full"``."""
-    return "thumbnail" if min_side is not None and min_side <= THUMBNAIL_MAX_SIDE else "full"
 
 
 @dataclass(frozen=True)

@@ -124,7 +124,7 @@ def fit_stacker(x: np.ndarray, y: np.ndarray, *, l2: float = 1e-3, iters: int = 
     y = np.asarray(y, np.float64)
     if x.ndim != 2 or x.shape[0] != y.size or not (0 < y.sum() < y.size):
         raise UsageError("fit_stacker needs an (n, d) matrix and labels with both classes")
-    from ..fusion import fit_logistic  # the one logistic fitter
+    from ..fitting import fit_logistic  # the one logistic fitter
 
     mu, sd = x.mean(axis=0), x.std(axis=0) + 1e-9
     n1 = y.sum()

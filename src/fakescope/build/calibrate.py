@@ -64,7 +64,7 @@ def calibration_rows(root: str | os.PathLike[str] | None = None) -> list[Any]:
 def _stacker_p(xc: np.ndarray, yc: np.ndarray, xw: np.ndarray) -> np.ndarray:
     """The fusion's stacker (standardise on the calibration rows, :func:`fakescope.fusion.fit_logistic`)
     fitted on ``xc`` and applied to ``xw`` (logits)."""
-    from ..fusion import fit_logistic
+    from ..fitting import fit_logistic
 
     mu, sd = xc.mean(axis=0), xc.std(axis=0) + 1e-9
     w, b = fit_logistic((xc - mu) / sd, yc)
@@ -108,7 +108,7 @@ def _choose(table: Sequence[Mapping[str, Any]], cost: Mapping[str, float], drop:
 def choose_defaults(cal: Mapping[str, Any], wild: Mapping[str, Any], families: Mapping[str, str],
                     cost: Mapping[str, float], candidates: Sequence[str] = CORE_DETECTORS) -> dict[str, Any]:
     """The default set per regime (see the module docs) and the table it was chosen from."""
-    from ..fusion import regime_of
+    from ..regimes import regime_of
 
     names = [n for n in candidates if n in cal["scores"] and n in wild["scores"]]
     yc = np.asarray(cal["labels"], np.float64)

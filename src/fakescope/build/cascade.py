@@ -36,7 +36,7 @@ Log = Callable[[str], None]
 
 def _staged_chunk(args: tuple[list[str], tuple[str, ...]]) -> list[dict[str, Any]]:
     from ..detectors import create_detector
-    from ..fusion import THUMBNAIL_MAX_SIDE
+    from ..regimes import THUMBNAIL_MAX_SIDE
     from ..io.decode import load
     from .calibrate import CAL_CHAINS
 

@@ -60,8 +60,9 @@ RECIPE: dict[str, Any] = {
         "screenshot": "the 'screenshot' preset (display scale 0.5, area resample, sharpening 0.3, PNG)",
     },
     "l2_grid": [1e-5, 1e-4, 1e-3, 1e-2, 1e-1],
-    "selection": "leave-one-source-out over the train split's origins (every chain); criterion: mean over chains "
-                 "of the mean per-source AUC",
+    "selection": "crops and L2 together by leave-one-source-out over every non-CIFAKE source of the manifest (all "
+                 "splits, every chain); criterion: mean over chains of the mean per-source AUC (sources of >= 5 "
+                 "images); the head itself is fitted on the train rows only",
 }
 CHAINS: tuple[str, ...] = tuple(RECIPE["chains"])
 
@@ -162,7 +163,7 @@ def _cached_features(pool: Sequence[Any], *, jobs: int, log: Log | None) -> list
 
 def fit_head(x: np.ndarray, y: np.ndarray, l2: float) -> dict[str, Any]:
     """Standardise, then L2 logistic regression: the head arrays of :func:`fakescope.detectors.probe.load_head`."""
-    from ..fusion import fit_logistic
+    from ..fitting import fit_logistic
 
     mean = x.mean(axis=0).astype(np.float64)
     scale = x.std(axis=0).astype(np.float64) + 1e-6
@@ -253,7 +254,7 @@ def build_rine(root: str | os.PathLike[str] | None = None, *, jobs: int = 2, log
     package's ``weights/``).  ``records``/``calibration`` replace the split's rows (tests)."""
     from ..backbones import efficientnet_lite0_path
     from ..detectors.base import WEIGHTS_DIR, DetectorCard, sha256_file
-    from ..fusion import fit_logistic
+    from ..fitting import fit_logistic
     from ..io.splits import file_sha256, split_sha256
 
     t0 = time.time()

@@ -23,7 +23,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import WeightsError
-from ..fusion import regime_of
+from ..regimes import regime_of
 from . import DETECTORS
 from .base import Detector, DetectorCard, load_card
 

@@ -24,7 +24,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from ..detectors.base import WEIGHTS_DIR, Detector, DetectorCard
-from ..fusion import HELDOUT_PREFIX, THUMBNAIL_MAX_SIDE, regime_of
+from ..regimes import HELDOUT_PREFIX, THUMBNAIL_MAX_SIDE, regime_of
 from .data import Record, all_records
 from .evaluate import _balanced_weights, _fit_logistic, fit_platt, roc_auc
 from .pipeline import CALIBRATION_SPLIT_DOC, _cal_group, eval_images, heldout_records

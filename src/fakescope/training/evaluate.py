@@ -8,7 +8,8 @@ import numpy as np
 
 from ..benchmark import metrics
 from ..errors import UsageError
-from ..fusion import HELDOUT_PREFIX, fit_logistic
+from ..fitting import fit_logistic
+from ..regimes import HELDOUT_PREFIX
 
 if TYPE_CHECKING:
     from .data import Record

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from ..detectors.base import WEIGHTS_DIR, Detector, DetectorCard, sha256_file
-from ..fusion import HELDOUT_PREFIX
+from ..regimes import HELDOUT_PREFIX
 from .augment import jpeg
 from .autoencoder import make_ae_fakes, train_autoencoder
 from .data import SPLITS_DOC, HELD_OUT_GENERATORS, Record, all_records, load_rgb

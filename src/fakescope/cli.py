@@ -538,6 +538,8 @@ def _input_kind(policy: str) -> str:
     p = policy.lower()
     if "member" in p:
         return "members'"
+    if p.startswith("native resolution") and "crop" in p:  # rine: native crops, resized only when too small
+        return "crops 224"
     if "resized to 224" in p or "content level" in p:
         return "resize 224"
     tile = next((w for w in p.replace(",", " ").split() if "x" in w and w.split("x")[0].isdigit()), "")

@@ -47,7 +47,7 @@ def test_shipped_rine_runs_without_torch_and_averages_its_crops(shared_data):
 def test_rine_card_records_its_recipe_and_leave_one_source_out_choice():
     card = json.loads((WEIGHTS_DIR / "rine.json").read_text())
     ex = card["extra"]
-    assert ex["stages"] == [2, 3, 4, 5] and ex["inputs_sha256"]
+    assert ex["stages"] == [2, 3, 4, 5] and card["metrics"]["inputs_sha256"]
     sel = card["metrics"]["selection"]
     assert set(sel) == {str(c) for c in ex["recipe"]["crops_grid"]}
     # the shipped choice is the best leave-one-source-out criterion over the crops x L2 grid

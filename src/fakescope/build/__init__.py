@@ -65,7 +65,9 @@ class Step:
     def up_to_date(self) -> bool:
         try:
             d = json.loads(self.output.read_text(encoding="utf-8"))
-            recorded = d.get("inputs_sha256") or d.get("extra", {}).get("inputs_sha256")  # cards keep it in extra
+            # a card keeps it among its metrics: not in ``extra``, which decides the scoring key, so a
+            # rebuild that reproduces the weights does not make every step that scores them stale
+            recorded = d.get("inputs_sha256") or d.get("metrics", {}).get("inputs_sha256")
             return recorded == self.fingerprint()
         except (OSError, ValueError, AttributeError):
             return False

@@ -23,7 +23,6 @@ import itertools
 import json
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -62,19 +61,11 @@ def staged_rows(records: Sequence[Any], names: Sequence[str], *, jobs: int = 2,
                 log: Log | None = None) -> dict[str, dict[str, list[float | None]]]:
     """Per detector: ``first`` (half of its tiles; None without a second stage) and ``full`` scores of
     every calibration row (record-major, variants in :data:`.calibrate.CAL_CHAINS` order)."""
-    paths = [r.path for r in records]
-    chunks = [paths[i : i + 8] for i in range(0, len(paths), 8)]
-    rows: list[dict[str, Any]] = []
-    args = [(c, tuple(names)) for c in chunks]
-    if jobs > 1:
-        with ProcessPoolExecutor(jobs) as ex:
-            for k, part in enumerate(ex.map(_staged_chunk, args)):
-                rows += part
-                if log and k % 25 == 0:
-                    log(f"cascade: {min(len(paths), (k + 1) * 8)}/{len(paths)} images in two stages")
-    else:
-        for a in args:
-            rows += _staged_chunk(a)
+    from .generalisation import map_chunks
+
+    parts = map_chunks(_staged_chunk, [r.path for r in records], (tuple(names),), jobs=jobs, log=log,
+                       what="cascade: two stages", every=25)
+    rows = [row for part in parts for row in part]
     return {n: {"first": [r[n][0] for r in rows], "full": [r[n][1] for r in rows]} for n in names}
 
 

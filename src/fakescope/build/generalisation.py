@@ -34,7 +34,7 @@ from ..fusion import MIN_UNSEEN_UNIT
 from ..perturbations import Chain, Perturbation, preset
 
 __all__ = ["LAUNDERING", "launder", "heldout_records", "is_unseen", "rule_unit", "score_wild", "write_wild",
-           "source_table", "source_aucs", "summarize_sources", "label_table", "loso_predict",
+           "source_table", "source_aucs", "summarize_sources", "map_chunks", "label_table", "loso_predict",
            "WILD_FILE", "WILD_DETECTORS", "MIN_UNIT"]
 
 Log = Callable[[str], None]
@@ -87,6 +87,30 @@ def heldout_records(root: str | os.PathLike[str] | None = None) -> list[Any]:
     return [r for r in all_records(root, wild=True) if r.split in ("test", "wild") and r.source != "cifake"]
 
 
+def map_chunks(fn: Callable[..., Any], items: Sequence[Any], extra: tuple[Any, ...] = (), *, size: int = 8,
+               jobs: int = 2, log: Log | None = None, what: str = "", every: int = 10) -> list[Any]:
+    """``fn((chunk, *extra))`` over ``items`` cut into chunks of ``size``, in order: one worker process
+    per job (detectors run single-threaded ONNX sessions, so one process per core scales best), with
+    a progress line every ``every`` chunks.  The build's steps all score through it."""
+    chunks = [list(items[i : i + size]) for i in range(0, len(items), size)]
+    args = [(c, *extra) for c in chunks]
+    parts: list[Any] = []
+
+    def done(k: int, part: Any) -> None:
+        parts.append(part)
+        if log and k % every == 0:
+            log(f"{what}: {min(len(items), (k + 1) * size)}/{len(items)} images")
+
+    if jobs > 1:
+        with ProcessPoolExecutor(jobs) as ex:
+            for k, part in enumerate(ex.map(fn, args)):
+                done(k, part)
+    else:
+        for k, a in enumerate(args):
+            done(k, fn(a))
+    return parts
+
+
 def _score_chunk(args: tuple[list[tuple[str, int]], tuple[str, ...], dict[str, Chain], dict[str, str]]
                  ) -> list[dict[str, Any]]:
     from ..detectors import create_detector
@@ -118,20 +142,8 @@ def score_wild(records: Sequence[Any], *, detectors: Sequence[str] = WILD_DETECT
     conditions = tuple(chains)
     classes = {c: LAUNDERED_COMPRESSION[c] for c in conditions if c in LAUNDERED_COMPRESSION}
     items = [(r.path, i) for i, r in enumerate(records)]
-    chunks = [items[i : i + 8] for i in range(0, len(items), 8)]
-    rows: list[dict[str, Any]] = []
-    args = [(c, tuple(detectors), dict(chains), classes) for c in chunks]
-    if jobs > 1:  # detectors run single-threaded ONNX sessions: one process per core
-        with ProcessPoolExecutor(jobs) as ex:
-            for k, part in enumerate(ex.map(_score_chunk, args)):
-                rows += part
-                if log and k % 10 == 0:
-                    log(f"{what}: {min(len(items), (k + 1) * 8)}/{len(items)} images")
-    else:
-        for k, a in enumerate(args):
-            rows += _score_chunk(a)
-            if log and k % 10 == 0:
-                log(f"{what}: {min(len(items), (k + 1) * 8)}/{len(items)} images")
+    rows = [row for part in map_chunks(_score_chunk, items, (tuple(detectors), dict(chains), classes), jobs=jobs,
+                                       log=log, what=what) for row in part]
     rows.sort(key=lambda r: (r["index"], list(conditions).index(r["condition"])))
     recs = [records[r["index"]] for r in rows]
     return {

@@ -34,14 +34,14 @@ import hashlib
 import json
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from ..perturbations import Chain, Perturbation, preset
-from .generalisation import source_aucs
+from ..detectors.probe import apply_head
+from .generalisation import loso_predict, map_chunks, source_aucs
 
 __all__ = ["RECIPE", "training_chains", "train_records", "chain_features", "fit_head", "select_l2", "export_rine",
            "build_rine"]
@@ -118,18 +118,8 @@ def chain_features(records: Sequence[Any], *, max_crops: int | Sequence[int] = 1
     :data:`CHAINS` order; ``launder=False``: as stored only).  ``max_crops`` a sequence: one array
     per crop count, from one decode and laundering of each image."""
     crops = (max_crops,) if isinstance(max_crops, int) else tuple(max_crops)
-    items = [(r.path, r.key) for r in records]
-    chunks = [items[i : i + 4] for i in range(0, len(items), 4)]
-    parts: list[list[np.ndarray]] = []
-    args = [(c, crops, launder) for c in chunks]
-    if jobs > 1:
-        with ProcessPoolExecutor(jobs) as ex:
-            for k, part in enumerate(ex.map(_chunk, args)):
-                parts.append(part)
-                if log and k % 25 == 0:
-                    log(f"rine features: {min(len(items), (k + 1) * 4)}/{len(items)} images")
-    else:
-        parts = [_chunk(a) for a in args]
+    parts = map_chunks(_chunk, [(r.path, r.key) for r in records], (crops, launder), size=4, jobs=jobs, log=log,
+                       what="rine features", every=25)
     out = [np.concatenate([p[j] for p in parts]) for j in range(len(crops))]
     return out[0] if isinstance(max_crops, int) else out
 
@@ -177,15 +167,9 @@ def select_l2(x: np.ndarray, y: np.ndarray, origins: np.ndarray, chains: np.ndar
     """The L2 strength of ``grid`` with the best leave-one-source-out criterion (see the module docs)."""
     table: dict[str, Any] = {}
     for l2 in grid:
-        p = np.full(len(y), np.nan)
-        for o in dict.fromkeys(origins.tolist()):
-            te = origins == o
-            h = fit_head(x[~te], y[~te], l2)
-            p[te] = ((x[te] - h["mean"]) / h["scale"]) @ h["coef"] + float(h["intercept"])
+        p = loso_predict(x, y, origins, lambda xt, yt: fit_head(xt, yt, l2), lambda h, xs: apply_head(xs, h))
         per_chain = {}
-        for c in dict.fromkeys(chains.tolist()):
-            m = chains == c
-            aucs = source_aucs(p[m], y[m], origins[m], chains[m])[c]
+        for c, aucs in source_aucs(p, y, origins, chains).items():
             per_chain[c] = {"mean": float(np.mean(list(aucs.values()))), "worst": float(min(aucs.values())),
                             "worst_source": min(aucs, key=aucs.get)}
         table[repr(l2)] = {"criterion": float(np.mean([v["mean"] for v in per_chain.values()])),
@@ -242,7 +226,7 @@ def export_rine(head: dict[str, Any], path: str | os.PathLike[str], stages: Sequ
     Path(path).write_bytes(buf.getvalue())
     x = np.random.default_rng(0).uniform(0, 255, (4, 3, 224, 224)).astype(np.float32)
     feats = OnnxModel(backbone_onnx("efficientnet_lite0", stages=tuple(stages)))(x).astype(np.float64)
-    ref = ((feats - head["mean"]) / head["scale"]) @ head["coef"] + float(head["intercept"])
+    ref = apply_head(feats, head)
     got = OnnxModel(path)(x).astype(np.float64).ravel()
     return float(np.max(np.abs(got - ref)))
 
@@ -286,7 +270,7 @@ def build_rine(root: str | os.PathLike[str] | None = None, *, jobs: int = 2, log
     head = fit_head(x, y, l2)
     xc = chain_features(cal, max_crops=max_crops, launder=False, jobs=jobs)
     yc = np.array([r.label for r in cal], np.float64)
-    raw_c = ((xc - head["mean"]) / head["scale"]) @ head["coef"] + float(head["intercept"])
+    raw_c = apply_head(xc, head)
     (a,), b = fit_logistic(raw_c[:, None], yc)
     n_params = int(sum(v.size for v in _backbone_params(RECIPE["stages"])) + head["coef"].size + 1)
     from ..benchmark.metrics import roc_auc
@@ -324,10 +308,10 @@ def build_rine(root: str | os.PathLike[str] | None = None, *, jobs: int = 2, log
         metrics={"loso": table[repr(l2)]["chains"], "loso_criterion": table[repr(l2)]["criterion"],
                  "loso_sources": int(len(set(origins.tolist()))), "selection": tables,
                  "calibration_auc_stored": float(roc_auc(yc, raw_c)), "n_calibration": int(len(cal)),
-                 "onnx_parity": parity, "seconds": round(time.time() - t0, 1)},
+                 "onnx_parity": parity, "seconds": round(time.time() - t0, 1), "inputs_sha256": inputs_sha256},
         calibration={"method": "platt", "a": float(a), "b": float(b)},
         extra={"source_backbone": "efficientnet_lite0", "backbone_sha256": file_sha256(lite), "stages": RECIPE["stages"],
-               "max_crops": max_crops, "l2": l2, "recipe": RECIPE, "inputs_sha256": inputs_sha256},
+               "max_crops": max_crops, "l2": l2, "recipe": RECIPE},
     )
     card.save(out / "rine.json")
     d = card.to_dict()

@@ -56,8 +56,7 @@ def _build_parser() -> argparse.ArgumentParser:
                         "the npr tiles when that already settles the label on calibration data)")
     s.add_argument("--no-provenance", dest="provenance", action="store_false",
                    help="skip C2PA, IPTC, generator metadata, camera and watermark evidence")
-    s.add_argument("--c2pa-trust", action="append", default=[], metavar="PEM", type=Path,
-                   help="trust anchors (PEM) for C2PA signers (repeatable)")
+    _add_trust_options(s)
     prog = s.add_mutually_exclusive_group()
     prog.add_argument("--progress", dest="progress", action="store_true", default=None,
                       help="always show the progress bar")
@@ -68,11 +67,13 @@ def _build_parser() -> argparse.ArgumentParser:
     r.add_argument("-o", "--out", type=Path, required=True, help="the HTML file to write")
 
     v = sub.add_parser("provenance", help="what the files say about their origin (C2PA, IPTC, EXIF, PNG chunks, watermarks)")
-    v.add_argument("paths", nargs="+", type=Path, metavar="FILE", help="image files to read provenance from")
+    v.add_argument("paths", nargs="*", type=Path, metavar="FILE", help="image files to read provenance from")
     v.add_argument("--format", choices=("text", "json"), default="text",
                    help="text (default): a readable report per file; json: one JSON object per file")
-    v.add_argument("--c2pa-trust", action="append", default=[], metavar="PEM", type=Path,
-                   help="trust anchors (PEM) for C2PA signers (repeatable)")
+    v.add_argument("--version", dest="show_version", action="store_true",
+                   help="print the versions of fakescope and the C2PA SDK, and the C2PA trust list in use "
+                        "(its date, sha256 and age), then exit")
+    _add_trust_options(v)
     v.add_argument("--no-watermark", dest="watermark", action="store_false", help="skip watermark decoding")
 
     b = sub.add_parser("bench", help="run a benchmark protocol (configs/bench/*.yaml) on any detector and dataset")
@@ -125,6 +126,15 @@ def _build_parser() -> argparse.ArgumentParser:
     d.add_argument("name", nargs="?", default=None, metavar="NAME", help="show this detector's whole card")
     d.add_argument("--json", action="store_true", help="print the cards as JSON")
     return p
+
+
+def _add_trust_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--c2pa-trust", action="append", default=[], metavar="FILE|none",
+                   help="add C2PA trust anchors: PEM certificates, or a trust list's JSON (repeatable); 'none': "
+                        "do not use the C2PA trust list (only the anchors given here count)")
+    p.add_argument("--c2pa-trust-list", default=None, metavar="FILE",
+                   help="use this C2PA trust list (e.g. a newer C2PA-TRUST-LIST.json) instead of the one shipped "
+                        "with fakescope (default: $FAKESCOPE_C2PA_TRUST_LIST, else the shipped list)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -342,16 +352,77 @@ def _has_subfolders(path: str) -> bool:
         return False
 
 
-def _provenance_options(args: argparse.Namespace):
+def _provenance_options(args: argparse.Namespace, *, warn: bool = True):
     from .provenance import ProvenanceOptions
+    from .provenance.c2pa import DEFAULT_TRUST_LIST, resolve_trust_list
 
-    for pem in args.c2pa_trust:
-        if not pem.is_file():
+    files = [str(t) for t in args.c2pa_trust if str(t).strip().lower() != "none"]
+    use_list = len(files) == len(args.c2pa_trust)
+    for pem in files:
+        if not Path(pem).is_file():
             raise UsageError(f"--c2pa-trust: no such file: {pem}")
-    kw = {"c2pa_trust": tuple(str(p) for p in args.c2pa_trust)}
+    trust_list = args.c2pa_trust_list
+    if trust_list is not None:
+        if not use_list:
+            raise UsageError("--c2pa-trust none and --c2pa-trust-list FILE contradict each other")
+        if not Path(trust_list).is_file():
+            raise UsageError(f"--c2pa-trust-list: no such file: {trust_list}")
+    elif use_list:
+        trust_list = DEFAULT_TRUST_LIST
+    kw = {"c2pa_trust": tuple(files), "c2pa_trust_list": trust_list}
     if getattr(args, "watermark", True) is False:
         kw["watermark"] = False
-    return ProvenanceOptions(**kw)
+    options = ProvenanceOptions(**kw)
+    tl = resolve_trust_list(options.c2pa_trust_list)  # a bad list is a usage error before any file is read
+    if warn and tl is not None and tl.warning() and tl.date is not None:
+        print(f"fakescope: warning: {tl.warning()}", file=sys.stderr)
+    return options
+
+
+def _trust_version_lines(args: argparse.Namespace) -> list[str]:
+    """`fakescope provenance --version`: fakescope, the C2PA SDK and the trust list in use."""
+    from .provenance import c2pa as c2pa_mod
+
+    lines = [f"fakescope {__version__}"]
+    mod = c2pa_mod._module()
+    if mod is None:
+        lines.append(f"c2pa: {c2pa_mod.NOT_INSTALLED}")
+    else:
+        try:
+            sdk = mod.sdk_version()
+        except Exception:  # an old binding without sdk_version
+            sdk = "unknown"
+        lines.append(f"c2pa-python {getattr(mod, '__version__', None) or _dist_version('c2pa-python')} "
+                     f"(c2pa-rs {sdk})")
+    options = _provenance_options(args, warn=False)
+    tl = c2pa_mod.resolve_trust_list(options.c2pa_trust_list)
+    if tl is None:
+        lines.append("C2PA trust list: none (--c2pa-trust none)")
+    else:
+        d = tl.to_dict()
+        where = "shipped with fakescope" if tl.shipped else "given by the user"
+        lines.append(f"C2PA trust list: {tl.name} of {tl.date or 'unknown date (a PEM file)'}, "
+                     f"{len(tl.certificates)} certificates, {where}")
+        lines.append(f"  file: {tl.path}")
+        lines.append(f"  sha256: {tl.sha256}")
+        if d.get("issued"):
+            lines.append(f"  issued: {d['issued']}" + (f", next update due {tl.next_update}" if tl.next_update else ""))
+        if d.get("age_days") is not None:
+            lines.append(f"  age: {d['age_days']} days")
+        if d.get("warning"):
+            lines.append(f"  warning: {d['warning']}")
+    for f in options.c2pa_trust:
+        lines.append(f"added trust anchors: {f}")
+    return lines
+
+
+def _dist_version(name: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def _cmd_provenance(args: argparse.Namespace) -> int:
@@ -359,6 +430,11 @@ def _cmd_provenance(args: argparse.Namespace) -> int:
     from .io.decode import load
     from .provenance import format_report, provenance_report
 
+    if args.show_version:
+        print("\n".join(_trust_version_lines(args)))
+        return EXIT_OK
+    if not args.paths:
+        raise UsageError("fakescope provenance: give at least one FILE (or --version)")
     options = _provenance_options(args)
     reports, failed = [], 0
     for path in args.paths:

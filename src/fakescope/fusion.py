@@ -48,6 +48,11 @@ MIN_CONDITION_REALS = 100  # held-out real images a compression class needs for 
 WEAK_SHIFT_MAX = 0.75  # the most a weak item may move the log-odds
 
 
+def _self_declared(e: Evidence) -> bool:
+    """A signed declaration whose signer no trusted authority vouches for (C2PA ``details.self_declared``)."""
+    return bool((e.details or {}).get("self_declared"))
+
+
 def _logit(p: float) -> float:
     p = min(max(p, 1e-6), 1 - 1e-6)
     return math.log(p / (1 - p))
@@ -778,11 +783,13 @@ class Fuser:
         detector_ev = [e for e in evidence if e.kind == "detector" and e.weight == "pixel"]
 
         if strong:
-            # verifiable provenance decides; the most decisive item leads
-            lead = max(strong, key=lambda e: abs(e.score - 0.5))
+            # verifiable provenance decides; the most decisive item leads, a trusted one before a self-declared one
+            lead = max(strong, key=lambda e: (abs(e.score - 0.5), not _self_declared(e)))
             p = float(lead.score)
             label = "ai-generated" if p >= 0.5 else "real"
-            explanation = f"Labelled {label} because {lead.summary[0].lower() + lead.summary[1:]}"
+            how = " on the file's own declaration (self-declared: no trusted authority vouches for its signer)" \
+                if _self_declared(lead) else ""
+            explanation = f"Labelled {label}{how} because {lead.summary[0].lower() + lead.summary[1:]}"
             if pixel_p is not None:
                 agree = (pixel_p >= op.threshold) == (label == "ai-generated")
                 explanation += (f"; the pixel detectors {'agree' if agree else 'disagree'} "

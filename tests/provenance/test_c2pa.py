@@ -68,7 +68,10 @@ def test_signed_ai_manifest_is_strong(ai_jpeg, to_sample):
     assert item.details["declared"]["code"] == "trainedAlgorithmicMedia"
     assert item.details["signer"]["common_name"] == "C2PA Signer"
     assert item.details["actions"][0]["digital_source_type"] == "trainedAlgorithmicMedia"
-    assert "generative AI" in item.summary and "not in the trust list" in item.summary
+    assert "generative AI" in item.summary and "self-declared" in item.summary and item.details["self_declared"]
+    assert ("signed by a certificate that no trusted authority vouches for (it names itself 'C2PA Test Signing "
+            "Cert'): it proves the file was not changed since signing, not who made it") in item.summary
+    assert item.details["trust_list"]["date"] == "2026-08-21" and item.details["trust_list"]["certificates"] == 30
     assert not any(e.summary == ABSENCE_SUMMARY for e in ev)
 
 
@@ -76,9 +79,11 @@ def test_trusted_signer_gives_certainty(ai_jpeg, capture_jpeg, to_sample, c2pa_d
     opts = ProvenanceOptions(c2pa_trust=(str(c2pa_dir / "es256_certs.pem"),))
     (ai,) = _c2pa_items(analyze_provenance(to_sample(ai_jpeg), opts))
     assert ai.weight == "strong" and ai.score == 1.0 and ai.details["trusted"] is True
+    assert ai.details["self_declared"] is False and "self-declared" not in ai.summary
+    assert "signed by C2PA Test Signing Cert — trusted (your trust anchors: es256_certs.pem)" in ai.summary
     (cap,) = _c2pa_items(analyze_provenance(to_sample(capture_jpeg), opts))
     assert cap.weight == "strong" and cap.score == pytest.approx(0.05)
-    assert "trusted signer" in cap.summary
+    assert "— trusted (your trust anchors: es256_certs.pem)" in cap.summary
 
 
 def test_untrusted_capture_claim_is_only_weak(capture_jpeg, to_sample):

@@ -42,6 +42,7 @@ from . import c2pa as _c2pa
 from . import camera as _camera
 from . import generators as _generators
 from . import iptc as _iptc
+from . import trust as _trust
 from .watermark import DEFAULT_THRESHOLD
 
 __all__ = ["ProvenanceOptions", "analyze_provenance", "provenance_report", "format_report", "ABSENCE_SUMMARY", "preload"]
@@ -54,10 +55,14 @@ WATERMARK_NOT_INSTALLED = ("Invisible-watermark checking not installed (pip inst
 
 
 def preload() -> None:
-    """Build what the first image would build: the C2PA SDK import (when installed) and the table
-    of every JPEG quantization table libjpeg writes (~50 ms).  The scan engine calls it before
-    forking workers, so they share the work instead of each redoing it."""
+    """Build what the first image would build: the C2PA SDK import (when installed), the default
+    C2PA trust list, and the table of every JPEG quantization table libjpeg writes (~50 ms).  The
+    scan engine calls it before forking workers, so they share the work instead of each redoing it."""
     _c2pa.c2pa_available()
+    try:
+        _trust.default_trust_list()
+    except UsageError:
+        pass  # reported, with its reason, by the first image that needs it
     _camera.jpeg_table_index()
 
 
@@ -67,8 +72,12 @@ class ProvenanceOptions:
 
     Parameters
     ----------
-    c2pa_trust : PEM files of trust anchors (``--c2pa-trust``): a C2PA signer chaining to one
-        of them is "trusted"; without any, valid manifests are "valid but untrusted".
+    c2pa_trust : files of added trust anchors (``--c2pa-trust FILE``): PEM certificates (root or
+        intermediate CAs, or a signer's own), or a trust list in its LoTE JSON form.  A C2PA signer
+        chaining to one of them, or to the trust list, is "trusted".
+    c2pa_trust_list : the trust list: ``"default"`` (the official C2PA trust list shipped with
+        fakescope, or the file ``$FAKESCOPE_C2PA_TRUST_LIST`` names), a file (``--c2pa-trust-list``,
+        e.g. a newer list), or ``None`` (``--c2pa-trust none``: only the added anchors count).
     watermark : look for the known invisible watermarks, in the formats that can still hold them
         (PNG, lossless WebP, 4:4:4 JPEG, ...; about 3 ms per 1024×768 image).
     watermark_threshold : bit agreement at or above which a watermark counts as present
@@ -85,12 +94,15 @@ class ProvenanceOptions:
     c2pa_trust: tuple[str, ...] = ()
     watermark: bool = True
     watermark_threshold: float = DEFAULT_THRESHOLD
+    c2pa_trust_list: str | None = _c2pa.DEFAULT_TRUST_LIST
 
     def __post_init__(self) -> None:
         trust = self.c2pa_trust
         if isinstance(trust, (str, bytes)) or hasattr(trust, "__fspath__"):
             trust = (trust,)
         object.__setattr__(self, "c2pa_trust", tuple(str(t) for t in trust))
+        if self.c2pa_trust_list is not None:
+            object.__setattr__(self, "c2pa_trust_list", str(self.c2pa_trust_list))
         if not 0.5 < float(self.watermark_threshold) <= 1.0:
             raise UsageError(f"watermark_threshold must be in (0.5, 1], got {self.watermark_threshold}")
 
@@ -105,7 +117,7 @@ def _collect(sample: Sample, options: ProvenanceOptions) -> tuple[list[Evidence]
     # C2PA: the marker check needs no package, so "no manifest" holds even without c2pa-python
     c2pa_section: dict[str, Any] = {"installed": _c2pa.c2pa_available(), "checked": bool(data),
                                     "trust_anchors": list(options.c2pa_trust)}
-    c2 = _c2pa.read_c2pa(data, meta.format, options.c2pa_trust) if data else None
+    c2 = _c2pa.read_c2pa(data, meta.format, options.c2pa_trust, options.c2pa_trust_list) if data else None
     if not data:
         c2pa_section["reason"] = "the raw file bytes were not kept (DecodeLimits.keep_bytes=False)"
     c2pa_section.update(c2.to_dict() if c2 is not None else {"present": False})
@@ -242,9 +254,9 @@ def format_report(report: dict[str, Any]) -> str:
     elif c.get("error"):
         out.append(f"    manifest present but unreadable: {c['error']}")
     else:
-        trust = "trusted signer" if c.get("trusted") else "signer not in the trust list"
-        out.append(f"    state: {c.get('state')} ({trust})")
+        out.append(_wrap(f"state: {c.get('state')} ({c.get('state_in_words') or ('valid' if c.get('valid') else 'invalid')})"))
         signer = c.get("signer") or {}
+        out.append(_wrap("trust: " + _c2pa.trust_phrase(bool(c.get("trusted")), c.get("trusted_by"), signer)))
         if signer:
             out.append("    signer: " + ", ".join(f"{k} {v}" for k, v in signer.items()))
         if c.get("claim_generator"):
@@ -256,14 +268,32 @@ def format_report(report: dict[str, Any]) -> str:
             out.append(f"    action: {a.get('action')}" + (f" ({extra})" if extra else ""))
         for i in c.get("ingredients") or []:
             dst = ", ".join(i.get("digital_source_types") or [])
-            out.append(f"    ingredient: {i.get('title')} ({i.get('relationship')}, "
-                       f"{'with' if i.get('has_manifest') else 'no'} manifest{', ' + dst if dst else ''})")
+            bad = (f" — its credentials fail validation: {i['validation_in_words']} ({', '.join(i['validation'])})"
+                   if i.get("validation") else "")
+            out.append(_wrap(f"ingredient: {i.get('title')} ({i.get('relationship')}, "
+                             f"{'with' if i.get('has_manifest') else 'no'} manifest{', ' + dst if dst else ''}){bad}"))
+        top = {i.get("title") for i in c.get("ingredients") or []}
+        for f in c.get("ingredient_failures") or []:
+            if f.get("ingredient") not in top:  # deeper in the history
+                out.append(_wrap(f"ingredient {f['ingredient']}: credentials fail validation: {f['words']} "
+                                 f"({f['code']})"))
+        for f in c.get("informational") or []:
+            out.append(_wrap(f"note: {f['code']} ({f.get('explanation', '')})"))
+    tl = c.get("trust_list")
+    if c.get("present") and c.get("checked", True):
+        if tl:
+            out.append(_wrap(f"trust list: {tl.get('name')} of {tl.get('date') or 'unknown date'} "
+                             f"({tl.get('certificates')} certificates, sha256 {str(tl.get('sha256'))[:16]}…)"
+                             + (f"; warning: {tl['warning']}" if tl.get("warning") else "")))
+        elif c.get("installed", True) and not c.get("error"):
+            out.append("    trust list: none (--c2pa-trust none)")
 
     iptc = report.get("iptc") or {}
     if iptc.get("digital_source_types") or iptc.get("iim") or iptc.get("ai_system"):
         out.append("IPTC:")
         for t in iptc.get("digital_source_types") or []:
-            out.append(_wrap(f"digital source type: {t['code']} — {t['meaning']}"))
+            out.append(_wrap(f"digital source type: {t['code']} — {t['meaning']}"
+                             + (f"; effect: {t['effect']}" if t.get("effect") else "")))
         for k in ("ai_system", "ai_system_version", "ai_prompt", "ai_prompt_writer"):
             if iptc.get(k):
                 out.append(f"    {k.replace('_', ' ')}: {_short(iptc[k])}")

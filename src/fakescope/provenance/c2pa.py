@@ -1,26 +1,37 @@
 """C2PA Content Credentials: signed manifests that say how an image was made.
 
 A C2PA manifest is a signed record embedded in the file (a JPEG APP11 segment, a PNG
-``caBX`` chunk, ...) listing what was done to the image (``c2pa.created``, ``c2pa.edited``,
-...), with each action's IPTC *digital source type* (``trainedAlgorithmicMedia`` for
-generative AI, ``digitalCapture`` for a camera), the software, the ingredients it was made
-from, and a hash of the pixels.  The manifest is read and verified by the official
-``c2pa-python`` bindings (the Rust ``c2pa-rs`` SDK), never fetched from the network.
+``caBX`` chunk, a WebP ``C2PA`` chunk, a TIFF tag, a ``uuid`` box in HEIF/AVIF/MP4/MOV, ...)
+listing what was done to the image (``c2pa.created``, ``c2pa.edited``, ...), with each action's
+IPTC *digital source type* (``trainedAlgorithmicMedia`` for generative AI, ``digitalCapture`` for
+a camera), the software, the ingredients it was made from (each with its own manifest and
+validation status), and a hash of the content.  The manifest is read and verified by the
+official ``c2pa-python`` bindings (the Rust ``c2pa-rs`` SDK), never fetched from the network.
+
+Two questions are kept apart:
+
+* **valid**: the signature verifies and the hashes match, so the file was not changed since
+  it was signed.  That says nothing about *who* signed: anyone can make a certificate.
+* **trusted**: the signing certificate also chains to a trust anchor: by default the official
+  C2PA trust list shipped with fakescope (:mod:`.trust`), plus the user's ``--c2pa-trust`` files.
 
 How fakescope reads the result:
 
 * **no manifest** → nothing (most images online have none);
-* **invalid** (the pixels or the manifest changed after signing, or a signature fails) →
-  reported, weight ``"none"``: the manifest no longer describes this file, and is proof
-  of nothing either way;
-* **valid** and declaring an AI source (in an action or an ingredient) → ``"strong"``,
-  score 0.99, or 1.0 when the signer is in the trust list the user gave (``--c2pa-trust``);
-* **valid** and declaring a camera capture → ``"strong"`` toward real (0.05) when the
-  signer is trusted, ``"weak"`` (0.3) when not: anyone can sign "camera" with their own key;
+* **invalid** (the content or the manifest changed after signing, a signature fails, the signing
+  certificate had expired, ...) → reported in words, weight ``"none"``: the manifest no longer
+  describes this file, and is proof of nothing either way;
+* **valid** and declaring an AI source → ``"strong"``: score 1.0 when the signer is trusted (its
+  declaration decides the label), 0.99 when not (strong, but *self-declared*: the file says so
+  about itself, and nobody vouches for the signer);
+* **valid** and declaring a camera capture → ``"strong"`` toward real (0.05) when the signer is
+  trusted, ``"weak"`` (0.3) when not: anyone can sign "camera" with their own key;
 * **valid** without a source type (an edit history) → reported, weight ``"none"``.
 
-"Valid" means the signature verifies and the hashes match; "trusted" means, in addition,
-that the signing certificate chains to an anchor in the trust list.
+A valid manifest whose **ingredients** carry credentials that fail validation (their own
+signature mismatches, their content changed) is valid, *but its history is not a clean one*:
+it says so in words, the failing ingredients' declarations decide nothing, and a capture claim
+resting on such a history is weakened (trusted: ``"weak"``; untrusted: ``"none"``).
 """
 
 from __future__ import annotations
@@ -36,24 +47,75 @@ from typing import Any
 
 from ..errors import UsageError
 from ..types import Evidence
+from . import trust as _trust
 from .iptc import AI_SOURCE_CATEGORIES, DigitalSourceType, source_type
 
 __all__ = [
     "C2PA_MIME_TYPES",
     "NOT_INSTALLED",
+    "DEFAULT_TRUST_LIST",
+    "FAILURE_WORDS",
+    "CODE_ALIASES",
     "c2pa_available",
     "has_manifest_marker",
+    "container_format",
+    "failure_words",
     "load_trust_anchors",
+    "resolve_trust_list",
+    "trust_phrase",
     "C2paResult",
     "read_c2pa",
     "c2pa_evidence",
 ]
 
-#: fakescope format name → the MIME type c2pa-python reads.
+#: fakescope format name → the MIME type c2pa-python reads.  ``MP4`` and ``MOV`` are not decoded
+#: as images by fakescope; :func:`container_format` names them from the bytes for the video work.
 C2PA_MIME_TYPES = {
     "JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "TIFF": "image/tiff",
     "HEIF": "image/heif", "AVIF": "image/avif", "GIF": "image/gif",
+    "MP4": "video/mp4", "MOV": "video/quicktime",
 }
+#: ``trust_list`` value meaning "the default list" (``$FAKESCOPE_C2PA_TRUST_LIST``, else the shipped one).
+DEFAULT_TRUST_LIST = "default"
+
+#: Validation codes in plain words (C2PA 2.x names; older names in :data:`CODE_ALIASES`).
+FAILURE_WORDS = {
+    "claimSignature.mismatch": "signature mismatch",
+    "claimSignature.missing": "signature missing",
+    "claimSignature.outsideValidity": "signed outside the certificate's validity period",
+    "signingCredential.expired": "the signing certificate had expired",
+    "signingCredential.revoked": "the signing certificate was revoked",
+    "signingCredential.invalid": "the signing certificate is not valid for C2PA",
+    "signingCredential.untrusted": "no trusted authority vouches for the signer",
+    "timeStamp.mismatch": "time-stamp mismatch",
+    "timeStamp.malformed": "malformed time-stamp",
+    "timeStamp.outsideValidity": "time-stamp outside its validity period",
+    "timeStamp.untrusted": "untrusted time-stamp",
+    "assertion.dataHash.mismatch": "the content changed after signing",
+    "assertion.bmffHash.mismatch": "the content changed after signing",
+    "assertion.boxesHash.mismatch": "the content changed after signing",
+    "assertion.collectionHash.mismatch": "the content changed after signing",
+    "assertion.hashedURI.mismatch": "an assertion was altered after signing",
+    "assertion.missing": "an assertion is missing",
+    "assertion.undeclared": "an assertion was added after signing",
+    "assertion.dataHash.malformed": "malformed content hash",
+    "assertion.action.ingredientMismatch": "an action names an ingredient that is not there",
+    "ingredient.manifest.missing": "a manifest it refers to is missing",
+    "ingredient.manifest.mismatch": "an ingredient's manifest was altered",
+    "ingredient.hashedURI.mismatch": "an ingredient was altered",
+    "claim.malformed": "malformed claim",
+    "claim.cbor.invalid": "malformed claim",
+    "manifest.inaccessible": "the manifest cannot be read",
+    "manifest.multipleParents": "more than one parent ingredient",
+    "general.error": "validation error",
+}
+#: Codes renamed between C2PA versions: old name → the name c2pa-rs reports now.
+CODE_ALIASES = {"claim.missing": "ingredient.manifest.missing"}
+_CONTENT_CHANGED = ("assertion.dataHash.mismatch", "assertion.bmffHash.mismatch", "assertion.boxesHash.mismatch",
+                    "assertion.collectionHash.mismatch")
+#: Informational codes that are not about this file's integrity (kept out of ``informational``).
+_NOT_NOTEWORTHY = ("signingCredential.ocsp.skipped", "ingredient.unknownProvenance", "timeStamp.validated",
+                   "timeStamp.trusted")
 NOT_INSTALLED = "C2PA support not installed (pip install 'c2pa-python>=0.38.1,<0.40', a dependency of fakescope)"
 
 #: Validation codes about *trust* (who signed), not integrity (what was signed).
@@ -86,13 +148,67 @@ def has_manifest_marker(data: bytes) -> bool:
     return b"c2pa" in data
 
 
+def container_format(data: bytes) -> str | None:
+    """The format name (a key of :data:`C2PA_MIME_TYPES`) of an ISO media file that is a video:
+    ``"MP4"`` or ``"MOV"`` (QuickTime brand ``qt  ``), else ``None``.  Images are named by
+    :func:`fakescope.io.decode.decode` (``ImageMetadata.format``).
+
+    Examples
+    --------
+    >>> container_format(b"\\0\\0\\0\\x14ftypqt  \\0\\0\\0\\0qt  "), container_format(b"\\xff\\xd8")
+    ('MOV', None)
+    """
+    if len(data) < 12 or data[4:8] != b"ftyp":
+        return None
+    major = data[8:12]
+    size = int.from_bytes(data[:4], "big")
+    brands = {major} | {data[i:i + 4] for i in range(16, min(size, len(data), 64), 4)}
+    if major == b"qt  ":
+        return "MOV"
+    if brands & {b"avif", b"avis", b"heic", b"heix", b"mif1", b"msf1", b"heim", b"heis", b"hevc", b"hevx"} \
+            and major not in (b"isom", b"mp41", b"mp42", b"iso2", b"M4V ", b"dash"):
+        return None
+    return "MP4"
+
+
+def failure_words(code: str) -> str:
+    """A validation code in plain words (the code itself when it has none).
+
+    Examples
+    --------
+    >>> failure_words("claimSignature.mismatch"), failure_words("claim.missing")
+    ('signature mismatch', 'a manifest it refers to is missing')
+    """
+    code = CODE_ALIASES.get(code, code)
+    return FAILURE_WORDS.get(code, code)
+
+
+def _read_anchor_file(p: str) -> str:
+    try:
+        raw = Path(p).read_bytes()
+    except OSError as e:
+        raise UsageError(f"C2PA trust anchor file {p!r} cannot be read: {e.strerror or e}") from None
+    if raw.lstrip()[:1] == b"{":  # a trust list in its LoTE JSON form
+        return load_trust_list_pem(p)
+    text = raw.decode("utf-8", errors="replace")
+    if "-----BEGIN CERTIFICATE-----" not in text:
+        raise UsageError(f"C2PA trust anchor file {p!r} holds no PEM certificate "
+                         "(expected '-----BEGIN CERTIFICATE-----', or a trust list's LoTE JSON)")
+    return text.strip()
+
+
+def load_trust_list_pem(path: str) -> str:
+    """The anchors of a trust list file (PEM or LoTE JSON) as PEM text."""
+    return _trust.load_trust_list(path).pem.strip()
+
+
 @lru_cache(maxsize=16)
 def load_trust_anchors(paths: tuple[str, ...]) -> str:
-    """Read PEM trust anchors (root or intermediate CA certificates, or a signer's own) into one string.
+    """Read trust anchors (root or intermediate CA certificates, or a signer's own) into one PEM string.
 
     Parameters
     ----------
-    paths : PEM files.
+    paths : PEM files, or trust lists in their LoTE JSON form.
 
     Returns
     -------
@@ -102,29 +218,42 @@ def load_trust_anchors(paths: tuple[str, ...]) -> str:
     Raises
     ------
     fakescope.errors.UsageError
-        A file is missing or holds no PEM certificate.
+        A file is missing or holds no certificate.
     """
-    parts = []
-    for p in paths:
-        try:
-            text = Path(p).read_text(encoding="utf-8", errors="replace")
-        except OSError as e:
-            raise UsageError(f"C2PA trust anchor file {p!r} cannot be read: {e.strerror or e}") from None
-        if "-----BEGIN CERTIFICATE-----" not in text:
-            raise UsageError(f"C2PA trust anchor file {p!r} holds no PEM certificate "
-                             "(expected '-----BEGIN CERTIFICATE-----')")
-        parts.append(text.strip())
+    parts = [_read_anchor_file(p) for p in paths]
     return "\n".join(parts) + ("\n" if parts else "")
 
 
+def resolve_trust_list(spec: "str | _trust.TrustList | None") -> "_trust.TrustList | None":
+    """The trust list meant by ``spec``: :data:`DEFAULT_TRUST_LIST` → :func:`.trust.default_trust_list`,
+    a path → that file, ``None`` → no list.
+
+    Raises
+    ------
+    fakescope.errors.UsageError
+        The file cannot be read as a trust list.
+    """
+    if spec is None or isinstance(spec, _trust.TrustList):
+        return spec
+    if str(spec) == DEFAULT_TRUST_LIST:
+        return _trust.default_trust_list()
+    return _trust.load_trust_list(str(spec))
+
+
 @lru_cache(maxsize=8)
-def _context(trust: tuple[str, ...]) -> Any:
-    """A reusable c2pa Context: no network (no remote manifests, no OCSP), the user's anchors added."""
+def _context(trust: tuple[str, ...], list_pem: str | None) -> Any:
+    """A reusable c2pa Context: no network (no remote manifests, no OCSP), the trust list's anchors
+    and the user's added."""
     mod = _module()
     settings: dict[str, Any] = {"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False}}
     anchors = load_trust_anchors(trust)
+    t: dict[str, Any] = {}
+    if list_pem:
+        t["trust_anchors"] = list_pem
     if anchors:
-        settings["trust"] = {"user_anchors": anchors}
+        t["user_anchors"] = anchors
+    if t:
+        settings["trust"] = t
     return mod.Context.from_dict(settings)
 
 
@@ -134,7 +263,13 @@ class C2paResult:
 
     ``state`` is c2pa-rs' validation state: ``"Trusted"`` (valid and every credential chains to a
     trust anchor), ``"Valid"`` (signature and hashes verify) or ``"Invalid"``; ``trusted`` says
-    whether the claim signer's certificate chains to a trust anchor (``signingCredential.trusted``).
+    whether the claim signer's certificate chains to a trust anchor (``signingCredential.trusted``),
+    and ``trusted_by`` which one: ``"C2PA trust list of 2026-08-21"`` or ``"your trust anchors: a.pem"``.
+    ``failures`` are the active manifest's failing codes (and those of ingredient checks c2pa-rs
+    counts against it); ``ingredient_failures`` are the failing codes in each ingredient's *own*
+    validation status (``{"ingredient", "code", "explanation", "words"}``): a valid manifest can
+    carry an ingredient whose credentials fail.  ``informational`` keeps the noteworthy
+    informational codes (e.g. ``timeStamp.mismatch``, which C2PA 2.x no longer counts as a failure).
     """
 
     present: bool
@@ -150,10 +285,33 @@ class C2paResult:
     generator: str | None = None  # softwareAgent of the action declaring the most telling source
     manifests: int = 0
     error: str | None = None
+    trusted_by: str | None = None
+    ingredient_failures: tuple[dict[str, str], ...] = ()
+    informational: tuple[dict[str, str], ...] = ()
+    trust_list: dict[str, Any] | None = None
 
     @property
     def valid(self) -> bool:
         return self.state in ("Valid", "Trusted")
+
+    @property
+    def clean_history(self) -> bool:
+        """Valid, and no ingredient carries credentials that fail validation."""
+        return self.valid and not self.ingredient_failures
+
+    def state_in_words(self) -> str:
+        """E.g. ``"valid, but ingredient E-sig-CA.jpg carries credentials that fail validation: signature mismatch"``."""
+        if self.error is not None:
+            return f"unreadable ({self.error})"
+        if not self.valid:
+            words = _join_words(f["code"] for f in self.failures)
+            return f"invalid: {words}" if words else "invalid"
+        head = "valid and trusted" if self.trusted else "valid"
+        if not self.ingredient_failures:
+            return head
+        return f"{head}, but " + "; ".join(
+            f"ingredient {title} carries credentials that fail validation: {_join_words(codes)}"
+            for title, codes in _by_ingredient(self.ingredient_failures))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -164,7 +322,28 @@ class C2paResult:
             "digital_source_types": [{"code": t.code, "category": t.category, "where": w}
                                      for t, w in self.source_types],
             "generator": self.generator, "manifests": self.manifests, "error": self.error,
+            "trusted_by": self.trusted_by, "ingredient_failures": [dict(f) for f in self.ingredient_failures],
+            "informational": [dict(f) for f in self.informational], "trust_list": self.trust_list,
+            "state_in_words": self.state_in_words() if self.present else None,
+            "trust_in_words": (trust_phrase(self.trusted, self.trusted_by, self.signer)
+                               if self.present and self.error is None else None),
         }
+
+
+def _join_words(codes: Any) -> str:
+    out: list[str] = []
+    for c in codes:
+        w = failure_words(str(c))
+        if w not in out:
+            out.append(w)
+    return ", ".join(out)
+
+
+def _by_ingredient(failures: Sequence[dict[str, str]]) -> list[tuple[str, list[str]]]:
+    groups: dict[str, list[str]] = {}
+    for f in failures:
+        groups.setdefault(f["ingredient"], []).append(f["code"])
+    return list(groups.items())
 
 
 def _agent(value: Any) -> str | None:
@@ -266,14 +445,51 @@ def _failures(results: dict[str, Any] | None, status: list[dict[str, Any]]) -> l
     return out
 
 
-def read_c2pa(data: bytes, fmt: str, trust: Sequence[str] = ()) -> C2paResult | None:
+def _informational(results: dict[str, Any] | None) -> list[dict[str, str]]:
+    out: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for f in ((results or {}).get("activeManifest") or {}).get("informational") or []:
+        code = str(f.get("code", ""))
+        if code and not code.startswith(_NOT_NOTEWORTHY) and code not in seen:
+            seen.add(code)
+            out.append({"code": code, "explanation": str(f.get("explanation", ""))})
+    return out
+
+
+def _severity(code: str) -> int:
+    keys = list(FAILURE_WORDS)
+    code = CODE_ALIASES.get(code, code)
+    return keys.index(code) if code in keys else len(keys)
+
+
+def _read(data: bytes, mime: str, ctx: Any) -> tuple[str | None, dict[str, Any], dict[str, Any] | None] | None:
+    mod = _module()
+    reader = mod.Reader.try_create(mime, io.BytesIO(data), context=ctx)
+    if reader is None:
+        return None
+    with reader:
+        return reader.get_validation_state(), json.loads(reader.json()), reader.get_validation_results()
+
+
+def _signer_trusted(state: str | None, results: dict[str, Any] | None) -> bool:
+    # c2pa-rs says "Trusted" only when every credential (CAWG identity, timestamp) is trusted too;
+    # what matters here is the claim signer's certificate
+    success = {str(f.get("code")) for f in ((results or {}).get("activeManifest") or {}).get("success") or []}
+    return state == "Trusted" or (state == "Valid" and "signingCredential.trusted" in success)
+
+
+def read_c2pa(data: bytes, fmt: str, trust: Sequence[str] = (),
+              trust_list: "str | _trust.TrustList | None" = DEFAULT_TRUST_LIST) -> C2paResult | None:
     """Read and verify the C2PA manifest embedded in a file.
 
     Parameters
     ----------
     data : the file's bytes (``Sample.data``).
-    fmt : fakescope's format name (``ImageMetadata.format``), e.g. ``"JPEG"``.
-    trust : PEM files of trust anchors; the signer is "trusted" when it chains to one.
+    fmt : fakescope's format name (``ImageMetadata.format``), e.g. ``"JPEG"``; ``"MP4"``/``"MOV"``
+        for video containers (:func:`container_format`).
+    trust : files of added trust anchors (PEM, or a trust list's LoTE JSON): the user's own.
+    trust_list : the trust list: :data:`DEFAULT_TRUST_LIST` (the shipped official C2PA list, or
+        the one ``$FAKESCOPE_C2PA_TRUST_LIST`` names), a file, a :class:`~.trust.TrustList`, or ``None``.
 
     Returns
     -------
@@ -288,7 +504,7 @@ def read_c2pa(data: bytes, fmt: str, trust: Sequence[str] = ()) -> C2paResult | 
     Raises
     ------
     fakescope.errors.UsageError
-        A trust anchor file cannot be read.
+        A trust anchor or trust list file cannot be read.
     """
     mime = C2PA_MIME_TYPES.get(fmt)
     if mime is None or not data or not has_manifest_marker(data):
@@ -296,20 +512,29 @@ def read_c2pa(data: bytes, fmt: str, trust: Sequence[str] = ()) -> C2paResult | 
     mod = _module()
     if mod is None:
         return C2paResult(present=True, error=NOT_INSTALLED)
-    ctx = _context(tuple(str(t) for t in trust))
+    tl = resolve_trust_list(trust_list)
+    user = tuple(str(t) for t in trust)
+    tl_dict = tl.to_dict() if tl is not None else None
     try:  # the library guards the shared Context itself; reading takes about a millisecond
-        reader = mod.Reader.try_create(mime, io.BytesIO(data), context=ctx)
-        if reader is None:
+        got = _read(data, mime, _context(user, tl.pem if tl is not None else None))
+        if got is None:
             return None
-        with reader:
-            state = reader.get_validation_state()
-            store = json.loads(reader.json())
-            results = reader.get_validation_results()
+        state, store, results = got
+        trusted = _signer_trusted(state, results)
+        trusted_by = None
+        if trusted:
+            if tl is not None and user:  # which anchors vouch: read again with the list alone
+                again = _read(data, mime, _context((), tl.pem))
+                by_list = again is not None and _signer_trusted(again[0], again[2])
+            else:
+                by_list = tl is not None
+            trusted_by = tl.label() if by_list and tl is not None else \
+                "your trust anchors: " + ", ".join(Path(u).name for u in user)
     except mod.C2paError as e:
         text = str(e).strip() or type(e).__name__
         if "ManifestNotFound" in type(e).__name__ or "no JUMBF data" in text:
             return None
-        return C2paResult(present=True, error=f"{type(e).__name__}: {text}"[:300])
+        return C2paResult(present=True, error=f"{type(e).__name__}: {text}"[:300], trust_list=tl_dict)
     manifests = store.get("manifests") or {}
     active_label = store.get("active_manifest")
     m = manifests.get(active_label) or {}
@@ -317,20 +542,29 @@ def read_c2pa(data: bytes, fmt: str, trust: Sequence[str] = ()) -> C2paResult | 
     signer = {k: sig[k] for k in ("issuer", "common_name", "alg", "time", "cert_serial_number") if sig.get(k)}
 
     types: list[tuple[DigitalSourceType, str]] = [(t, "active manifest") for t in _source_types(m)]
-    ingredients = []
+    ingredients: list[dict[str, Any]] = []
+    ing_failures: list[dict[str, str]] = []
 
-    def visit(man: dict[str, Any], depth: int) -> None:
+    def visit(man: dict[str, Any], depth: int, path: str, tainted: bool) -> None:
         for ing in man.get("ingredients") or []:
             if not isinstance(ing, dict):
                 continue
             title = str(ing.get("title") or "untitled ingredient")
+            where = f"{path} › {title}" if path else title
             entry: dict[str, Any] = {"title": title, "relationship": ing.get("relationship"),
                                      "format": ing.get("format"), "has_manifest": bool(ing.get("active_manifest"))}
             vs = ing.get("validation_status") or []
-            bad = [str(v.get("code")) for v in vs if isinstance(v, dict)
-                   and not str(v.get("code", "")).startswith(_TRUST_ONLY)]
+            bad = [v for v in vs if isinstance(v, dict) and v.get("code")
+                   and not str(v.get("code")).startswith(_TRUST_ONLY)]
+            bad.sort(key=lambda v: _severity(str(v.get("code"))))
             if bad:
-                entry["validation"] = bad
+                entry["validation"] = [str(v.get("code")) for v in bad]
+                entry["validation_in_words"] = _join_words(entry["validation"])
+                for v in bad:
+                    ing_failures.append({"ingredient": where, "code": str(v.get("code")),
+                                         "explanation": str(v.get("explanation", "")),
+                                         "words": failure_words(str(v.get("code")))})
+            fails = tainted or bool(bad)
             sub = manifests.get(ing.get("active_manifest")) if ing.get("active_manifest") else None
             if isinstance(sub, dict) and depth < _MAX_DEPTH:
                 sub_types = _source_types(sub)
@@ -338,12 +572,12 @@ def read_c2pa(data: bytes, fmt: str, trust: Sequence[str] = ()) -> C2paResult | 
                 if _claim_generator(sub):
                     entry["claim_generator"] = _claim_generator(sub)
                 for t in sub_types:
-                    types.append((t, f"ingredient '{title}'"))
-                visit(sub, depth + 1)
+                    types.append((t, f"ingredient '{title}'" + (" (failing validation)" if fails else "")))
+                visit(sub, depth + 1, where, fails)
             if depth == 0:
                 ingredients.append(entry)
 
-    visit(m, 0)
+    visit(m, 0, "", False)
     actions = _actions(m)
     generator = None
     for a in actions:
@@ -351,23 +585,42 @@ def read_c2pa(data: bytes, fmt: str, trust: Sequence[str] = ()) -> C2paResult | 
         if t is not None and t.category in AI_SOURCE_CATEGORIES and a.get("software_agent"):
             generator = a["software_agent"]
             break
-    success = {str(f.get("code")) for f in ((results or {}).get("activeManifest") or {}).get("success") or []}
-    # c2pa-rs says "Trusted" only when every credential (CAWG identity, timestamp) is trusted too;
-    # what matters here is the claim signer's certificate
-    trusted = state == "Trusted" or (state == "Valid" and "signingCredential.trusted" in success)
+    failures = _failures(results, store.get("validation_status") or [])
+    failures.sort(key=lambda f: _severity(f["code"]))
     return C2paResult(
-        present=True, state=state, trusted=trusted,
-        failures=tuple(_failures(results, store.get("validation_status") or [])), signer=signer,
+        present=True, state=state, trusted=trusted, failures=tuple(failures), signer=signer,
         claim_generator=_claim_generator(m), title=m.get("title"), actions=tuple(actions),
-        ingredients=tuple(ingredients), source_types=tuple(types), generator=generator, manifests=len(manifests))
+        ingredients=tuple(ingredients), source_types=tuple(types), generator=generator, manifests=len(manifests),
+        trusted_by=trusted_by, ingredient_failures=tuple(ing_failures), informational=tuple(_informational(results)),
+        trust_list=tl_dict)
 
 
-def _signer_phrase(r: C2paResult) -> str:
-    who = r.signer.get("common_name") or r.signer.get("issuer")
-    org = r.signer.get("issuer")
-    if who and org and org != who:
-        who = f"{who} ({org})"
-    return f"signed by {who}" if who else "signed"
+def _organisation(signer: dict[str, Any]) -> str | None:
+    """The signing certificate's organisation (c2pa-rs calls it ``issuer``), else its common name."""
+    return signer.get("issuer") or signer.get("common_name")
+
+
+def trust_phrase(trusted: bool, trusted_by: str | None, signer: dict[str, Any]) -> str:
+    """Who signed, and whether anyone vouches for them, in words.
+
+    Examples
+    --------
+    >>> trust_phrase(True, "C2PA trust list of 2026-08-21", {"issuer": "Adobe Inc"})
+    'signed by Adobe Inc — trusted (C2PA trust list of 2026-08-21)'
+    >>> trust_phrase(False, None, {})
+    'signed by a certificate that no trusted authority vouches for: it proves the file was not changed since signing, not who made it'
+    """
+    org = _organisation(signer)
+    if trusted:
+        return f"signed by {org or 'an unnamed signer'} — trusted ({trusted_by or 'a trust anchor'})"
+    named = f" (it names itself '{org}')" if org else ""
+    return (f"signed by a certificate that no trusted authority vouches for{named}: it proves the file was not "
+            "changed since signing, not who made it")
+
+
+def _ingredient_clause(r: C2paResult) -> str:
+    return "; ".join(f"ingredient {title} carries credentials that fail validation: {_join_words(codes)}"
+                     for title, codes in _by_ingredient(r.ingredient_failures))
 
 
 def c2pa_evidence(result: C2paResult | None) -> list[Evidence]:
@@ -380,7 +633,10 @@ def c2pa_evidence(result: C2paResult | None) -> list[Evidence]:
     Returns
     -------
     list of Evidence
-        One item.
+        One item.  Its ``details`` hold the whole result (:meth:`C2paResult.to_dict`, with
+        ``trust_list``: the list in use, its date and sha256), and ``self_declared`` (a valid
+        declaration whose signer nobody trusted vouches for), ``declared`` (the most telling
+        source type) and ``clean_history`` when they apply.
     """
     if result is None or not result.present:
         return []
@@ -393,55 +649,79 @@ def c2pa_evidence(result: C2paResult | None) -> list[Evidence]:
         return [Evidence(source="c2pa", kind="provenance", score=0.5, weight="none",
                          summary=("The file holds a C2PA manifest that could not be read "
                                   f"({result.error}): it says nothing either way."), details=details)]
-    signer = _signer_phrase(result)
-    ranked = sorted(result.source_types, key=lambda tw: (tw[0].category not in AI_SOURCE_CATEGORIES,
-                                                         tw[0].category != "capture", tw[1] != "active manifest"))
+    org = _organisation(result.signer)
+    failing = [tw for tw in result.source_types if tw[1].endswith("(failing validation)")]
+    usable = [tw for tw in result.source_types if tw not in failing]
+    ranked = sorted(usable, key=lambda tw: (tw[0].category not in AI_SOURCE_CATEGORIES,
+                                            tw[0].category != "capture", tw[1] != "active manifest"))
     lead = ranked[0] if ranked else None
-    if lead is not None:
-        details["declared"] = {"code": lead[0].code, "meaning": lead[0].meaning, "category": lead[0].category,
-                               "where": lead[1]}
+    if lead is None and failing:
+        lead_any = failing[0]
+    else:
+        lead_any = lead
+    if lead_any is not None:
+        details["declared"] = {"code": lead_any[0].code, "meaning": lead_any[0].meaning,
+                               "category": lead_any[0].category, "where": lead_any[1], "effect": lead_any[0].effect}
     if not result.valid:
-        codes = ", ".join(sorted({f["code"] for f in result.failures})) or "validation failed"
-        declared = (f"; it declares the image {lead[0].meaning} ('{lead[0].code}')" if lead else "")
-        if any(f["code"].startswith("assertion.dataHash") or f["code"].startswith("assertion.boxesHash")
-               or f["code"].startswith("assertion.bmffHash") for f in result.failures):
-            why = "the pixels no longer match it: the image was edited after signing"
+        codes = ", ".join(dict.fromkeys(f["code"] for f in result.failures)) or "no failure code given"
+        words = _join_words(f["code"] for f in result.failures) or "validation failed"
+        declared = (f"; it declares the image {lead_any[0].meaning} ('{lead_any[0].code}')" if lead_any else "")
+        codeset = {f["code"] for f in result.failures}
+        if codeset & set(_CONTENT_CHANGED):
+            why = f"the content no longer matches it: the image was edited after signing ({codes})"
         elif any(f["where"] == "ingredient" for f in result.failures):
-            why = "an image it was made from carries a manifest that fails verification"
+            why = f"an image it was made from carries a manifest that fails verification: {words} ({codes})"
         else:
-            why = "it fails verification: it was altered after signing or is corrupt"
+            why = f"it fails validation: {words} ({codes})"
+        who = f"signed by {org}" if org else "signed"
         return [Evidence(
             source="c2pa", kind="provenance", score=0.5, weight="none",
-            summary=(f"The file has a C2PA manifest ({signer}), but {why} ({codes}){declared}; "
-                     "the manifest is not proof either way."),
+            summary=f"The file has a C2PA manifest ({who}), but {why}{declared}; the manifest is not proof either way.",
             details=details)]
-    trust_txt = "a trusted signer" if result.trusted else "a signer not in the trust list"
+
+    trust = trust_phrase(result.trusted, result.trusted_by, result.signer)
+    opening = f"A valid C2PA manifest, {trust}," if result.trusted else "A valid C2PA manifest"
+    closing = "" if result.trusted else f" It is {trust}."
+    history = ""
+    if result.ingredient_failures:
+        details["clean_history"] = False
+        history = (f"; but {_ingredient_clause(result)}, so the history it records is not a clean one"
+                   + (" and that ingredient's own declaration decides nothing" if failing else ""))
     if lead is not None and lead[0].category in AI_SOURCE_CATEGORIES:
         t, where = lead
         gen = result.generator or result.claim_generator or "unnamed software"
         details["generator"] = gen
+        details["self_declared"] = not result.trusted
         inside = "" if where == "active manifest" else f" in its {where}"
+        partial = (" — a partial fake: real material with parts made by generative AI, so the image as a whole "
+                   "is not a real capture" if t.category == "ai-composite" else "")
+        self_decl = "" if result.trusted else ", self-declared"
         return [Evidence(
             source="c2pa", kind="provenance", score=1.0 if result.trusted else 0.99, weight="strong",
-            summary=(f"A valid C2PA manifest ({signer}, {trust_txt}) declares the image {t.meaning}{inside} "
-                     f"('{t.code}', made with {gen})."),
+            summary=(f"{opening} declares the image {t.meaning}{inside} ('{t.code}', made with {gen}){partial}"
+                     f"{self_decl}{history}.{closing}"),
             details=details)]
     if lead is not None and lead[0].category == "capture":
         t = lead[0]
+        said = f"{opening} declares the image {t.meaning} ('{t.code}')"
+        if result.trusted and not result.ingredient_failures:
+            return [Evidence(source="c2pa", kind="provenance", score=0.05, weight="strong",
+                             summary=f"{said}.", details=details)]
         if result.trusted:
-            return [Evidence(
-                source="c2pa", kind="provenance", score=0.05, weight="strong",
-                summary=(f"A valid C2PA manifest from a trusted signer ({signer}) declares the image "
-                         f"{t.meaning} ('{t.code}')."),
-                details=details)]
+            return [Evidence(source="c2pa", kind="provenance", score=0.3, weight="weak",
+                             summary=f"{said}{history}: only a hint toward real.", details=details)]
+        if result.ingredient_failures:
+            return [Evidence(source="c2pa", kind="provenance", score=0.5, weight="none",
+                             summary=f"{said}, self-declared{history}: it says nothing either way.{closing}",
+                             details=details)]
         return [Evidence(
             source="c2pa", kind="provenance", score=0.3, weight="weak",
-            summary=(f"A valid C2PA manifest declares the image {t.meaning} ('{t.code}'), but it is {signer}, "
-                     "a signer not in the trust list, so it is only a hint toward real."),
+            summary=(f"{said}, self-declared: anyone can sign 'camera' with their own key, so it is only a hint "
+                     f"toward real.{closing}"),
             details=details)]
     what = (f"declares it {lead[0].meaning} ('{lead[0].code}')" if lead is not None
             else "records an edit history without saying how the picture was first made")
     return [Evidence(
         source="c2pa", kind="provenance", score=0.5, weight="none",
-        summary=f"A valid C2PA manifest ({signer}, {trust_txt}) {what}: this says nothing about AI either way.",
+        summary=f"{opening} {what}{history}: this says nothing about AI either way.{closing}",
         details=details)]

@@ -26,6 +26,7 @@ __all__ = [
     "DIGITAL_SOURCE_TYPES",
     "IPTC_DST_PREFIX",
     "AI_SOURCE_CATEGORIES",
+    "CATEGORY_EFFECTS",
     "source_type",
     "parse_xmp",
     "XmpProperties",
@@ -62,6 +63,13 @@ class DigitalSourceType:
         algorithm), ``"capture"`` (sampled from real life), ``"human-edit"``, ``"human-made"``
         (made by a person with digital tools), ``"neutral"`` (says nothing about AI), ``"empty"``.
     retired : IPTC retired the term (still found in older files).
+    definition : the definition the IPTC vocabulary gives (NewsCodes, 2024-09-17 release), where fakescope records it.
+
+    Examples
+    --------
+    >>> t = DIGITAL_SOURCE_TYPES["compositeWithTrainedAlgorithmicMedia"]
+    >>> t.effect.startswith("decides the label: ai-generated, as a partial fake")
+    True
     """
 
     code: str
@@ -69,15 +77,41 @@ class DigitalSourceType:
     meaning: str
     category: Category
     retired: bool = False
+    definition: str = ""
 
     @property
     def uri(self) -> str:
         return IPTC_DST_PREFIX + self.code
 
+    @property
+    def effect(self) -> str:
+        """How the declaration weighs on fakescope's label, in words (see :data:`CATEGORY_EFFECTS`)."""
+        return CATEGORY_EFFECTS[self.category]
+
+
+#: How each category weighs on the label when declared (unsigned in XMP; a valid C2PA manifest is weighed
+#: by :mod:`.c2pa`, where trust decides between "decides" and "self-declared").
+CATEGORY_EFFECTS: dict[str, str] = {
+    "ai": "decides the label: ai-generated (a self-declaration of generative AI)",
+    "ai-composite": ("decides the label: ai-generated, as a partial fake — real material with parts made by "
+                     "generative AI (inpainting, outpainting, generative fill), so some of what it shows may be "
+                     "real and some is not"),
+    "synthetic": "decides the label: ai-generated (made or combined by a computer rather than captured)",
+    "enhanced": ("a weak hint toward AI: a real capture altered by an algorithm (sharpening, denoising, upscaling) "
+                 "without changing what it shows; not generated"),
+    "capture": "a weak hint toward real: unsigned, and anyone can write it",
+    "human-edit": "a weak hint toward real: edited by people with non-generative tools",
+    "human-made": "a weak hint that it is not AI-generated: made by a person with digital tools",
+    "neutral": "nothing either way: the term does not say whether generative AI made the content",
+    "empty": "nothing either way",
+}
+
 
 _TERMS = (
     DigitalSourceType("digitalCapture", "Digital capture sampled from real life",
-                      "captured from real life with a digital camera or recorder", "capture"),
+                      "captured from real life with a digital camera or recorder", "capture",
+                      definition="The media was captured from a real-life source using a digital camera or digital "
+                                 "recording device"),
     DigitalSourceType("computationalCapture", "Multi-frame computational capture sampled from real life",
                       "captured from real life by a camera that merged several frames (for example a "
                       "smartphone's HDR), without generative AI", "capture"),
@@ -95,7 +129,10 @@ _TERMS = (
                       "real media with minor retouching by a person", "human-edit", retired=True),
     DigitalSourceType("algorithmicallyEnhanced", "Algorithmically-altered media",
                       "real media modified by an algorithm (for example AI denoising or upscaling) "
-                      "without changing what it shows", "enhanced"),
+                      "without changing what it shows", "enhanced",
+                      definition="Modification or correction by algorithm without changing the main content of "
+                                 "the media, initiated or configured by a human, such as sharpening or applying noise "
+                                 "reduction"),
     DigitalSourceType("digitalCreation", "Digital creation",
                       "made by a person with digital tools (drawing, 3D), not by AI", "human-made"),
     DigitalSourceType("digitalArt", "Digital art",
@@ -107,18 +144,25 @@ _TERMS = (
     DigitalSourceType("virtualRecording", "Virtual recording",
                       "a recording of a virtual scene, such as a video game", "neutral"),
     DigitalSourceType("screenCapture", "Screen capture",
-                      "a screenshot of a screen", "neutral"),
+                      "a screenshot of a screen", "neutral",
+                      definition="The media is a capture of the contents of the screen of a computer or mobile "
+                                 "device"),
     DigitalSourceType("composite", "Composite",
                       "a combination of several sources of unspecified kinds", "neutral"),
     DigitalSourceType("trainedAlgorithmicMedia", "Trained algorithmic media",
-                      "created by a generative AI model trained on sampled content", "ai"),
+                      "created by a generative AI model trained on sampled content", "ai",
+                      definition="Digital media created algorithmically using a model derived from sampled "
+                                 "content"),
     DigitalSourceType("compositeWithTrainedAlgorithmicMedia", "Composite with trained algorithmic media",
                       "real media combined with parts made by generative AI (for example generative "
-                      "fill or inpainting)", "ai-composite"),
+                      "fill or inpainting)", "ai-composite",
+                      definition="The compositing of trained algorithmic media with some other media, such as with "
+                                 "inpainting or outpainting operations"),
     DigitalSourceType("algorithmicMedia", "Purely algorithmic media",
                       "created entirely by an algorithm, not sampled from real life", "synthetic"),
     DigitalSourceType("compositeSynthetic", "Composite including synthetic elements",
-                      "a montage that includes synthetic (computer-made) elements", "synthetic"),
+                      "a montage that includes synthetic (computer-made) elements", "synthetic",
+                      definition="Mix or composite of several elements, at least one of which is synthetic"),
     # C2PA's own additions to the vocabulary
     DigitalSourceType("trainedAlgorithmicData", "Trained algorithmic data",
                       "data created by a generative AI model", "ai"),
@@ -444,11 +488,15 @@ def iim_from_jpeg(data: bytes) -> dict[str, Any]:
 
 def _declared(code: DigitalSourceType, where: str, extra: dict[str, Any]) -> Evidence:
     details = {"digital_source_type": code.code, "uri": code.uri, "name": code.name, "meaning": code.meaning,
-               "category": code.category, "where": where, "signed": False, **extra}
+               "category": code.category, "where": where, "signed": False, "effect": code.effect, **extra}
+    if code.definition:
+        details["iptc_definition"] = code.definition
     if code.retired:
         details["retired_term"] = True
     if code.category in ("ai", "ai-composite", "synthetic"):
-        what = {"ai": "made by generative AI", "ai-composite": "partly made by generative AI",
+        what = {"ai": "made by generative AI",
+                "ai-composite": ("partly made by generative AI — a partial fake: some of what it shows may be real, "
+                                 "some was generated"),
                 "synthetic": "made or combined by a computer rather than captured"}[code.category]
         return Evidence(
             source="iptc", kind="provenance", score=0.99, weight="strong",
@@ -473,6 +521,12 @@ def _declared(code: DigitalSourceType, where: str, extra: dict[str, Any]) -> Evi
             source="iptc", kind="provenance", score=0.4, weight="weak",
             summary=(f"The file's metadata declares it {code.meaning} (IPTC '{code.code}'); unsigned, "
                      "so only a weak hint that it is not AI-generated."),
+            details=details)
+    if code.code == "screenCapture":
+        return Evidence(
+            source="iptc", kind="provenance", score=0.5, weight="none",
+            summary=(f"The file's metadata declares it {code.meaning} (IPTC '{code.code}'): a screenshot can show "
+                     "anything, a photo or a generated picture, so this says nothing about AI either way."),
             details=details)
     return Evidence(
         source="iptc", kind="provenance", score=0.5, weight="none",
@@ -509,7 +563,8 @@ def iptc_evidence(xmp: XmpProperties) -> tuple[list[Evidence], dict[str, Any]]:
     ai_fields = {key: xmp.first("Iptc4xmpExt", local) for local, key in _AI_XMP_FIELDS}
     ai_fields = {k: v for k, v in ai_fields.items() if v}
     report: dict[str, Any] = {
-        "digital_source_types": [{"code": t.code, "name": t.name, "meaning": t.meaning, "category": t.category}
+        "digital_source_types": [{"code": t.code, "name": t.name, "meaning": t.meaning, "category": t.category,
+                                  "effect": t.effect, **({"iptc_definition": t.definition} if t.definition else {})}
                                  for t in declared],
     }
     if unknown:

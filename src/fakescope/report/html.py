@@ -433,6 +433,35 @@ def _label_class(label: str) -> str:
     return {"ai-generated": "ai", "real": "real", "inconclusive": "inc"}.get(label, "other")
 
 
+def _c2pa_panel(d: Mapping[str, Any]) -> str:
+    """Content Credentials in words: state, who signed and who vouches, the trust list, failing ingredients."""
+    if not d.get("present", True) or d.get("error") or d.get("installed") is False:
+        return ""
+    rows: list[tuple[str, str, str]] = []
+    state = str(d.get("state_in_words") or ("valid" if d.get("valid") else "invalid"))
+    rows.append(("state", state, "ok" if d.get("valid") and not d.get("ingredient_failures") else "bad"))
+    if d.get("trust_in_words"):
+        rows.append(("signer", str(d["trust_in_words"]), "ok" if d.get("trusted") else "warn"))
+    if d.get("self_declared"):
+        rows.append(("declaration", "self-declared: the file says so about itself, and no trusted authority "
+                                    "vouches for its signer", "warn"))
+    for f in d.get("ingredient_failures") or []:
+        if isinstance(f, Mapping):
+            rows.append(("ingredient", f"{f.get('ingredient')} carries credentials that fail validation: "
+                                       f"{f.get('words')} ({f.get('code')})", "bad"))
+    tl = d.get("trust_list")
+    if isinstance(tl, Mapping):
+        txt = f"{tl.get('name')} of {tl.get('date') or 'unknown date'}, {tl.get('certificates')} certificates, " \
+              f"sha256 {str(tl.get('sha256', ''))[:16]}…"
+        if tl.get("warning"):
+            txt += f" — {tl['warning']}"
+        rows.append(("trust list", txt, "warn" if tl.get("warning") else ""))
+    elif "trust_list" in d:
+        rows.append(("trust list", "none (--c2pa-trust none)", "warn"))
+    body = "".join(f'<dt>{_esc(k)}</dt><dd class="{cls}">{_esc(v)}</dd>' for k, v, cls in rows)
+    return f'<dl class="kv c2pa-panel"><dt class="c2pa-title">Content Credentials</dt><dd></dd>{body}</dl>'
+
+
 def _evidence_html(evidence: Any) -> str:
     items = [e for e in (evidence or ()) if isinstance(e, Mapping)]
     if not items:
@@ -460,6 +489,8 @@ def _evidence_html(evidence: Any) -> str:
             )
             if e.get("summary"):
                 parts.append(f'<p class="ev-summary">{_esc(e.get("summary"))}</p>')
+            if e.get("source") == "c2pa" and isinstance(e.get("details"), Mapping):
+                parts.append(_c2pa_panel(e["details"]))
             details = e.get("details")
             if isinstance(details, Mapping) and details:
                 parts.append(_render_value(details))

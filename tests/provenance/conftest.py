@@ -142,3 +142,47 @@ def small_rgb() -> np.ndarray:
     """A smooth 96×128 RGB gradient (for metadata tests that do not need a photo)."""
     y, x = np.mgrid[0:96, 0:128]
     return np.stack([x * 2, y * 2, (x + y)], axis=-1).astype(np.uint8)
+
+
+DST = "http://cv.iptc.org/newscodes/digitalsourcetype/"
+
+
+def sign_c2pa(src: bytes, mime: str, cert_chain: bytes, private_key: bytes, *,
+              source_type: str = "trainedAlgorithmicMedia", agent: str = "TestDiffusion",
+              action: str = "c2pa.created", ingredient: tuple[bytes, str, str] | None = None) -> bytes:
+    """Sign ``src`` with c2pa-python's Builder (ES256), one action declaring ``source_type``.
+
+    ``ingredient``: ``(bytes, mime, title)`` of a file added as a ``componentOf`` ingredient (its own
+    manifest, if any, is carried along with its validation status).
+    """
+    import c2pa
+
+    signer = c2pa.Signer.from_info(c2pa.C2paSignerInfo(c2pa.C2paSigningAlg.ES256, cert_chain, private_key, None))
+    manifest: dict[str, Any] = {
+        "claim_generator_info": [{"name": "fakescope-tests", "version": "1.0"}],
+        "title": "test image",
+        "assertions": [{"label": "c2pa.actions", "data": {"actions": [
+            {"action": action, "digitalSourceType": DST + source_type,
+             "softwareAgent": {"name": agent, "version": "2.1"}}]}}],
+    }
+    ctx = c2pa.Context.from_dict({"builder": {"thumbnail": {"enabled": False}},
+                                  "verify": {"remote_manifest_fetch": False, "ocsp_fetch": False}})
+    out = io.BytesIO()
+    with c2pa.Builder(manifest, context=ctx) as builder:
+        if ingredient is not None:
+            data, imime, title = ingredient
+            builder.add_ingredient({"title": title, "relationship": "componentOf"}, imime, io.BytesIO(data))
+        builder.sign(signer, mime, io.BytesIO(src), out)
+    return out.getvalue()
+
+
+@pytest.fixture(scope="session")
+def test_signer(c2pa_dir: Path) -> Callable[..., bytes]:
+    """``sign(src, mime, **kw)`` with the shared ES256 test certificate (not in any trust list)."""
+    pytest.importorskip("c2pa", reason="c2pa-python not installed (a dependency of fakescope)")
+    cert = (c2pa_dir / "es256_certs.pem").read_bytes()
+    key = (c2pa_dir / "es256_private.key").read_bytes()
+
+    def _sign(src: bytes, mime: str, **kw: Any) -> bytes:
+        return sign_c2pa(src, mime, cert, key, **kw)
+    return _sign

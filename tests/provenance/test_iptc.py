@@ -139,3 +139,41 @@ def test_iim_can_name_a_generator(small_rgb, builders, to_sample):
     (item,) = [e for e in ev if e.source == "generator"]
     assert item.weight == "strong" and item.details["tool"] == "google"
     assert item.details["where"] == "IPTC-IIM Credit"
+
+
+# the terms issue 17 names, beyond trainedAlgorithmicMedia: their IPTC definition and their effect on the label
+NAMED = {
+    "compositeWithTrainedAlgorithmicMedia": ("The compositing of trained algorithmic media with some other media",
+                                             "partial fake"),
+    "algorithmicallyEnhanced": ("Modification or correction by algorithm without changing the main content",
+                                "weak hint toward AI"),
+    "compositeSynthetic": ("Mix or composite of several elements, at least one of which is synthetic",
+                           "decides the label: ai-generated"),
+    "digitalCapture": ("The media was captured from a real-life source", "weak hint toward real"),
+    "screenCapture": ("The media is a capture of the contents of the screen", "nothing either way"),
+}
+
+
+@pytest.mark.parametrize("code", sorted(NAMED))
+def test_named_terms_carry_definition_and_effect(code, small_rgb, builders, to_sample):
+    definition, effect = NAMED[code]
+    t = DIGITAL_SOURCE_TYPES[code]
+    assert t.definition.startswith(definition) and effect in t.effect
+    xmp = builders["xmp"](f'<Iptc4xmpExt:DigitalSourceType>{IPTC_DST_PREFIX}{code}</Iptc4xmpExt:DigitalSourceType>',
+                          EXT)
+    sample = to_sample(builders["jpeg"](small_rgb, xmp=xmp))
+    (item,) = [e for e in analyze_provenance(sample) if e.source == "iptc"]
+    assert item.details["iptc_definition"] == t.definition and item.details["effect"] == t.effect
+    rep = provenance_report(sample)
+    assert rep["iptc"]["digital_source_types"][0]["effect"] == t.effect
+    if code == "compositeWithTrainedAlgorithmicMedia":
+        assert "a partial fake" in item.summary and item.weight == "strong"
+    if code == "screenCapture":
+        assert "a screenshot can show anything" in item.summary and item.weight == "none"
+
+
+def test_composite_in_a_c2pa_manifest_says_partial_fake(small_rgb, builders, to_sample, test_signer):
+    signed = test_signer(builders["png"](small_rgb), "image/png", source_type="compositeWithTrainedAlgorithmicMedia")
+    (item,) = [e for e in analyze_provenance(to_sample(signed)) if e.source == "c2pa"]
+    assert item.weight == "strong" and "a partial fake" in item.summary
+    assert item.details["declared"]["effect"] == DIGITAL_SOURCE_TYPES["compositeWithTrainedAlgorithmicMedia"].effect

@@ -342,3 +342,28 @@ def test_each_threshold_is_shown_where_it_applies_and_tiny_images_stay_sharp(ima
     assert len(imgs) == 2 and sum("pixel" in (a.get("class") or "") for a, _ in imgs) == 1
     assert "image-rendering: pixelated" in html
     assert any("file not found" in t for _, t in page.find("small"))
+
+
+def test_c2pa_panel_says_trust_and_failing_ingredients_in_words(tmp_path: Path) -> None:
+    """The Content Credentials panel of a real C2PA result: state and ingredients in words, signer, trust list."""
+    pytest.importorskip("c2pa", reason="c2pa-python not installed (a dependency of fakescope)")
+    from fakescope.provenance import c2pa as fc2pa
+
+    data_dir = Path(os.environ.get("FAKESCOPE_DATA", Path(__file__).resolve().parents[2].parent / "shared" / "data"))
+    f = data_dir / "c2pa" / "public-testfiles" / "adobe-20220124-CIE-sig-CA.jpg"
+    if not f.exists():
+        pytest.skip(f"C2PA public test files not found at {f.parent}")
+    (item,) = fc2pa.c2pa_evidence(fc2pa.read_c2pa(f.read_bytes(), "JPEG"))
+    page = render_html([ok(str(f), 0.5, "inconclusive", evidence=(item,))], None, title="t", thumbnails=False)
+    panel = re.search(r'<dl class="kv c2pa-panel">(.*?)</dl>', page, re.S)
+    assert panel is not None
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", panel.group(1)))
+    assert "Content Credentials" in text
+    assert "valid, but ingredient E-sig-CA.jpg carries credentials that fail validation: signature mismatch" in text
+    assert "E-sig-CA.jpg carries credentials that fail validation: signature mismatch (claimSignature.mismatch)" in text
+    assert "signed by a certificate that no trusted authority vouches for" in text
+    assert "C2PA trust list of 2026-08-21, 30 certificates" in text
+    # an item without a C2PA result (a hand-made one) gets no panel
+    bare = Evidence("c2pa", "provenance", 1.0, "signed manifest", weight="strong", details={"claim_generator": "x"})
+    assert '<dl class="kv c2pa-panel">' not in render_html([ok(str(f), 1.0, "ai-generated", evidence=(bare,))], None,
+                                                           title="t", thumbnails=False)

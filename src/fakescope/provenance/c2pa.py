@@ -456,6 +456,29 @@ def _informational(results: dict[str, Any] | None) -> list[dict[str, str]]:
     return out
 
 
+def _ingredient_status(ing: dict[str, Any]) -> list[dict[str, Any]]:
+    """The failing codes of an ingredient's own validation: ``validation_status`` (ingredient v1/v2) or
+    ``validation_results`` (v3: its failures, and noteworthy informational codes such as ``timeStamp.mismatch``)."""
+    items: list[Any] = list(ing.get("validation_status") or [])
+    vr = ing.get("validation_results")
+    if isinstance(vr, dict):
+        am = vr.get("activeManifest") or {}
+        items += list(am.get("failure") or [])
+        items += [f for f in am.get("informational") or []
+                  if isinstance(f, dict) and str(f.get("code", "")) in FAILURE_WORDS
+                  and not str(f.get("code", "")).startswith(_NOT_NOTEWORTHY)]
+        for d in vr.get("ingredientDeltas") or []:
+            items += list(((d or {}).get("validationDeltas") or {}).get("failure") or [])
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for v in items:
+        code = str(v.get("code", "")) if isinstance(v, dict) else ""
+        if code and not code.startswith(_TRUST_ONLY) and code not in seen:
+            seen.add(code)
+            out.append(v)
+    return out
+
+
 def _severity(code: str) -> int:
     keys = list(FAILURE_WORDS)
     code = CODE_ALIASES.get(code, code)
@@ -553,9 +576,7 @@ def read_c2pa(data: bytes, fmt: str, trust: Sequence[str] = (),
             where = f"{path} › {title}" if path else title
             entry: dict[str, Any] = {"title": title, "relationship": ing.get("relationship"),
                                      "format": ing.get("format"), "has_manifest": bool(ing.get("active_manifest"))}
-            vs = ing.get("validation_status") or []
-            bad = [v for v in vs if isinstance(v, dict) and v.get("code")
-                   and not str(v.get("code")).startswith(_TRUST_ONLY)]
+            bad = _ingredient_status(ing)
             bad.sort(key=lambda v: _severity(str(v.get("code"))))
             if bad:
                 entry["validation"] = [str(v.get("code")) for v in bad]

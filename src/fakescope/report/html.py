@@ -435,7 +435,7 @@ def _label_class(label: str) -> str:
 
 def _c2pa_panel(d: Mapping[str, Any]) -> str:
     """Content Credentials in words: state, who signed and who vouches, the trust list, failing ingredients."""
-    if not d.get("present", True) or d.get("error") or d.get("installed") is False:
+    if "state" not in d or not d.get("present", True) or d.get("error") or d.get("installed") is False:
         return ""
     rows: list[tuple[str, str, str]] = []
     state = str(d.get("state_in_words") or ("valid" if d.get("valid") else "invalid"))

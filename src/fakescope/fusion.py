@@ -787,9 +787,9 @@ class Fuser:
             lead = max(strong, key=lambda e: (abs(e.score - 0.5), not _self_declared(e)))
             p = float(lead.score)
             label = "ai-generated" if p >= 0.5 else "real"
-            how = " on the file's own declaration (self-declared: no trusted authority vouches for its signer)" \
-                if _self_declared(lead) else ""
-            explanation = f"Labelled {label}{how} because {lead.summary[0].lower() + lead.summary[1:]}"
+            how = " on the file's own declaration" if _self_declared(lead) else ""
+            why = lead.summary.rstrip(".")
+            explanation = f"Labelled {label}{how} because {why[0].lower() + why[1:]}"
             if pixel_p is not None:
                 agree = (pixel_p >= op.threshold) == (label == "ai-generated")
                 explanation += (f"; the pixel detectors {'agree' if agree else 'disagree'} "

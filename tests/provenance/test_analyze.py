@@ -137,9 +137,9 @@ def test_cost_on_a_1024x768_jpeg(photo, builders, to_sample):
 
 
 def test_docstring_examples_run():
-    from fakescope.provenance import c2pa, camera, generators, iptc, watermark
+    from fakescope.provenance import c2pa, camera, generators, iptc, trust, watermark
 
-    mods = [prov, c2pa, camera, generators, iptc]
+    mods = [prov, c2pa, camera, generators, iptc, trust]
     try:
         import cv2  # noqa: F401  (decode_bits' example needs OpenCV)
 

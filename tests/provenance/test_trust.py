@@ -13,7 +13,6 @@ import datetime as dt
 import hashlib
 import json
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -202,6 +201,10 @@ def test_a_trust_list_holding_the_root_names_itself(ai_signed, chain, to_sample,
     assert item.details["trusted"] is True and item.details["trusted_by"] == "C2PA trust list of 2026-11-30"
     assert "signed by Fakescope Test Generator Inc — trusted (C2PA trust list of 2026-11-30)" in item.summary
     assert item.details["trust_list"]["sha256"] == hashlib.sha256(p.read_bytes()).hexdigest()
+    # the same JSON list given as added anchors (--c2pa-trust none --c2pa-trust list.json) vouches too
+    added = _item(analyze_provenance(to_sample(ai_signed), ProvenanceOptions(c2pa_trust=(str(p),),
+                                                                            c2pa_trust_list=None)))
+    assert added.details["trusted"] is True and added.details["trusted_by"] == "your trust anchors: list.json"
 
 
 def test_trust_decides_how_the_label_reads(ai_signed, chain, to_sample):

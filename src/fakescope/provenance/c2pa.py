@@ -189,7 +189,7 @@ def _read_anchor_file(p: str) -> str:
     except OSError as e:
         raise UsageError(f"C2PA trust anchor file {p!r} cannot be read: {e.strerror or e}") from None
     if raw.lstrip()[:1] == b"{":  # a trust list in its LoTE JSON form
-        return load_trust_list_pem(p)
+        return _trust_list_pem(p)
     text = raw.decode("utf-8", errors="replace")
     if "-----BEGIN CERTIFICATE-----" not in text:
         raise UsageError(f"C2PA trust anchor file {p!r} holds no PEM certificate "
@@ -197,7 +197,7 @@ def _read_anchor_file(p: str) -> str:
     return text.strip()
 
 
-def load_trust_list_pem(path: str) -> str:
+def _trust_list_pem(path: str) -> str:
     """The anchors of a trust list file (PEM or LoTE JSON) as PEM text."""
     return _trust.load_trust_list(path).pem.strip()
 

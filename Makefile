@@ -17,17 +17,22 @@ $(VENV)/.core: $(BIN)/python pyproject.toml
 # tests and training need torch: pinned to the CPU build (any other version pulls a CUDA build)
 $(VENV)/.dev: $(BIN)/python pyproject.toml
 	$(PIP) install "torch==2.13.0"
-	$(PIP) install -e ".[dev,train]"
+	$(PIP) install -e ".[dev,train,serve]"
 	# invisible-watermark (reference embedder for the watermark tests) would pull opencv 5 and an
 	# unpinned torch: install it without its dependencies, plus the one it really needs
 	$(PIP) install --no-deps "invisible-watermark==0.2.0"
 	$(PIP) install PyWavelets
-	touch $(VENV)/.core $@
+	touch $(VENV)/.core $(VENV)/.serve $@
 
 install: $(VENV)/.core
 install-dev: $(VENV)/.dev
 
-demo: $(VENV)/.core
+# the service (fakescope serve): the core install plus the [serve] extra
+$(VENV)/.serve: $(VENV)/.core pyproject.toml
+	$(PIP) install -e ".[serve]"
+	touch $@
+
+demo: $(VENV)/.serve
 	@mkdir -p reports
 	$(BIN)/fakescope scan samples --out reports/demo.jsonl --html reports/demo.html --no-progress; test $$? -le 1
 	$(BIN)/python bench/demo_check.py reports/demo.jsonl samples/labels.csv

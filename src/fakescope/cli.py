@@ -125,7 +125,15 @@ def _build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("detectors", help="list the registered detectors; with NAME, that detector's whole card")
     d.add_argument("name", nargs="?", default=None, metavar="NAME", help="show this detector's whole card")
     d.add_argument("--json", action="store_true", help="print the cards as JSON")
+    _add_service_parsers(sub)
     return p
+
+
+def _add_service_parsers(sub) -> None:  # noqa: ANN001
+    """``serve`` and ``keys`` (fakescope.service.cli; their options need no extra, running them does)."""
+    from .service.cli import add_parsers
+
+    add_parsers(sub)
 
 
 def _add_trust_options(p: argparse.ArgumentParser) -> None:
@@ -158,6 +166,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_train(args)
         if args.command == "build":
             return _cmd_build(args)
+        if args.command in ("serve", "keys"):
+            return _cmd_service(args)
     except (UsageError, UnknownNameError, MissingDependencyError) as e:  # a missing extra is a setup error: 2
         print(f"fakescope: error: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -540,6 +550,16 @@ def _cmd_build(args: argparse.Namespace) -> int:
         return EXIT_SOME_FAILED if report["changed"] else EXIT_OK
     run_steps(args.steps, root=root, jobs=max(1, args.jobs), force=args.force, log=lambda m: print(m, flush=True))
     return EXIT_OK
+
+
+def _cmd_service(args: argparse.Namespace) -> int:
+    """``fakescope serve`` / ``fakescope keys``: the [serve] extra is checked here (exit 2 without it)."""
+    from .service import require
+
+    require()  # without the [serve] extra: MissingDependencyError, exit 2, naming it
+    from .service.cli import cmd_keys, cmd_serve
+
+    return cmd_serve(args) if args.command == "serve" else cmd_keys(args)
 
 
 def _cmd_report(args: argparse.Namespace) -> int:

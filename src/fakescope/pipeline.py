@@ -140,6 +140,12 @@ class Scanner:
             return _error(name, e, t0)
         return self._guarded(sample, t0)
 
+    def scan_decoded(self, sample: Sample, *, t0: float | None = None) -> Verdict:
+        """Scan a sample already decoded (by :func:`fakescope.io.decode.decode` with this scanner's limits,
+        as :meth:`scan_bytes` does): the service decodes once for its perceptual hash and the scan.  An
+        analyzer's failure gives an error verdict, never an exception."""
+        return self._guarded(sample, time.perf_counter() if t0 is None else t0)
+
     def scan_path(self, path: str | os.PathLike) -> Verdict:
         """Scan one file; an unreadable file gives an error verdict, never an exception."""
         t0 = time.perf_counter()

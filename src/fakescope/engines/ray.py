@@ -62,6 +62,15 @@ class _ScanActor:
         tune_allocator()
         from ..pipeline import Scanner
 
+        po = options.get("provenance_options")
+        for f in (*(po.c2pa_trust if po else ()), *([po.c2pa_trust_list] if po and _is_file_spec(po.c2pa_trust_list)
+                                                    else [])):
+            if not os.path.isfile(f):
+                import socket
+
+                raise UsageError(f"the C2PA trust file {f} given to the scan is not on the Ray node "
+                                 f"{socket.gethostname()}: put it at the same path on every node")
+
         self.scanner = Scanner(**options)
         self.scanner.preload()
 
@@ -81,6 +90,28 @@ class _ScanActor:
                 path, data = item
                 out.append(self.scanner.scan_path(path, data=data))
         return out
+
+
+def _is_file_spec(trust_list: Any) -> bool:
+    from ..provenance.c2pa import DEFAULT_TRUST_LIST
+
+    return trust_list is not None and str(trust_list) != DEFAULT_TRUST_LIST
+
+
+def _pin_files(options: dict[str, Any]) -> dict[str, Any]:
+    """Scanner options as the driver means them, for actors on other machines: trust files as absolute
+    paths, and the default trust list as the file ``$FAKESCOPE_C2PA_TRUST_LIST`` names here."""
+    import dataclasses
+
+    po = options.get("provenance_options")
+    if po is None:
+        return options
+    trust_list = po.c2pa_trust_list
+    if not _is_file_spec(trust_list) and trust_list is not None and os.environ.get("FAKESCOPE_C2PA_TRUST_LIST"):
+        trust_list = os.environ["FAKESCOPE_C2PA_TRUST_LIST"]
+    po = dataclasses.replace(po, c2pa_trust=tuple(os.path.abspath(f) for f in po.c2pa_trust),
+                             c2pa_trust_list=os.path.abspath(trust_list) if _is_file_spec(trust_list) else trust_list)
+    return {**options, "provenance_options": po}
 
 
 def _read(item: Any, limits: Any) -> tuple[Any, Verdict | None]:
@@ -156,7 +187,7 @@ def run_ray(inputs: Iterable[Any], *, jobs: int = 0, address: str | None = None,
         cpus = int(ray.cluster_resources().get("CPU", 0))
         n = jobs or max(1, cpus)
         actor_cls = ray.remote(num_cpus=1, max_restarts=MAX_RESTARTS, max_task_retries=MAX_RESTARTS)(_ScanActor)
-        actors = [actor_cls.remote(scanner_options) for _ in range(n)]
+        actors = [actor_cls.remote(_pin_files(scanner_options)) for _ in range(n)]
         yield from _schedule(ray, actors, inputs, limits, chunk_size, cpus, log)
     finally:
         for a in actors:  # the pool ends with the scan, interrupted or not (the cluster stays)
@@ -263,5 +294,5 @@ def _get(ray: Any, ref: Any, what: str) -> Any:
             raise cause from None
         raise FakescopeError(f"Ray: error while {what}: {e}") from e
     except ray.exceptions.RayError as e:  # an actor or node lost for good (after Ray's retries)
-        raise FakescopeError(f"Ray: {type(e).__name__} while {what}: {e}; the verdicts written so far are kept: "
-                             "rerun with --resume to continue") from e
+        tail = "; the verdicts written so far are kept: rerun with --resume to continue" if "chunk" in what else ""
+        raise FakescopeError(f"Ray: {type(e).__name__} while {what}: {e}{tail}") from e

@@ -46,7 +46,15 @@ def _build_parser() -> argparse.ArgumentParser:
                         "thumbnails npr + npr-thumb + spectral; see fakescope detectors)")
     s.add_argument("--fpr", type=float, default=0.01,
                    help="target false-positive rate on real photos for the ai-generated label (default 0.01)")
-    s.add_argument("-j", "--jobs", type=int, default=1, help="worker processes (0: one per core; default 1)")
+    s.add_argument("-j", "--jobs", type=int, default=None,
+                   help="worker processes (0: one per core; default 1); with --engine ray, scanning actors "
+                        "(default 0: one per CPU of the cluster)")
+    s.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local (default): processes on this machine; ray: an actor pool on a Ray cluster "
+                        "(pip install 'fakescope[ray]'; same verdicts, same --out and --resume)")
+    s.add_argument("--address", default=None, metavar="auto|HOST:PORT|ray://HOST:PORT",
+                   help="with --engine ray: the cluster to join ('auto': the one `ray start` runs on this machine; "
+                        "default: start a local Ray instance sized to this machine)")
     s.add_argument("--resume", action="store_true",
                    help="skip inputs already in --out (jsonl or csv) and append the rest")
     s.add_argument("--overwrite", action="store_true",
@@ -254,7 +262,15 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     fmt = _infer_format(args)
     if not 0.0 < args.fpr < 0.5:
         raise UsageError(f"--fpr must be between 0 and 0.5, got {args.fpr}")
-    jobs = resolve_jobs(args.jobs)
+    if args.address is not None and args.engine != "ray":
+        raise UsageError("--address is for --engine ray")
+    jobs = resolve_jobs(1 if args.jobs is None else args.jobs) if args.engine == "local" else (args.jobs or 0)
+    if args.engine == "ray":
+        from .engines.ray import require_ray
+
+        require_ray()  # a missing extra fails before the output file is touched
+    if jobs < 0:
+        raise UsageError(f"--jobs must be >= 0, got {jobs}")
     skip: set[str] = set()
     if args.resume:
         if args.out is None or fmt not in ("jsonl", "csv"):
@@ -282,7 +298,9 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     show_progress = args.progress if args.progress is not None else err.is_terminal
     results = scan_inputs(stream(), detectors=args.detector, fpr=args.fpr, jobs=jobs, provenance=args.provenance,
                           exhaustive=args.exhaustive,
-                          provenance_options=_provenance_options(args) if args.provenance else None)
+                          provenance_options=_provenance_options(args) if args.provenance else None,
+                          engine=args.engine, address=args.address,
+                          log=lambda m: err.print(f"fakescope: {m}", highlight=False, markup=False))
     sinks = [open_sink(fmt, args.out, append=bool(args.resume and skip))]
     if args.html is not None:
         args.html.parent.mkdir(parents=True, exist_ok=True)

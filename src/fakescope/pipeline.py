@@ -146,12 +146,17 @@ class Scanner:
         analyzer's failure gives an error verdict, never an exception."""
         return self._guarded(sample, time.perf_counter() if t0 is None else t0)
 
-    def scan_path(self, path: str | os.PathLike) -> Verdict:
-        """Scan one file; an unreadable file gives an error verdict, never an exception."""
+    def scan_path(self, path: str | os.PathLike, *, data: bytes | None = None) -> Verdict:
+        """Scan one file; an unreadable file gives an error verdict, never an exception.
+
+        ``data``: the file's bytes, already read by :func:`fakescope.io.decode.read_file` (the Ray
+        engine's driver reads the files and its workers scan them); the verdict is the one
+        ``scan_path(path)`` gives."""
         t0 = time.perf_counter()
         path = os.fspath(path)
         try:
-            sample = load(path, limits=self.limits)
+            sample = load(path, limits=self.limits) if data is None else \
+                decode(data, path=os.fsdecode(path), limits=self.limits)
         except (DecodeError, OSError) as e:
             return _error(path, e, t0)
         return self._guarded(sample, t0)
@@ -192,9 +197,10 @@ def _error(path: str, e: BaseException, t0: float, *, sha256: str | None = None)
 
 
 def scan(paths: str | os.PathLike | Iterable[str | os.PathLike], *, recursive: bool = False,
-         detectors: Sequence[str] | None = None, fpr: float = 0.01, jobs: int = 1,
+         detectors: Sequence[str] | None = None, fpr: float = 0.01, jobs: int | None = None,
          provenance: bool = True, provenance_options: "ProvenanceOptions | None" = None,
-         skip: Iterable[str] = (), exhaustive: bool = False) -> Iterator[Verdict]:
+         skip: Iterable[str] = (), exhaustive: bool = False, engine: str = "local",
+         address: str | None = None) -> Iterator[Verdict]:
     """Scan files and folders, yielding one :class:`Verdict` per input, in input order.
 
     Parameters
@@ -203,11 +209,15 @@ def scan(paths: str | os.PathLike | Iterable[str | os.PathLike], *, recursive: b
     recursive : descend into sub-folders.
     detectors : detector names (default: every calibrated detector).
     fpr : target false-positive rate of the ``ai-generated`` label on real photos.
-    jobs : worker processes (1: in this process; 0: one per CPU core).
+    jobs : worker processes (local engine, default 1: in this process; 0: one per CPU core), or
+        scanning actors (Ray engine, default 0: one per CPU of the cluster).
     provenance : read C2PA, IPTC, generator metadata, camera traces and watermarks.
     provenance_options : e.g. C2PA trust anchors.
     skip : paths already done (``--resume``), compared after normalisation.
     exhaustive : score every tile of every image (no early exit; see :class:`Scanner`).
+    engine : ``"local"`` (this machine's processes) or ``"ray"`` (a Ray cluster; the ``ray`` extra):
+        the same verdicts either way.
+    address : the Ray cluster (see :func:`fakescope.engines.ray.run_ray`; default: a local instance).
 
     Examples
     --------
@@ -222,19 +232,39 @@ def scan(paths: str | os.PathLike | Iterable[str | os.PathLike], *, recursive: b
     skip_set = {os.path.normpath(s) for s in skip}
     inputs = (p for p in iter_inputs(paths, recursive=recursive) if not already_done(p, skip_set))
     yield from scan_inputs(inputs, detectors=detectors, fpr=fpr, jobs=jobs, provenance=provenance,
-                           provenance_options=provenance_options, exhaustive=exhaustive)
+                           provenance_options=provenance_options, exhaustive=exhaustive, engine=engine,
+                           address=address)
+
+
+ENGINES = ("local", "ray")
 
 
 def scan_inputs(inputs: "Iterable[str | InputProblem]", *, detectors: Sequence[str] | None = None,
-                fpr: float = 0.01, jobs: int = 1, provenance: bool = True,
-                provenance_options: "ProvenanceOptions | None" = None, exhaustive: bool = False) -> Iterator[Verdict]:
+                fpr: float = 0.01, jobs: int | None = None, provenance: bool = True,
+                provenance_options: "ProvenanceOptions | None" = None, exhaustive: bool = False,
+                engine: str = "local", address: str | None = None,
+                log: Callable[[str], None] | None = None) -> Iterator[Verdict]:
     """Scan a stream of inputs as :func:`fakescope.io.sources.iter_inputs` yields them (files, and problems
     met on the way, which become error rows), consuming it lazily: the first verdict comes before the
-    last folder is listed.  Options as :func:`scan`."""
+    last folder is listed.  Options as :func:`scan`; ``log`` receives the Ray engine's line about its pool."""
+    options = dict(detectors=tuple(detectors) if detectors else None, fpr=fpr, provenance=provenance,
+                   provenance_options=provenance_options, exhaustive=exhaustive)
+    if engine == "ray":
+        from .engines.ray import run_ray
+
+        yield from run_ray(inputs, jobs=0 if jobs is None else jobs, address=address, log=log, **options)
+        return
+    if engine != "local":
+        from .errors import UsageError
+
+        raise UsageError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
+    if address is not None:
+        from .errors import UsageError
+
+        raise UsageError("--address is for --engine ray")
     from .engines.local import run_local
 
-    yield from run_local(inputs, jobs=jobs, detectors=tuple(detectors) if detectors else None, fpr=fpr,
-                         provenance=provenance, provenance_options=provenance_options, exhaustive=exhaustive)
+    yield from run_local(inputs, jobs=1 if jobs is None else jobs, **options)
 
 
 def already_done(item: object, skip: "set[str]") -> bool:

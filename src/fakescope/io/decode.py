@@ -83,7 +83,7 @@ try:  # Pillow >= 11.2 ships an AVIF plugin; without it AVIF files are "unsuppor
 except ImportError:  # pragma: no cover - depends on the Pillow build
     pass
 
-__all__ = ["DecodeLimits", "decode", "load", "IMAGE_EXTENSIONS", "SUPPORTED_FORMATS", "compression_class", "COMPRESSION_CLASSES"]
+__all__ = ["DecodeLimits", "decode", "load", "read_file", "IMAGE_EXTENSIONS", "SUPPORTED_FORMATS", "compression_class", "COMPRESSION_CLASSES"]
 
 _log = logging.getLogger(__name__)
 
@@ -189,6 +189,21 @@ def load(path: str | os.PathLike[str] | os.PathLike[bytes] | bytes, *,
     >>> s.image.shape, s.metadata.format, s.image[0, 0].tolist()
     ((3, 4, 3), 'PNG', [10, 20, 30])
     """
+    return decode(read_file(path, limits=limits), path=os.fsdecode(os.fspath(path)), limits=limits)
+
+
+def read_file(path: str | os.PathLike[str] | os.PathLike[bytes] | bytes, *,
+              limits: DecodeLimits = DecodeLimits()) -> bytes:
+    """Read an image file's bytes with :func:`load`'s checks and errors, without decoding them.
+
+    ``decode(read_file(p), path=os.fsdecode(p))`` is ``load(p)``: the Ray engine's driver reads the
+    files this way and ships the bytes to the workers, which need no access to the files.
+
+    Raises
+    ------
+    DecodeError
+        As :func:`load`, for everything met before decoding.
+    """
     name = os.fsdecode(os.fspath(path))
     try:
         st = os.stat(path)
@@ -209,7 +224,7 @@ def load(path: str | os.PathLike[str] | os.PathLike[bytes] | bytes, *,
             data = f.read(limits.max_bytes + 1)
     except OSError as e:
         raise DecodeError(f"{name}: cannot read the file: {e.strerror or e}") from e
-    return decode(data, path=name, limits=limits)
+    return data
 
 
 def decode(data: bytes, *, path: str = "<bytes>", limits: DecodeLimits = DecodeLimits()) -> Sample:

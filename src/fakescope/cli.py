@@ -29,9 +29,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"fakescope {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
-    s = sub.add_parser("scan", help="scan images and folders; one verdict per input")
+    s = sub.add_parser("scan", help="scan images, videos and folders; one verdict per input")
     s.add_argument("paths", nargs="*", metavar="PATH",
-                   help="image files or folders; '-' reads the list of paths from standard input")
+                   help="image or video files, or folders; '-' reads the list of paths from standard input")
     s.add_argument("--files-from", metavar="FILE", default=None,
                    help="read paths from FILE ('-': standard input), one per line, or NUL-separated with -0; "
                         "e.g. find … -print0 | fakescope scan --files-from - -0")
@@ -56,6 +56,11 @@ def _build_parser() -> argparse.ArgumentParser:
                         "the npr tiles when that already settles the label on calibration data)")
     s.add_argument("--no-provenance", dest="provenance", action="store_false",
                    help="skip C2PA, IPTC, generator metadata, camera and watermark evidence")
+    s.add_argument("--video-sample", default="2", metavar="FPS|keyframes|all",
+                   help="videos (MP4, MOV, WebM, MKV, AVI; needs the [video] extra): frames analysed, as frames "
+                        "per second, 'keyframes' or 'all' (default 2)")
+    s.add_argument("--no-faces", dest="faces", action="store_false",
+                   help="videos: do not scan face crops of the sampled frames")
     _add_trust_options(s)
     prog = s.add_mutually_exclusive_group()
     prog.add_argument("--progress", dest="progress", action="store_true", default=None,
@@ -279,8 +284,12 @@ def _cmd_scan(args: argparse.Namespace) -> int:
             yield item
 
     show_progress = args.progress if args.progress is not None else err.is_terminal
+    from .io.video import Sampling
+    from .video import VideoOptions
+
+    video = VideoOptions(sampling=Sampling.parse(args.video_sample), faces=args.faces)
     results = scan_inputs(stream(), detectors=args.detector, fpr=args.fpr, jobs=jobs, provenance=args.provenance,
-                          exhaustive=args.exhaustive,
+                          exhaustive=args.exhaustive, video=video,
                           provenance_options=_provenance_options(args) if args.provenance else None)
     sinks = [open_sink(fmt, args.out, append=bool(args.resume and skip))]
     if args.html is not None:
@@ -303,7 +312,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
             if v.status == "ok":
                 ok += 1
                 labels[v.label or "?"] += 1
-                if not detectors:
+                if not detectors and v.media is None:  # a video's detector items are its frames and faces
                     detectors = tuple(e.source for e in v.evidence if e.kind == "detector")
             else:
                 errors += 1

@@ -233,7 +233,7 @@ def _error(path: str, e: BaseException, t0: float, *, sha256: str | None = None)
 def scan(paths: str | os.PathLike | Iterable[str | os.PathLike], *, recursive: bool = False,
          detectors: Sequence[str] | None = None, fpr: float = 0.01, jobs: int = 1,
          provenance: bool = True, provenance_options: "ProvenanceOptions | None" = None,
-         skip: Iterable[str] = (), exhaustive: bool = False) -> Iterator[Verdict]:
+         skip: Iterable[str] = (), exhaustive: bool = False, video: "VideoOptions | None" = None) -> Iterator[Verdict]:
     """Scan files and folders, yielding one :class:`Verdict` per input, in input order.
 
     Parameters
@@ -247,6 +247,7 @@ def scan(paths: str | os.PathLike | Iterable[str | os.PathLike], *, recursive: b
     provenance_options : e.g. C2PA trust anchors.
     skip : paths already done (``--resume``), compared after normalisation.
     exhaustive : score every tile of every image (no early exit; see :class:`Scanner`).
+    video : how videos are scanned (:class:`fakescope.video.VideoOptions`; default 2 frames/s, face crops).
 
     Examples
     --------
@@ -261,19 +262,21 @@ def scan(paths: str | os.PathLike | Iterable[str | os.PathLike], *, recursive: b
     skip_set = {os.path.normpath(s) for s in skip}
     inputs = (p for p in iter_inputs(paths, recursive=recursive) if not already_done(p, skip_set))
     yield from scan_inputs(inputs, detectors=detectors, fpr=fpr, jobs=jobs, provenance=provenance,
-                           provenance_options=provenance_options, exhaustive=exhaustive)
+                           provenance_options=provenance_options, exhaustive=exhaustive, video=video)
 
 
 def scan_inputs(inputs: "Iterable[str | InputProblem]", *, detectors: Sequence[str] | None = None,
                 fpr: float = 0.01, jobs: int = 1, provenance: bool = True,
-                provenance_options: "ProvenanceOptions | None" = None, exhaustive: bool = False) -> Iterator[Verdict]:
+                provenance_options: "ProvenanceOptions | None" = None, exhaustive: bool = False,
+                video: "VideoOptions | None" = None) -> Iterator[Verdict]:
     """Scan a stream of inputs as :func:`fakescope.io.sources.iter_inputs` yields them (files, and problems
     met on the way, which become error rows), consuming it lazily: the first verdict comes before the
     last folder is listed.  Options as :func:`scan`."""
     from .engines.local import run_local
 
     yield from run_local(inputs, jobs=jobs, detectors=tuple(detectors) if detectors else None, fpr=fpr,
-                         provenance=provenance, provenance_options=provenance_options, exhaustive=exhaustive)
+                         provenance=provenance, provenance_options=provenance_options, exhaustive=exhaustive,
+                         video=video)
 
 
 def already_done(item: object, skip: "set[str]") -> bool:

@@ -166,14 +166,17 @@ def hysteresis_segments(t_s: Sequence[float] | np.ndarray, p: Sequence[float] | 
 
 def load_video_fusion(path: str | Path | None = None) -> VideoFusionParams:
     """The fitted video fusion (``weights/video.json``); the defaults when the file is absent."""
-    return _load(str(path or VIDEO_FUSION_FILE))
+    p = Path(path or VIDEO_FUSION_FILE)
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        return VideoFusionParams()
+    return _load(str(p), st.st_mtime_ns, st.st_size)
 
 
 @lru_cache(maxsize=4)
-def _load(path: str) -> VideoFusionParams:
+def _load(path: str, mtime_ns: int, size: int) -> VideoFusionParams:
     p = Path(path)
-    if not p.exists():
-        return VideoFusionParams()
     try:
         d = json.loads(p.read_text(encoding="utf-8"))
         fields = VideoFusionParams.__dataclass_fields__

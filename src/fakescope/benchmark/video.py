@@ -15,14 +15,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Mapping, Sequence
+from typing import Any, Literal, Mapping, Sequence
 
 import numpy as np
 
 from ..errors import UsageError
 
 __all__ = ["ClipSpec", "camera_motion", "make_clip", "encode_clip", "temporal_iou", "temporal_ap",
-           "average_recall_at_k", "frame_labels", "ENCODINGS"]
+           "average_recall_at_k", "frame_labels", "ENCODINGS", "VARIANTS", "clip_specs", "build_clip", "score_clip",
+           "evaluate_clips", "fit_video_fusion"]
 
 #: name → (container suffix, codec, options): the encodings of the benchmark
 ENCODINGS: dict[str, tuple[str, str, dict[str, str]]] = {
@@ -224,3 +225,228 @@ def average_recall_at_k(predictions: Mapping[str, Sequence[Mapping[str, float]]]
 
 def _ceil(x: float) -> int:
     return int(math.ceil(x - 1e-9))
+
+
+# --------------------------------------------------------------------------------------
+# the protocol: clips from a dataset's items → scores through the video scan → metrics
+
+#: the robustness variants: name → (encoding, resize to)
+VARIANTS: dict[str, tuple[str, tuple[int, int] | None]] = {
+    "h264-crf23": ("h264-crf23", None), "h264-crf35": ("h264-crf35", None),
+    "vp9-crf40": ("vp9-crf40", None), "resize-320x180": ("h264-crf23", (320, 180)),
+}
+
+
+def clip_specs(reals: Sequence[str], fakes: Sequence[str], n: int, *, part: str, rng: np.random.Generator,
+               frames: int = 60, fps: int = 10) -> list[ClipSpec]:
+    """``n`` clips: one in three all real, one in six all fake, the rest with one fake segment of 1.2-3.0 s
+    (at 10 fps) at a random position; photos drawn from ``reals``/``fakes`` in a random order."""
+    if not reals or not fakes:
+        raise UsageError(f"the {part} clips need real and fake images (got {len(reals)} real, {len(fakes)} fake)")
+    reals, fakes = list(rng.permutation(list(reals))), list(rng.permutation(list(fakes)))
+    out = []
+    for i in range(n):
+        kind = "real" if i % 3 == 0 else ("full" if i % 6 == 5 else "segment")
+        motion = "pan" if rng.random() < 0.5 else "zoom"
+        fake = None if kind == "real" else fakes[i % len(fakes)]
+        if kind == "segment":
+            lo = min(int(1.2 * fps), max(1, frames // 3))  # short clips: shorter segments
+            hi = max(lo, min(int(3.0 * fps), frames - 1))
+            length = int(rng.integers(lo, hi + 1))
+            start = int(rng.integers(0, frames - length + 1))
+            seg: tuple[int | None, int | None] = (start, start + length)
+        elif kind == "full":
+            seg = (0, frames)
+        else:
+            seg = (None, None)
+        out.append(ClipSpec(f"{part}-{i:03d}-{kind}", str(reals[i % len(reals)]), fake and str(fake), seg[0], seg[1],
+                            motion, frames, fps))
+    return out
+
+
+def _rgb(path: str) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def build_clip(spec: ClipSpec, variant: str, folder: str | Path, *, seed: int,
+               size: tuple[int, int] = (640, 360)) -> Path:
+    """Write ``spec`` as ``variant`` (:data:`VARIANTS`) under ``folder/variant/`` (kept: built once)."""
+    if variant not in VARIANTS:
+        raise UsageError(f"unknown video variant {variant!r}; known: {', '.join(VARIANTS)}")
+    enc, resize = VARIANTS[variant]
+    d = Path(folder) / variant
+    d.mkdir(parents=True, exist_ok=True)
+    target = d / spec.name
+    for suf in (".mp4", ".webm", ".mkv"):
+        if target.with_suffix(suf).exists():
+            return target.with_suffix(suf)
+    rng = np.random.default_rng(seed)
+    frames = make_clip(_rgb(spec.real), _rgb(spec.fake) if spec.fake else None, n=spec.frames, start=spec.start,
+                       end=spec.end, size=size, kind=spec.motion, rng=rng)
+    return encode_clip(frames, target, encoding=enc, fps=spec.fps, size=resize)
+
+
+def score_clip(scanner: Any, path: Path, cache_dir: str | Path | None = None) -> dict[str, Any]:
+    """The sampled frames' times and p_fake of a clip through :meth:`Scanner.scan_path` (cached as JSON)."""
+    import json
+    import time
+
+    cache = Path(cache_dir) / (path.parent.name + "__" + path.name + ".json") if cache_dir is not None else None
+    if cache is not None and cache.exists():
+        return json.loads(cache.read_text())
+    t0 = time.perf_counter()
+    v = scanner.scan_path(str(path))
+    if v.status != "ok":
+        raise UsageError(f"{path}: {v.error}")
+    d = {"t_s": [f["t_s"] for f in v.frames], "p": [f["p_fake"] for f in v.frames], "duration_s": v.duration_s,
+         "decode_ms": v.video["decode_ms"], "analysis_ms": v.video["analysis_ms"],
+         "elapsed_s": time.perf_counter() - t0}
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps(d))
+    return d
+
+
+def evaluate_clips(clips: Sequence[tuple[ClipSpec, Mapping[str, Any]]], params: Any) -> dict[str, Any]:
+    """Video AUC (pooled score, clips with fake frames vs all-real clips), frame AUC, the video label's TPR and
+    FPR at ``params.threshold``, temporal AP@0.5/0.75/0.95 and AR@1/2/5 of the hysteresis segments."""
+    from ..temporal import hysteresis_segments, topk_pool
+    from .metrics import roc_auc
+
+    y_vid, p_vid, y_fr, p_fr = [], [], [], []
+    preds: dict[str, list[dict[str, float]]] = {}
+    truth: dict[str, list[tuple[float, float]]] = {}
+    for spec, d in clips:
+        seg = spec.fake_segment_s
+        y_vid.append(0 if seg is None else 1)
+        p_vid.append(topk_pool(d["p"], topk_frac=params.topk_frac))
+        gt = [seg] if seg else []
+        y_fr += list(frame_labels(d["t_s"], gt))
+        p_fr += list(d["p"])
+        truth[spec.name] = gt
+        preds[spec.name] = [s.to_dict() for s in hysteresis_segments(
+            d["t_s"], d["p"], high=params.seg_high, low=params.seg_low, min_len_s=params.min_len_s,
+            max_gap_s=params.max_gap_s, duration_s=d["duration_s"])]
+    yv, pv = np.array(y_vid), np.array(p_vid)
+    flagged = pv >= params.threshold
+    out: dict[str, Any] = {
+        "clips": len(clips), "video_auc": roc_auc(y_vid, p_vid), "frame_auc": roc_auc(y_fr, p_fr),
+        "video_tpr": float(flagged[yv == 1].mean()) if (yv == 1).any() else float("nan"),
+        "video_fpr": float(flagged[yv == 0].mean()) if (yv == 0).any() else float("nan")}
+    for iou in (0.5, 0.75, 0.95):
+        out[f"ap@{iou}"] = temporal_ap(preds, truth, iou=iou)
+    for k in (1, 2, 5):
+        out[f"ar@{k}"] = average_recall_at_k(preds, truth, k=k)
+    return out
+
+
+def fit_video_fusion(clips: Sequence[tuple[ClipSpec, Mapping[str, Any]]], *, fpr: float = 0.05,
+                     describe: str = "") -> Any:
+    """Choose the video fusion on calibration clips: the top-k share by video AUC, the hysteresis by temporal
+    AP@0.5 (ties: the mean of AP@0.5 and AP@0.75), the threshold so that at most ``fpr`` of the real clips
+    (with few clips: none) are flagged, the real threshold at the 10th percentile of the fake clips' scores."""
+    from ..temporal import VideoFusionParams, topk_pool
+
+    best: tuple[float, float] | None = None
+    for frac in (0.1, 0.25, 0.5, 1.0):
+        auc = evaluate_clips(clips, VideoFusionParams(topk_frac=frac))["video_auc"]
+        if best is None or auc > best[0] + 1e-9:
+            best = (auc, frac)
+    assert best is not None
+    frac = best[1]
+    pooled = np.array([topk_pool(d["p"], topk_frac=frac) for _, d in clips])
+    is_real = np.array([s.fake_segment_s is None for s, _ in clips])
+    real_scores, fake_scores = np.sort(pooled[is_real]), np.sort(pooled[~is_real])
+    k = int(np.floor(fpr * real_scores.size))
+    thr = float(min(0.999, real_scores[-1 - k] + 1e-3)) if real_scores.size else 0.5
+    thr = max(thr, 0.05)
+    real_thr = float(min(thr, np.quantile(fake_scores, 0.10))) if fake_scores.size else thr
+    best_seg = None
+    for high in (0.5, 0.6, 0.7, 0.8, 0.9):
+        for low in (0.2, 0.3, 0.5, 0.7):
+            if low > high:
+                continue
+            for min_len in (0.5, 1.0):
+                r = evaluate_clips(clips, VideoFusionParams(topk_frac=frac, seg_high=high, seg_low=low,
+                                                            min_len_s=min_len))
+                key = (r["ap@0.5"], (r["ap@0.5"] + r["ap@0.75"]) / 2)
+                if best_seg is None or key > best_seg[0]:
+                    best_seg = (key, high, low, min_len)
+    assert best_seg is not None
+    _, high, low, min_len = best_seg
+    return VideoFusionParams(topk_frac=frac, threshold=round(thr, 6), real_threshold=round(real_thr, 6), seg_high=high,
+                             seg_low=low, min_len_s=min_len, max_gap_s=0.5, operating_fpr=fpr,
+                             fitted_on=describe or f"{len(clips)} calibration clips ({int(is_real.sum())} real)")
+
+
+def _register() -> None:
+    from .runner import PROTOCOLS, ProtocolResult, Table
+
+    if "video" in PROTOCOLS.names():
+        return
+
+    @PROTOCOLS.register("video")
+    def video(ctx: Any) -> "ProtocolResult":
+        """Video: clips built from the items (pan/zoom over real photos, fake segments cut in), scanned through
+        the video path; video AUC, frame AUC, temporal AP@IoU and AR@k, per encoding variant.
+
+        Config keys (under ``video``): ``calibration_clips`` (from items of split ``calibration``; 0: use the
+        shipped video fusion), ``test_clips`` (split ``test`` reals, ``test``/``wild`` fakes), ``seconds``,
+        ``fps``, ``size`` [w, h], ``sample_fps``, ``variants`` (:data:`VARIANTS`), ``fpr``.
+        """
+        from ..io.video import Sampling
+        from ..pipeline import Scanner
+        from ..temporal import load_video_fusion
+        from ..video import VideoOptions
+
+        vc = dict(ctx.config.get("video") or {})
+        fps = int(vc.get("fps", 10))
+        frames = int(round(float(vc.get("seconds", 6)) * fps))
+        size = tuple(int(x) for x in vc.get("size", (640, 360)))
+        variants = list(vc.get("variants", list(VARIANTS)))
+        base = Path(ctx.engine.cache.path).parent if getattr(ctx.engine.cache, "path", None) else Path(".")
+        clip_dir, cache_dir = base / "video-clips", base / "video-scores"
+        usable = [it for it in ctx.items if it.source != "cifake"]  # 32-px images make no video frame
+
+        def pick(splits: Sequence[str], label: int) -> list[str]:
+            return sorted(str(it.path) for it in usable if it.label == label and (it.split in splits or it.split is None))
+
+        scanner = Scanner(list(ctx.detectors) if ctx.config.get("detectors") else None,
+                          video=VideoOptions(sampling=Sampling(fps=float(vc.get("sample_fps", 2))), faces=False))
+        n_cal = int(vc.get("calibration_clips", 0))
+        cal: list[tuple[ClipSpec, Mapping[str, Any]]] = []
+        if n_cal:
+            specs = clip_specs(pick(["calibration"], 0), pick(["calibration"], 1), n_cal, part="calibration",
+                               rng=ctx.rng("video", "calibration"), frames=frames, fps=fps)
+            cal = [(s, score_clip(scanner, build_clip(s, "h264-crf23", clip_dir, seed=1000 + i, size=size), cache_dir))
+                   for i, s in enumerate(specs)]
+            params = fit_video_fusion(cal, fpr=float(vc.get("fpr", 0.05)),
+                                      describe=f"{n_cal} calibration clips of this run")
+        else:
+            params = load_video_fusion()
+        specs = clip_specs(pick(["test"], 0), pick(["test", "wild"], 1), int(vc.get("test_clips", 24)), part="test",
+                           rng=ctx.rng("video", "test"), frames=frames, fps=fps)
+        results: dict[str, Any] = {"params": params.to_dict()}
+        if cal:
+            results["calibration"] = evaluate_clips(cal, params)
+        rows = []
+        for v in variants:
+            clips = [(s, score_clip(scanner, build_clip(s, v, clip_dir, seed=5000 + i, size=size), cache_dir))
+                     for i, s in enumerate(specs)]
+            r = results[v] = evaluate_clips(clips, params)
+            rows.append([v, r["clips"]] + [None if r[k] != r[k] else round(r[k], 4) for k in _COLS])
+        if cal:
+            r = results["calibration"]
+            rows.insert(0, ["calibration (fit)", r["clips"]] + [None if r[k] != r[k] else round(r[k], 4)
+                                                                 for k in _COLS])
+        table = Table("video", "Video detection and temporal localization per encoding", ["clips", "n"] + list(_COLS),
+                      rows, note="AP at temporal IoU and AR@k averaged over IoU 0.5:0.05:0.95 (ForgeryNet).")
+        notes = [f"{frames / fps:g} s clips at {fps} fps, {size[0]}x{size[1]}, sampled at "
+                 f"{float(vc.get('sample_fps', 2)):g} frames/s; video fusion: {params.fitted_on}."]
+        return ProtocolResult(results=results, tables=[table], notes=notes)
+
+
+_COLS = ("video_auc", "frame_auc", "video_tpr", "video_fpr", "ap@0.5", "ap@0.75", "ap@0.95", "ar@1", "ar@2", "ar@5")

@@ -88,7 +88,7 @@ def topk_pool(p: Sequence[float] | np.ndarray, *, topk_frac: float = 0.25) -> fl
 
     >>> topk_pool([0.1, 0.2, 0.9, 0.95], topk_frac=0.5)
     0.925
-    >>> topk_pool([0.1, 0.2, 0.9, 0.95], topk_frac=1.0)
+    >>> round(topk_pool([0.1, 0.2, 0.9, 0.95], topk_frac=1.0), 4)
     0.5375
     """
     a = np.asarray(p, np.float64).ravel()

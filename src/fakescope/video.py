@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .io.video import Sampling, Video, VideoLimits, decode_video, load_video
+from .io.video import Sampling, Video, VideoFrame, VideoLimits, VideoReader, open_video
 from .temporal import VideoFusionParams, hysteresis_segments, load_video_fusion, topk_pool
 from .types import Evidence, ImageMetadata, Sample, Verdict
 
@@ -57,12 +57,15 @@ class VideoOptions:
 def frame_sample(video: Video, index: int) -> Sample:
     """Sampled frame ``index`` of ``video`` as a :class:`~fakescope.types.Sample` (no raw bytes: provenance is
     read from the container once, not per frame)."""
-    fr = video.frames[index]
+    return _frame_sample(video.path, video.info.format, video.frames[index])
+
+
+def _frame_sample(path: str, fmt: str, fr: VideoFrame) -> Sample:
     img = fr.image
     h, w = img.shape[:2]
     sha = hashlib.sha256(img.tobytes()).hexdigest()
-    meta = ImageMetadata(format=f"{video.info.format}-FRAME", width=w, height=h, mode="RGB")
-    return Sample(path=f"{video.path}#t={fr.t_s:.3f}", sha256=sha, data=b"", image=img, metadata=meta)
+    meta = ImageMetadata(format=f"{fmt}-FRAME", width=w, height=h, mode="RGB")
+    return Sample(path=f"{path}#t={fr.t_s:.3f}", sha256=sha, data=b"", image=img, metadata=meta)
 
 
 _cascade = None
@@ -107,23 +110,31 @@ def scan_video(scanner: "Scanner", source: str | bytes | Video, *, options: Vide
     error verdicts)."""
     t0 = time.perf_counter() if t0 is None else t0
     options = options or VideoOptions()
+    reader: VideoReader | None = None
     if isinstance(source, Video):
-        video = source
+        stream: Any = source.frames
     elif isinstance(source, bytes):
-        video = decode_video(source, path=name or "<upload>", limits=options.limits, sampling=options.sampling)
+        stream = reader = VideoReader(source, path=name or "<upload>", limits=options.limits,
+                                      sampling=options.sampling)
     else:
-        video = load_video(source, limits=options.limits, sampling=options.sampling)
+        stream = reader = open_video(source, limits=options.limits, sampling=options.sampling)
     params = options.params()
     frame_scanner = copy.copy(scanner)
     frame_scanner.provenance = False  # read once, from the container
 
-    t_an = time.perf_counter()
     frames: list[dict[str, Any]] = []
     p_frames: list[float] = []
     face_ps: list[float] = []
     detectors: set[str] = set()
-    for i, fr in enumerate(video.frames):
-        v = frame_scanner.scan_sample(frame_sample(video, i))
+    first: np.ndarray | None = None
+    analysis_s = 0.0
+    path = source.path if isinstance(source, Video) else reader.path  # type: ignore[union-attr]
+    fmt = source.info.format if isinstance(source, Video) else reader.format  # type: ignore[union-attr]
+    for fr in stream:  # one frame decoded at a time: a long clip is never held in memory
+        t_an = time.perf_counter()
+        if first is None:
+            first = fr.image
+        v = frame_scanner.scan_sample(_frame_sample(path, fmt, fr))
         p = float(v.p_fake if v.p_fake is not None else 0.5)
         p_frames.append(p)
         detectors.update(e.source for e in v.evidence if e.kind == "detector")
@@ -136,8 +147,8 @@ def scan_video(scanner: "Scanner", source: str | bytes | Video, *, options: Vide
                 crop = _face_crop(fr.image, box)
                 if crop is None:
                     continue
-                fs = Sample(path=f"{video.path}#t={fr.t_s:.3f}&face", sha256=hashlib.sha256(crop.tobytes()).hexdigest(),
-                            data=b"", image=crop, metadata=ImageMetadata(f"{video.info.format}-FRAME", crop.shape[1],
+                fs = Sample(path=f"{path}#t={fr.t_s:.3f}&face", sha256=hashlib.sha256(crop.tobytes()).hexdigest(),
+                            data=b"", image=crop, metadata=ImageMetadata(f"{fmt}-FRAME", crop.shape[1],
                                                                         crop.shape[0], "RGB"))
                 fp = float(frame_scanner.scan_sample(fs).p_fake or 0.5)
                 face_ps.append(fp)
@@ -145,7 +156,8 @@ def scan_video(scanner: "Scanner", source: str | bytes | Video, *, options: Vide
             if faces:
                 rec["faces"] = faces
         frames.append(rec)
-    analysis_s = time.perf_counter() - t_an
+        analysis_s += time.perf_counter() - t_an
+    video = source if isinstance(source, Video) else reader.video()  # type: ignore[union-attr]
 
     t = np.array([f["t_s"] for f in frames], np.float64)
     duration = video.duration_s
@@ -181,7 +193,7 @@ def scan_video(scanner: "Scanner", source: str | bytes | Video, *, options: Vide
     evidence.append(_container_evidence(video))
     prov: list[Evidence] = []
     if scanner.provenance:
-        prov = _provenance(scanner, video)
+        prov = _provenance(scanner, video, first)
         evidence.extend(prov)
 
     strong = [e for e in prov if e.weight == "strong"]
@@ -258,7 +270,7 @@ def _container_evidence(video: Video) -> Evidence:
                              "has_audio": i.has_audio})
 
 
-def _provenance(scanner: "Scanner", video: Video) -> list[Evidence]:
+def _provenance(scanner: "Scanner", video: Video, first: np.ndarray | None) -> list[Evidence]:
     """C2PA (MP4/MOV) and generator-service tags of the container, through the image provenance analyzers:
     the container's tags are given as text metadata; no watermark check (lossy video frames cannot hold
     the image watermarks)."""
@@ -266,8 +278,9 @@ def _provenance(scanner: "Scanner", video: Video) -> list[Evidence]:
 
     from .provenance import ProvenanceOptions, analyze_provenance
 
-    fmt = video.info.format if video.info.format in ("MP4", "MOV") else video.info.format
-    first = video.frames[0].image if video.frames else np.zeros((1, 1, 3), np.uint8)
+    fmt = video.info.format
+    if first is None:
+        first = np.zeros((1, 1, 3), np.uint8)
     meta = ImageMetadata(format=fmt, width=video.info.width, height=video.info.height, mode="RGB",
                          frames=video.decoded_frames, text={k: v for k, v in video.info.tags.items()})
     sample = Sample(path=video.path, sha256=video.sha256, data=video.data, image=first, metadata=meta)

@@ -51,8 +51,8 @@ from ..errors import (
     UsageError,
 )
 
-__all__ = ["VideoLimits", "Sampling", "VideoInfo", "VideoFrame", "Video", "sniff_video", "is_video",
-           "decode_video", "load_video", "iter_video_frames", "VIDEO_EXTENSIONS", "VIDEO_FORMATS",
+__all__ = ["VideoLimits", "Sampling", "VideoInfo", "VideoFrame", "Video", "VideoReader", "sniff_video", "is_video",
+           "decode_video", "load_video", "open_video", "VIDEO_EXTENSIONS", "VIDEO_FORMATS",
            "require_av"]
 
 #: File extensions that folder walks treat as videos (a hint for discovery; the bytes decide).
@@ -250,23 +250,8 @@ def is_video(data: bytes) -> bool:
 def load_video(path: str | os.PathLike[str], *, limits: VideoLimits = VideoLimits(),
                sampling: Sampling = Sampling(), keep_bytes: bool = True) -> Video:
     """Read and decode a video file (see :func:`decode_video`); the size is checked before reading."""
-    name = os.fsdecode(os.fspath(path))
-    try:
-        st = os.stat(path)
-    except FileNotFoundError as e:
-        raise DecodeError(f"{name}: no such file") from e
-    except OSError as e:
-        raise DecodeError(f"{name}: cannot read the file: {e.strerror or e}") from e
-    if not stat.S_ISREG(st.st_mode):
-        raise DecodeError(f"{name}: is not a regular file, not reading it")
-    if st.st_size == 0:
-        raise EmptyFileError(f"{name}: the file is empty (0 bytes)")
-    if st.st_size > limits.max_bytes:
-        raise ImageTooLargeError(f"{name}: the file is {st.st_size:,} bytes, over the limit of "
-                                 f"{limits.max_bytes:,} (VideoLimits.max_bytes)")
-    with open(path, "rb") as f:
-        data = f.read(limits.max_bytes + 1)
-    return decode_video(data, path=name, limits=limits, sampling=sampling, keep_bytes=keep_bytes)
+    data = _read(path, limits)
+    return decode_video(data, path=os.fsdecode(os.fspath(path)), limits=limits, sampling=sampling, keep_bytes=keep_bytes)
 
 
 def decode_video(data: bytes, *, path: str = "<bytes>", limits: VideoLimits = VideoLimits(),
@@ -288,83 +273,167 @@ def decode_video(data: bytes, *, path: str = "<bytes>", limits: VideoLimits = Vi
     EmptyFileError, UnsupportedFormatError, ImageTooLargeError, TruncatedFileError, DecodeError
         As :func:`fakescope.io.decode.decode`, for videos.
     """
-    t0 = time.perf_counter()
-    if not isinstance(data, bytes):
-        data = memoryview(data).tobytes()
-    if not data:
-        raise EmptyFileError(f"{path}: the file is empty (0 bytes)")
-    if len(data) > limits.max_bytes:
-        raise ImageTooLargeError(f"{path}: the file is {len(data):,} bytes, over the limit of "
-                                 f"{limits.max_bytes:,} (VideoLimits.max_bytes)")
-    fmt = sniff_video(data)
-    if fmt is None:
-        raise UnsupportedFormatError(f"{path}: not a video fakescope can read; supported containers: "
-                                     f"{', '.join(VIDEO_FORMATS)}")
-    av = require_av()
-    frames: list[VideoFrame] = []
-    decoded = 0
-    rotation = 0
-    times: list[float] = []
-    try:
-        container = av.open(io.BytesIO(data), mode="r", metadata_errors="replace")
-    except av.error.FFmpegError as e:
-        raise _open_error(path, fmt, e) from e
-    try:
-        info = _info(container, fmt, path, limits)
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        if sampling.mode == "keyframes":
-            stream.codec_context.skip_frame = "NONKEY"
-        for frame, t in _frames(container, stream, path):
-            decoded += 1
-            if decoded > limits.max_decoded_frames:
-                raise ImageTooLargeError(f"{path}: more than {limits.max_decoded_frames:,} frames to decode "
-                                         "(VideoLimits.max_decoded_frames)")
-            if t > limits.max_duration_s:
-                raise ImageTooLargeError(f"{path}: frames at {t:.1f} s, past the limit of "
-                                         f"{limits.max_duration_s:g} s (VideoLimits.max_duration_s)")
-            times.append(t)
-            if not _keep(sampling, t, len(frames), frames[-1].t_s if frames else None):
-                continue
-            if len(frames) >= limits.max_frames:
-                raise ImageTooLargeError(f"{path}: sampling {sampling.describe()} keeps more than "
-                                         f"{limits.max_frames:,} frames (VideoLimits.max_frames); sample more "
-                                         "sparsely (e.g. --video-sample 1) or raise the limit")
-            _check_frame_size(frame.width, frame.height, path, limits)
-            image = frame.to_ndarray(format="rgb24")
-            rot = rotation = _rotation(frame)
-            if rot:
-                image = np.ascontiguousarray(np.rot90(image, k=rot // 90))
-            frames.append(VideoFrame(index=decoded - 1, t_s=t, image=image, keyframe=bool(frame.key_frame)))
-    except FakescopeError:
-        raise
-    except av.error.FFmpegError as e:
-        if frames or decoded:
-            raise TruncatedFileError(f"{path}: the {fmt} file is damaged or truncated: decoding failed after "
-                                     f"{decoded} frames ({_reason(e)})") from e
-        raise DecodeError(f"{path}: cannot decode this {fmt} file: {_reason(e)}") from e
-    except MemoryError as e:
-        raise DecodeError(f"{path}: ran out of memory while decoding the video") from e
-    finally:
-        container.close()
-    if not decoded:
-        raise DecodeError(f"{path}: the {fmt} file holds a video stream with no decodable frames")
-    _check_complete(path, fmt, info, times, sampling, len(data))
-    vfr = _variable(times) if sampling.mode != "keyframes" else False
-    if frames:
-        h, w = frames[0].image.shape[:2]
-        info = _replace(info, width=w, height=h, rotation=rotation)
-    return Video(path=path, sha256=hashlib.sha256(data).hexdigest(), data=data if keep_bytes else b"",
-                 info=info, frames=tuple(frames), sampling=sampling, decoded_frames=decoded,
-                 variable_frame_rate=vfr, decode_s=time.perf_counter() - t0)
+    reader = VideoReader(data, path=path, limits=limits, sampling=sampling, keep_bytes=keep_bytes)
+    frames = tuple(reader)
+    return reader.video(frames)
 
 
-def iter_video_frames(video: Video) -> Iterator[VideoFrame]:
-    """The sampled frames of a decoded clip, in time order."""
-    yield from video.frames
+class VideoReader:
+    """A video decoded frame by frame: iterate it for the sampled :class:`VideoFrame` objects (one decoded at
+    a time, so a long clip is never held in memory), then read the totals.  :func:`decode_video` is this with
+    every frame kept.
+
+    The container is opened, sniffed and checked against the limits when the reader is made; errors of the
+    stream surface while iterating.  After a complete iteration, ``decoded_frames``, ``variable_frame_rate``,
+    ``decode_s`` and ``info`` (with the rotation and displayed size) hold the totals.
+
+    Examples
+    --------
+    >>> VideoReader(b"not a video", path="x.mp4")
+    Traceback (most recent call last):
+    ...
+    fakescope.errors.UnsupportedFormatError: x.mp4: not a video fakescope can read; supported containers: MP4, MOV, WEBM, MKV, AVI
+    """
+
+    def __init__(self, data: bytes, *, path: str = "<bytes>", limits: VideoLimits = VideoLimits(),
+                 sampling: Sampling = Sampling(), keep_bytes: bool = True) -> None:
+        t0 = time.perf_counter()
+        if not isinstance(data, bytes):
+            data = memoryview(data).tobytes()
+        if not data:
+            raise EmptyFileError(f"{path}: the file is empty (0 bytes)")
+        if len(data) > limits.max_bytes:
+            raise ImageTooLargeError(f"{path}: the file is {len(data):,} bytes, over the limit of "
+                                     f"{limits.max_bytes:,} (VideoLimits.max_bytes)")
+        fmt = sniff_video(data)
+        if fmt is None:
+            raise UnsupportedFormatError(f"{path}: not a video fakescope can read; supported containers: "
+                                         f"{', '.join(VIDEO_FORMATS)}")
+        self.path, self.limits, self.sampling, self.format = path, limits, sampling, fmt
+        self.data = data
+        self.keep_bytes = keep_bytes
+        self.sha256 = hashlib.sha256(data).hexdigest()
+        self._av = require_av()
+        try:
+            container = self._av.open(io.BytesIO(data), mode="r", metadata_errors="replace")
+        except self._av.error.FFmpegError as e:
+            raise _open_error(path, fmt, e) from e
+        try:
+            self.info = _info(container, fmt, path, limits)
+        except BaseException:
+            container.close()
+            raise
+        self._container = container
+        self.decoded_frames = 0
+        self.sampled_frames = 0
+        self.variable_frame_rate = False
+        self.decode_s = time.perf_counter() - t0
+        self._done = False
+
+    def __iter__(self) -> Iterator[VideoFrame]:
+        if self._done or self._container is None:
+            raise UsageError(f"{self.path}: a VideoReader is read once")
+        av, path, fmt, limits, sampling = self._av, self.path, self.format, self.limits, self.sampling
+        container = self._container
+        decoded, kept, rotation = 0, 0, 0
+        last_kept: float | None = None
+        times: list[float] = []
+        size: tuple[int, int] | None = None
+        t_mark = time.perf_counter()
+        try:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            if sampling.mode == "keyframes":
+                stream.codec_context.skip_frame = "NONKEY"
+            for frame, t in _frames(container, stream, path):
+                decoded += 1
+                if decoded > limits.max_decoded_frames:
+                    raise ImageTooLargeError(f"{path}: more than {limits.max_decoded_frames:,} frames to decode "
+                                             "(VideoLimits.max_decoded_frames)")
+                if t > limits.max_duration_s:
+                    raise ImageTooLargeError(f"{path}: frames at {t:.1f} s, past the limit of "
+                                             f"{limits.max_duration_s:g} s (VideoLimits.max_duration_s)")
+                times.append(t)
+                if not _keep(sampling, t, kept, last_kept):
+                    continue
+                if kept >= limits.max_frames:
+                    raise ImageTooLargeError(f"{path}: sampling {sampling.describe()} keeps more than "
+                                             f"{limits.max_frames:,} frames (VideoLimits.max_frames); sample more "
+                                             "sparsely (e.g. --video-sample 1) or raise the limit")
+                _check_frame_size(frame.width, frame.height, path, limits)
+                image = frame.to_ndarray(format="rgb24")
+                rotation = _rotation(frame)
+                if rotation:
+                    image = np.ascontiguousarray(np.rot90(image, k=rotation // 90))
+                kept += 1
+                last_kept = t
+                size = (int(image.shape[1]), int(image.shape[0]))
+                self.decode_s += time.perf_counter() - t_mark
+                yield VideoFrame(index=decoded - 1, t_s=t, image=image, keyframe=bool(frame.key_frame))
+                t_mark = time.perf_counter()
+        except FakescopeError:
+            raise
+        except av.error.FFmpegError as e:
+            if decoded:
+                raise TruncatedFileError(f"{path}: the {fmt} file is damaged or truncated: decoding failed after "
+                                         f"{decoded} frames ({_reason(e)})") from e
+            raise DecodeError(f"{path}: cannot decode this {fmt} file: {_reason(e)}") from e
+        except MemoryError as e:
+            raise DecodeError(f"{path}: ran out of memory while decoding the video") from e
+        finally:
+            self.close()
+        self.decode_s += time.perf_counter() - t_mark
+        if not decoded:
+            raise DecodeError(f"{path}: the {fmt} file holds a video stream with no decodable frames")
+        _check_complete(path, fmt, self.info, times, sampling, len(self.data))
+        self.decoded_frames, self.sampled_frames = decoded, kept
+        self.variable_frame_rate = _variable(times) if sampling.mode != "keyframes" else False
+        if size is not None:
+            self.info = _replace(self.info, width=size[0], height=size[1], rotation=rotation)
+        self._done = True
+
+    def close(self) -> None:
+        if self._container is not None:
+            self._container.close()
+            self._container = None
+
+    def video(self, frames: tuple[VideoFrame, ...] = ()) -> Video:
+        """The clip as a :class:`Video` (after iterating), holding ``frames``."""
+        return Video(path=self.path, sha256=self.sha256, data=self.data if self.keep_bytes else b"", info=self.info,
+                     frames=tuple(frames), sampling=self.sampling, decoded_frames=self.decoded_frames,
+                     variable_frame_rate=self.variable_frame_rate, decode_s=self.decode_s)
+
+
+def open_video(path: str | os.PathLike[str], *, limits: VideoLimits = VideoLimits(),
+               sampling: Sampling = Sampling(), keep_bytes: bool = True) -> VideoReader:
+    """A :class:`VideoReader` of a file (its size checked before reading, as :func:`load_video`)."""
+    return VideoReader(_read(path, limits), path=os.fsdecode(os.fspath(path)), limits=limits, sampling=sampling,
+                       keep_bytes=keep_bytes)
 
 
 # --------------------------------------------------------------------------------------
+
+
+def _read(path: str | os.PathLike[str], limits: VideoLimits) -> bytes:
+    name = os.fsdecode(os.fspath(path))
+    try:
+        st = os.stat(path)
+    except FileNotFoundError as e:
+        raise DecodeError(f"{name}: no such file") from e
+    except OSError as e:
+        raise DecodeError(f"{name}: cannot read the file: {e.strerror or e}") from e
+    if not stat.S_ISREG(st.st_mode):
+        raise DecodeError(f"{name}: is not a regular file, not reading it")
+    if st.st_size == 0:
+        raise EmptyFileError(f"{name}: the file is empty (0 bytes)")
+    if st.st_size > limits.max_bytes:
+        raise ImageTooLargeError(f"{name}: the file is {st.st_size:,} bytes, over the limit of "
+                                 f"{limits.max_bytes:,} (VideoLimits.max_bytes)")
+    try:
+        with open(path, "rb") as f:
+            return f.read(limits.max_bytes + 1)
+    except OSError as e:
+        raise DecodeError(f"{name}: cannot read the file: {e.strerror or e}") from e
 
 
 def _replace(info: VideoInfo, **kw: Any) -> VideoInfo:
@@ -459,7 +528,7 @@ def _rotation(frame: Any) -> int:
     return int(round(r / 90.0)) % 4 * 90
 
 
-def _keep(sampling: Sampling, t: float, kept: int, last: float | None) -> bool:
+def _keep(sampling: Sampling, t: float, kept: int, last: float | None) -> bool:  # noqa: ARG001
     if sampling.mode != "fps":
         return True
     if last is None:

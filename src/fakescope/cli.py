@@ -312,8 +312,11 @@ def _cmd_scan(args: argparse.Namespace) -> int:
             if v.status == "ok":
                 ok += 1
                 labels[v.label or "?"] += 1
-                if not detectors and v.media is None:  # a video's detector items are its frames and faces
+                if not detectors and v.media is None:
                     detectors = tuple(e.source for e in v.evidence if e.kind == "detector")
+                elif not detectors:  # a video's detector items are its frames and faces: its frames' detectors
+                    detectors = tuple(next((e.details.get("detectors", ()) for e in v.evidence
+                                            if e.source == "frames"), ()))
             else:
                 errors += 1
             n = ok + errors

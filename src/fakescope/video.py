@@ -174,7 +174,7 @@ def scan_video(scanner: "Scanner", source: str | bytes | Video, *, options: Vide
         summary=(f"{n} frames sampled ({video.sampling.describe()}) through {', '.join(sorted(detectors)) or 'the detectors'}: "
                  f"mean of the {k} highest frame probabilities {pooled:.2f}"
                  + (f" (max {max(p_frames):.2f}, median {float(np.median(p_frames)):.2f})" if p_frames else "")),
-        details={"frames": n, "topk": k, "topk_frac": params.topk_frac,
+        details={"frames": n, "topk": k, "topk_frac": params.topk_frac, "detectors": sorted(detectors),
                  "max": round(max(p_frames), 6) if p_frames else None,
                  "median": round(float(np.median(p_frames)), 6) if p_frames else None}))
     if face_ps:

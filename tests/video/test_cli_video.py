@@ -80,3 +80,10 @@ def test_schema_rejects_bad_video_fields(validator) -> None:
     assert list(validator.iter_errors(bad))
     missing = {k: v for k, v in d.items() if k != "frames"}
     assert list(validator.iter_errors(missing))  # media needs its companions
+
+
+def test_table_shows_the_segments(tmp_path: Path, capsys) -> None:
+    clip = write_clip(tmp_path / "v.mp4", [pattern(i, 96, 64) for i in range(8)], fps=4)
+    assert main(["scan", str(clip), "--format", "table", "--no-progress", "--no-faces", "--no-provenance"]) == 0
+    out = capsys.readouterr().out
+    assert "v.mp4" in out and ("no segment" in out or "segments" in out) and "(4 frames, 2.0 s)" in out

@@ -72,7 +72,7 @@ def _build_parser() -> argparse.ArgumentParser:
     r.add_argument("-o", "--out", type=Path, required=True, help="the HTML file to write")
 
     v = sub.add_parser("provenance", help="what the files say about their origin (C2PA, IPTC, EXIF, PNG chunks, watermarks)")
-    v.add_argument("paths", nargs="*", type=Path, metavar="FILE", help="image files to read provenance from")
+    v.add_argument("paths", nargs="*", type=Path, metavar="FILE", help="image or video files to read provenance from")
     v.add_argument("--format", choices=("text", "json"), default="text",
                    help="text (default): a readable report per file; json: one JSON object per file")
     v.add_argument("--version", dest="show_version", action="store_true",
@@ -463,14 +463,18 @@ def _cmd_provenance(args: argparse.Namespace) -> int:
         if not path.exists():
             raise UsageError(f"no such file: {path}")
         try:
-            sample = load(path)
+            if _is_video_file(os.fspath(path)):  # a video: its container (C2PA in MP4/MOV, encoder tags)
+                from .video import provenance_of_file
+
+                rep = provenance_of_file(os.fspath(path), options)
+            else:
+                rep = provenance_report(load(path), options)
         except DecodeError as e:
             failed += 1
             reports.append({"path": str(path), "status": "error", "error": str(e)})
             if args.format == "text":
                 print(f"{path}: error: {e}\n")
             continue
-        rep = provenance_report(sample, options)
         reports.append(rep)
         if args.format == "text":
             print(format_report(rep))
@@ -478,6 +482,12 @@ def _cmd_provenance(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(reports if len(reports) != 1 else reports[0], indent=2, default=str))
     return EXIT_SOME_FAILED if failed else EXIT_OK
+
+
+def _is_video_file(path: str) -> bool:
+    from .pipeline import _is_video_file as is_video
+
+    return is_video(path)
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:

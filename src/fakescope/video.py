@@ -26,7 +26,7 @@ from .types import Evidence, ImageMetadata, Sample, Verdict
 if TYPE_CHECKING:
     from .pipeline import Scanner
 
-__all__ = ["VideoOptions", "scan_video", "frame_sample", "detect_faces"]
+__all__ = ["VideoOptions", "scan_video", "frame_sample", "detect_faces", "container_sample", "provenance_of_file"]
 
 MAX_FACES_PER_FRAME = 2
 FACE_MARGIN = 1.3  # crop side / detected box side (DeepfakeBench and ForgeryNet crop with a margin)
@@ -270,6 +270,36 @@ def _container_evidence(video: Video) -> Evidence:
                              "has_audio": i.has_audio})
 
 
+def container_sample(path: str, sha256: str, data: bytes, info: Any, first: np.ndarray | None = None) -> Sample:
+    """The container of a video as a :class:`~fakescope.types.Sample` for the provenance analyzers: the raw bytes
+    (C2PA in MP4/MOV), the container's and stream's tags as text metadata (generator services' names), and the
+    first frame's pixels when given (nothing reads them: lossy video frames cannot hold the image watermarks)."""
+    if first is None:
+        first = np.zeros((1, 1, 3), np.uint8)
+    meta = ImageMetadata(format=info.format, width=info.width, height=info.height, mode="RGB",
+                         frames=max(1, int(info.frames_declared or 1)), text=dict(info.tags))
+    return Sample(path=path, sha256=sha256, data=data, image=first, metadata=meta)
+
+
+def provenance_of_file(path: str, options: Any = None) -> dict[str, Any]:
+    """``fakescope provenance`` for a video file: :func:`fakescope.provenance.provenance_report` of its container
+    (C2PA, generator tags), without the watermark check, plus a ``video`` section (container metadata).
+    Only the container's header is read; no frame is decoded."""
+    from dataclasses import replace
+
+    from .io.video import open_video
+    from .provenance import ProvenanceOptions, provenance_report
+
+    reader = open_video(path, sampling=Sampling("keyframes"))
+    try:
+        sample = container_sample(reader.path, reader.sha256, reader.data, reader.info)
+    finally:
+        reader.close()
+    rep = provenance_report(sample, replace(options or ProvenanceOptions(), watermark=False))
+    rep["video"] = reader.info.to_dict()
+    return rep
+
+
 def _provenance(scanner: "Scanner", video: Video, first: np.ndarray | None) -> list[Evidence]:
     """C2PA (MP4/MOV) and generator-service tags of the container, through the image provenance analyzers:
     the container's tags are given as text metadata; no watermark check (lossy video frames cannot hold
@@ -278,11 +308,6 @@ def _provenance(scanner: "Scanner", video: Video, first: np.ndarray | None) -> l
 
     from .provenance import ProvenanceOptions, analyze_provenance
 
-    fmt = video.info.format
-    if first is None:
-        first = np.zeros((1, 1, 3), np.uint8)
-    meta = ImageMetadata(format=fmt, width=video.info.width, height=video.info.height, mode="RGB",
-                         frames=video.decoded_frames, text={k: v for k, v in video.info.tags.items()})
-    sample = Sample(path=video.path, sha256=video.sha256, data=video.data, image=first, metadata=meta)
+    sample = container_sample(video.path, video.sha256, video.data, video.info, first)
     opts = replace(scanner.provenance_options or ProvenanceOptions(), watermark=False)
     return analyze_provenance(sample, opts)

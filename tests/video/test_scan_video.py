@@ -99,7 +99,7 @@ def test_faces_are_cropped_and_scanned(tmp_path: Path, data_dir: Path) -> None:
     assert ev.weight == "none" and ev.details["crops"] == 4
 
 
-def test_c2pa_in_mp4_decides(tmp_path: Path) -> None:
+def test_c2pa_in_mp4_decides(tmp_path: Path, capsys) -> None:
     pytest.importorskip("c2pa")
     spec = importlib.util.spec_from_file_location("_prov_conftest", REPO / "tests" / "provenance" / "conftest.py")
     mod = importlib.util.module_from_spec(spec)
@@ -118,6 +118,14 @@ def test_c2pa_in_mp4_decides(tmp_path: Path) -> None:
     assert c2.weight == "strong" and v.label == "ai-generated" and v.p_fake == pytest.approx(0.99)
     assert "frames say" in v.explanation
     assert not [e for e in Scanner().scan_path(tmp_path / "src.mp4").evidence if e.source == "c2pa"]
+    # fakescope provenance reads the container too
+    import json
+
+    from fakescope.cli import main
+
+    assert main(["provenance", str(p), "--format", "json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["c2pa"]["present"] and rep["video"]["codec"] == "h264" and rep["format"] == "MP4"
 
 
 def test_broken_video_is_an_error_row(tmp_path: Path, clip: Path) -> None:

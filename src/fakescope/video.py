@@ -204,13 +204,14 @@ def scan_video(scanner: "Scanner", source: str | bytes | Video, *, options: Vide
         explanation = d.explanation.rstrip(".") + f"; the frames say {pooled:.2f} ({_frames_words(segments)})."
     else:
         p_fake = pooled
+        real_thr = _real_threshold(scanner, params, video)
         if pooled >= params.threshold:
             label = "ai-generated"
-        elif pooled < params.real_threshold and not segments:
+        elif pooled < real_thr and not segments:
             label = "real"
         else:
             label = "inconclusive"
-        explanation = _explain(label, pooled, params, segments, n, video)
+        explanation = _explain(label, pooled, params, segments, n, real_thr)
 
     info = video.info
     meta = info.to_dict()
@@ -236,19 +237,30 @@ def _frames_words(segments: list) -> str:
     return _segments_words(segments) + " look generated" if segments else "no stretch of frames looks generated"
 
 
-def _explain(label: str, pooled: float, params: VideoFusionParams, segments: list, n: int, video: Video) -> str:
+def _real_threshold(scanner: "Scanner", params: VideoFusionParams, video: Video) -> float:
+    """The clip is called real only below both the video fusion's real threshold and the image fusion's for
+    frames of this size (a frame the image flow would not call real never makes its clip real: fakes of
+    generators the detectors never saw score low too, :func:`fakescope.fusion.real_rule`)."""
+    try:
+        op = scanner.fuser.operating_point_for(min(video.info.width, video.info.height) or None, "other")
+        return float(min(params.real_threshold, op.real_threshold))
+    except Exception:  # noqa: BLE001 - a fuser without operating points: the video fusion's own
+        return float(params.real_threshold)
+
+
+def _explain(label: str, pooled: float, params: VideoFusionParams, segments: list, n: int, real_thr: float) -> str:
     how = f"the mean of the top {params.topk_frac:.0%} of {n} sampled frame probabilities is {pooled:.2f}"
     if label == "ai-generated":
         head = (_segments_words(segments).capitalize() + " look generated" if segments
                 else "The clip's frames look generated")
         return f"{head}: {how}, at or above the video threshold {params.threshold:.2f}."
     if label == "real":
-        return (f"No stretch of frames looks generated: {how}, below {params.real_threshold:.2f}. A low score is not "
-                "proof: generators the detectors never saw score low too.")
+        return (f"No stretch of frames looks generated: {how}, below the real threshold {real_thr:.2g}. A low score is "
+                "not proof: generators the detectors never saw score low too.")
     if segments:
         return (f"{_segments_words(segments).capitalize()} look generated, but the clip as a whole is not conclusive: "
                 f"{how} (ai-generated at {params.threshold:.2f}).")
-    return f"Inconclusive: {how}, between the real ({params.real_threshold:.2f}) and ai-generated " \
+    return f"Inconclusive: {how}, between the real ({real_thr:.2g}) and ai-generated " \
            f"({params.threshold:.2f}) thresholds."
 
 

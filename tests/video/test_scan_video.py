@@ -75,10 +75,20 @@ def test_known_segment_in_a_synthetic_clip(tmp_path: Path, monkeypatch) -> None:
     d = v.to_dict()
     assert d["media"] == "video" and d["duration_s"] == pytest.approx(4.0) and d["fps"] == 10.0
     assert d["video"]["codec"] == "h264" and d["video"]["sampled_frames"] == 20
-    # the same clip without the red frames: no segment, labelled real
+    # the same clip without the red frames: no segment; its frames score about 0.1, which the image flow would
+    # not call real (its real threshold is far lower), so neither is the clip
+    opts = VideoOptions(sampling=Sampling(fps=5), faces=False, fusion=params)
     clean = write_clip(tmp_path / "clean.mp4", [pattern(i, 96, 64) // 4 for i in range(40)])
-    v2 = scan_video(scanner, str(clean), options=VideoOptions(sampling=Sampling(fps=5), faces=False, fusion=params))
-    assert v2.segments == () and v2.label == "real"
+    v2 = scan_video(scanner, str(clean), options=opts)
+    assert v2.segments == () and v2.label == "inconclusive" and "between the real" in v2.explanation
+    # frames with no red at all score 0: below every real threshold, labelled real
+    black = []
+    for i in range(40):
+        f = pattern(i, 96, 64)
+        f[..., 0] = 0
+        black.append(f)
+    v3 = scan_video(scanner, str(write_clip(tmp_path / "nored.mp4", black, options={"crf": "0"})), options=opts)
+    assert v3.segments == () and v3.label == "real" and v3.p_fake < 0.01
 
 
 def test_faces_are_cropped_and_scanned(tmp_path: Path, data_dir: Path) -> None:

@@ -87,8 +87,29 @@ def fit(clips: list[tuple[ClipSpec, dict]], fpr: float = 0.05) -> VideoFusionPar
         f"{SIZE[0]}x{SIZE[1]} H.264 CRF 23, 2 frames/s)"))
 
 
+FACE_SIZE = (480, 360)
+
+
+def faceswap_clips(n: int) -> list[tuple[ClipSpec, dict]]:
+    """Face-swap clips from the split's wild face crops (only photos where OpenCV finds a frontal face), scanned
+    with face crops."""
+    from fakescope.pipeline import Scanner
+    from fakescope.video import VideoOptions, detect_faces
+
+    rows = [r for r in split_rows() if r["source"] == "faces" and r["split"] == "wild"]
+
+    def with_face(label: str) -> list[str]:
+        return [str(DATA / r["path"]) for r in rows if r["label"] == label and detect_faces(rgb(r["path"]), max_faces=1)]
+
+    fspecs = clip_specs(with_face("0"), with_face("1"), n, part="faceswap", rng=np.random.default_rng(2028),
+                        frames=N_FRAMES, fps=FPS, swap=True)
+    scanner = Scanner(video=VideoOptions(faces=True))
+    return [(s, score_clip(scanner, build_clip(s, "h264-crf23", WORK / "faceswap", seed=9000 + i, size=FACE_SIZE),
+                           WORK / "scores-faces")) for i, s in enumerate(fspecs)]
+
+
 def speed(scanner) -> dict:  # noqa: ANN001
-    from fakescope.io.video import Sampling, load_video
+    from fakescope.io.video import Sampling, load_video, open_video
     from fakescope.video import VideoOptions, scan_video
 
     rng = np.random.default_rng(7)
@@ -98,17 +119,21 @@ def speed(scanner) -> dict:  # noqa: ANN001
         frames = make_clip(real, None, n=90, start=None, end=None, size=(1920, 1080), kind="pan", rng=rng)
         encode_clip(frames, path, encoding="h264-crf23", fps=30)
     path = path.with_suffix(".mp4")
-    t0 = time.perf_counter()
-    v = load_video(path, sampling=Sampling(mode="all"))
-    dec = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    dec_runs, ana_runs = [], []
+    for _ in range(3):  # decoding every frame to RGB, frames dropped as they come (the streaming reader)
+        t0 = time.perf_counter()
+        n = sum(1 for _ in open_video(path, sampling=Sampling(mode="all"), keep_bytes=False))
+        dec_runs.append(n / (time.perf_counter() - t0))
     v2 = load_video(path, sampling=Sampling(fps=2))
-    dec2 = time.perf_counter() - t0
-    verdict = scan_video(scanner, v2, options=VideoOptions(faces=False))
-    ana = verdict.video["analysis_ms"] / 1000
-    return {"clip": "1920x1080 H.264 CRF 23, 3 s at 30 fps (90 frames)", "decode_all_s": dec,
-            "decode_fps": v.decoded_frames / dec, "decode_sampled_s": dec2, "sampled": len(v2.frames),
-            "analysis_s": ana, "analysis_fps": len(v2.frames) / ana}
+    for _ in range(2):
+        verdict = scan_video(scanner, v2, options=VideoOptions(faces=False))
+        ana_runs.append(len(v2.frames) / (verdict.video["analysis_ms"] / 1000))
+    t0 = time.perf_counter()
+    whole = scanner.scan_path(str(path))
+    whole_s = time.perf_counter() - t0
+    return {"clip": "1920x1080 H.264 CRF 23, 3 s at 30 fps (90 frames)", "decode_fps": max(dec_runs),
+            "decode_runs": dec_runs, "sampled": len(v2.frames), "analysis_fps": max(ana_runs), "analysis_runs": ana_runs,
+            "scan_s": whole_s, "scan_decode_ms": whole.video["decode_ms"], "scan_analysis_ms": whole.video["analysis_ms"]}
 
 
 def fmt(x: float) -> str:
@@ -122,6 +147,7 @@ def main() -> None:
     ap.add_argument("--fit", action="store_true")
     ap.add_argument("--speed", action="store_true")
     ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--faces", type=int, default=12, help="face-swap clips (0: none)")
     a = ap.parse_args()
     from fakescope.pipeline import Scanner
     from fakescope.video import VideoOptions
@@ -145,6 +171,18 @@ def main() -> None:
         scoring_s += sum(d["elapsed_s"] for _, d in clips)
         results[variant] = evaluate(clips, params)
         print(variant, results[variant], flush=True)
+    face_rows = []
+    if a.faces:
+        fclips = faceswap_clips(a.faces)
+        frames_scored += sum(len(d["p"]) for _, d in fclips)
+        scoring_s += sum(d["elapsed_s"] for _, d in fclips)
+        face_rows = [("face-swap h264-crf23, frames", evaluate(fclips, params)),
+                     ("face-swap h264-crf23, frames + face crops (max)", evaluate(fclips, params, faces=True)),
+                     ("face-swap h264-crf23, face crops only", evaluate(
+                         [(sp_, dict(d, p=[f if f is not None else 0.0 for f in d["p_face"]])) for sp_, d in fclips],
+                         params))]
+        for name, r in face_rows:
+            print(name, r, flush=True)
     cal_res = evaluate(cal, params)
     sp = speed(scanner) if a.speed else None
     elapsed = time.perf_counter() - t_start
@@ -174,7 +212,7 @@ def main() -> None:
              "## Results", "",
              "| clips | n | video AUC | frame AUC | video TPR | video FPR | AP@0.5 | AP@0.75 | AP@0.95 | AR@1 | AR@2 | AR@5 |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    rows = [("calibration (fit)", cal_res)] + [(f"test {k}", v) for k, v in results.items()]
+    rows = [("calibration (fit)", cal_res)] + [(f"test {k}", v) for k, v in results.items()] + face_rows
     for name, r in rows:
         lines.append(f"| {name} | {r['clips']} | " + " | ".join(fmt(r[k]) for k in (
             "video_auc", "frame_auc", "video_tpr", "video_fpr", "ap@0.5", "ap@0.75", "ap@0.95", "ar@1", "ar@2",
@@ -192,13 +230,45 @@ def main() -> None:
               "synthetic camera: they carry the image generators' traces, not a video generator's, so these "
               "numbers say how the image detectors carry over to video frames and codecs, not how well "
               "text-to-video clips are caught."]
+    if face_rows:
+        lines += ["", "### Face swaps", "",
+                  f"{a.faces} clips of {FACE_SIZE[0]}x{FACE_SIZE[1]} from the `wild` face crops of the split (real photos "
+                  "of a public figure and ComfyUI fakes of the same person; never trained on): the fake segments show "
+                  "the real photo with the fake's face blended in (Haar boxes, Poisson blending, "
+                  "`fakescope.benchmark.video.face_swap`), the same camera motion, H.264 CRF 23, scanned with face "
+                  "crops. Three readings of the same scan: whole frames (what the verdict fuses), the higher of the "
+                  "frame and its face crops, and face crops alone (a frame without a detected face scores 0); the "
+                  "video fusion is the one fitted above (on whole frames of other clips), so the thresholds are not "
+                  "tuned for faces: compare the AUCs and APs between rows.", "",
+                  f"On these {a.faces} clips ({sum(1 for i in range(a.faces) if i % 3 == 0)} all real): video AUC "
+                  f"{face_rows[0][1]['video_auc']:.2f} from whole frames, {face_rows[1][1]['video_auc']:.2f} with the "
+                  f"face crops' maximum, {face_rows[2][1]['video_auc']:.2f} from face crops alone; the segments are "
+                  f"found no better (AP@0.5 {face_rows[0][1]['ap@0.5']:.2f} / {face_rows[1][1]['ap@0.5']:.2f} / "
+                  f"{face_rows[2][1]['ap@0.5']:.2f}). The real face clips are flagged far more often than the photo "
+                  f"clips (video FPR {face_rows[0][1]['video_fpr']:.2f} from whole frames, on "
+                  f"{sum(1 for i in range(a.faces) if i % 3 == 0)} clips): these real crops of press photos, scaled "
+                  "into video frames, score high with the detectors. So the shipped fusion keeps face crops as "
+                  "reported evidence and does not fuse them; a face-specific detector and a video calibration set "
+                  "with faces are what this case needs."]
     if sp:
         lines += ["", "## Speed (1080p H.264)", "",
-                  f"{sp['clip']}: decoding every frame to RGB {sp['decode_all_s']:.2f} s = **{sp['decode_fps']:.1f} "
-                  f"frames/s**; decoding and sampling 2 frames/s ({sp['sampled']} frames) {sp['decode_sampled_s']:.2f} s; "
-                  f"analysis of the sampled frames (default detectors at 1920x1080) {sp['analysis_s']:.2f} s = "
-                  f"**{sp['analysis_fps']:.2f} frames/s**. Analysis dominates: a 1-minute 1080p clip at 2 frames/s is "
-                  f"about {120 / sp['analysis_fps'] + 1800 / sp['decode_fps']:.0f} s on this shared machine."]
+                  f"{sp['clip']}, best of 3 (decoding) and 2 (analysis) runs on this shared machine (every run: "
+                  f"decoding {', '.join(f'{x:.0f}' for x in sp['decode_runs'])} frames/s; analysis "
+                  f"{', '.join(f'{x:.2f}' for x in sp['analysis_runs'])} frames/s):", "",
+                  f"* decoding every frame to RGB (PyAV, FFmpeg's threads): **{sp['decode_fps']:.0f} frames/s**;",
+                  f"* analysis of sampled frames (default detectors at 1920x1080, no face crops): "
+                  f"**{sp['analysis_fps']:.2f} frames/s**;",
+                  f"* `fakescope scan` of the clip at 2 frames/s ({sp['sampled']} frames analysed, every frame decoded): "
+                  f"{sp['scan_s']:.2f} s, of which decoding {sp['scan_decode_ms'] / 1000:.2f} s and analysis "
+                  f"{sp['scan_analysis_ms'] / 1000:.2f} s.", "",
+                  f"A 1-minute 30 fps 1080p clip at 2 frames/s is about {1800 / sp['decode_fps']:.0f} s of decoding "
+                  f"(1800 frames: every frame is decoded to find the sampled ones; an upper bound, as the scan converts only "
+                  f"the sampled ones to RGB) and "
+                  f"{120 / sp['analysis_fps']:.0f} s of analysis (120 frames), "
+                  f"{1800 / sp['decode_fps'] + 120 / sp['analysis_fps']:.0f} s in all: "
+                  + ("decoding dominates at this sampling rate; "
+                     if 1800 / sp['decode_fps'] > 120 / sp['analysis_fps'] else "analysis dominates; ")
+                  + "`--video-sample keyframes` decodes only the intra frames (the cheapest pass)."]
     DOCS.write_text("\n".join(lines) + "\n")
     (WORK / "results.json").write_text(json.dumps({"params": params.to_dict(), "calibration": cal_res,
                                                    "test": results, "speed": sp}, indent=1, default=float))

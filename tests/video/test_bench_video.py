@@ -47,3 +47,43 @@ video: {calibration_clips: 0, test_clips: 3, seconds: 2, fps: 10, size: [128, 96
         assert 0.0 <= res[v]["frame_auc"] <= 1.0 and 0.0 <= res[v]["ap@0.5"] <= 1.0
     assert len(list((out / "video-clips" / "h264-crf23").glob("*.mp4"))) == 3
     assert "Video detection" in (out / "report.md").read_text()
+
+
+def test_face_swap_changes_only_the_face(data_dir: Path) -> None:
+    from PIL import Image
+
+    from fakescope.benchmark.video import face_swap
+    from fakescope.video import detect_faces
+
+    def first_with_face(folder: str) -> np.ndarray:
+        for p in sorted((data_dir / "faces" / folder).glob("*"))[:20]:
+            a = np.asarray(Image.open(p).convert("RGB"))
+            if detect_faces(a, max_faces=1):
+                return a
+        pytest.skip(f"no frontal face among the first shared faces/{folder} images")
+
+    real, fake = first_with_face("real"), first_with_face("fake")
+    out = face_swap(real, fake)
+    assert out is not None and out.shape == real.shape
+    x, y, w, h = detect_faces(real, max_faces=1)[0]
+    changed = np.abs(out.astype(int) - real.astype(int)).sum(axis=2) > 0
+    inside = np.zeros_like(changed)
+    inside[max(0, y - h // 2):y + h + h // 2, max(0, x - w // 2):x + w + w // 2] = True
+    assert changed[y:y + h, x:x + w].mean() > 0.5 and not changed[~inside].any()
+    assert face_swap(np.zeros((64, 64, 3), np.uint8), fake) is None
+
+
+def test_evaluate_with_face_crops() -> None:
+    from fakescope.benchmark.video import ClipSpec, evaluate_clips
+    from fakescope.temporal import VideoFusionParams
+
+    t = [i * 0.5 for i in range(12)]
+    real = ClipSpec("r", "a", None, None, None, "pan", 60, 10)
+    swap = ClipSpec("s", "a", "b", 20, 40, "pan", 60, 10, swap=True)
+    frames_only = {"t_s": t, "p": [0.1] * 12, "p_face": [None] * 12, "duration_s": 6.0}
+    faces = {"t_s": t, "p": [0.1] * 12, "p_face": [0.1] * 4 + [0.9] * 4 + [0.1] * 4, "duration_s": 6.0}
+    params = VideoFusionParams(topk_frac=0.25, threshold=0.5, real_threshold=0.2)
+    plain = evaluate_clips([(real, frames_only), (swap, faces)], params)
+    fused = evaluate_clips([(real, frames_only), (swap, faces)], params, faces=True)
+    assert plain["video_auc"] == 0.5 and plain["ap@0.5"] == 0.0
+    assert fused["video_auc"] == 1.0 and fused["ap@0.95"] == 1.0 and fused["video_fpr"] == 0.0

@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import UsageError
 
 __all__ = ["ClipSpec", "camera_motion", "make_clip", "encode_clip", "temporal_iou", "temporal_ap",
-           "average_recall_at_k", "frame_labels", "ENCODINGS", "VARIANTS", "clip_specs", "build_clip", "score_clip",
+           "average_recall_at_k", "frame_labels", "ENCODINGS", "VARIANTS", "face_swap", "clip_specs", "build_clip", "score_clip",
            "evaluate_clips", "fit_video_fusion"]
 
 #: name → (container suffix, codec, options): the encodings of the benchmark
@@ -48,6 +48,7 @@ class ClipSpec:
     motion: Literal["pan", "zoom"]
     frames: int
     fps: int
+    swap: bool = False  # the fake frames are the real photo with the fake's face blended in (face_swap)
 
     @property
     def fake_segment_s(self) -> tuple[float, float] | None:
@@ -106,6 +107,37 @@ def make_clip(real: np.ndarray, fake: np.ndarray | None, *, n: int, start: int |
     rng2.bit_generator.state = state  # the fake moves as the real camera would
     fake_frames = camera_motion(fake, n, size=size, kind=kind, rng=rng2)
     return frames[:start] + fake_frames[start:end] + frames[end:]
+
+
+def face_swap(real: np.ndarray, fake: np.ndarray) -> np.ndarray | None:
+    """``real`` with the face of ``fake`` blended in (a simple face swap: the fake's face box, with a margin,
+    resized onto the real one's and Poisson-blended through an elliptic mask, OpenCV's ``seamlessClone``).
+    ``None`` when either image shows no frontal face (OpenCV's Haar cascade)."""
+    import cv2
+
+    from ..video import detect_faces
+
+    rf, ff = detect_faces(real, max_faces=1), detect_faces(fake, max_faces=1)
+    if not rf or not ff:
+        return None
+    x, y, w, h = rf[0]
+    fx, fy, fw, fh = ff[0]
+    H, W = real.shape[:2]
+    # the fake's face, a little beyond its box, resized onto the real face's box
+    mx, my = int(fw * 0.1), int(fh * 0.1)
+    src = fake[max(0, fy - my):fy + fh + my, max(0, fx - mx):fx + fw + mx]
+    bx0, by0 = max(0, x - int(w * 0.1)), max(0, y - int(h * 0.1))
+    bx1, by1 = min(W, x + w + int(w * 0.1)), min(H, y + h + int(h * 0.1))
+    src = cv2.resize(np.ascontiguousarray(src), (bx1 - bx0, by1 - by0), interpolation=cv2.INTER_AREA)
+    canvas = real.copy()
+    canvas[by0:by1, bx0:bx1] = src
+    mask = np.zeros((H, W), np.uint8)
+    cv2.ellipse(mask, (x + w // 2, y + h // 2), (int(w * 0.45), int(h * 0.55)), 0, 0, 360, 255, -1)
+    mask[:2], mask[-2:], mask[:, :2], mask[:, -2:] = 0, 0, 0, 0  # seamlessClone needs the mask inside the frame
+    ys, xs = np.nonzero(mask)
+    center = (int((xs.min() + xs.max() + 1) // 2), int((ys.min() + ys.max() + 1) // 2))
+    out = cv2.seamlessClone(canvas, np.ascontiguousarray(real), mask, center, cv2.NORMAL_CLONE)
+    return np.ascontiguousarray(out)
 
 
 def encode_clip(frames: Sequence[np.ndarray], path: str | Path, *, encoding: str = "h264-crf23", fps: int = 10,
@@ -238,7 +270,7 @@ VARIANTS: dict[str, tuple[str, tuple[int, int] | None]] = {
 
 
 def clip_specs(reals: Sequence[str], fakes: Sequence[str], n: int, *, part: str, rng: np.random.Generator,
-               frames: int = 60, fps: int = 10) -> list[ClipSpec]:
+               frames: int = 60, fps: int = 10, swap: bool = False) -> list[ClipSpec]:
     """``n`` clips: one in three all real, one in six all fake, the rest with one fake segment of 1.2-3.0 s
     (at 10 fps) at a random position; photos drawn from ``reals``/``fakes`` in a random order."""
     if not reals or not fakes:
@@ -260,7 +292,7 @@ def clip_specs(reals: Sequence[str], fakes: Sequence[str], n: int, *, part: str,
         else:
             seg = (None, None)
         out.append(ClipSpec(f"{part}-{i:03d}-{kind}", str(reals[i % len(reals)]), fake and str(fake), seg[0], seg[1],
-                            motion, frames, fps))
+                            motion, frames, fps, swap))
     return out
 
 
@@ -284,8 +316,14 @@ def build_clip(spec: ClipSpec, variant: str, folder: str | Path, *, seed: int,
         if target.with_suffix(suf).exists():
             return target.with_suffix(suf)
     rng = np.random.default_rng(seed)
-    frames = make_clip(_rgb(spec.real), _rgb(spec.fake) if spec.fake else None, n=spec.frames, start=spec.start,
-                       end=spec.end, size=size, kind=spec.motion, rng=rng)
+    real = _rgb(spec.real)
+    fake = _rgb(spec.fake) if spec.fake else None
+    if fake is not None and spec.swap:
+        fake = face_swap(real, fake)
+        if fake is None:
+            raise UsageError(f"{spec.name}: no frontal face in {spec.real} or {spec.fake} to swap")
+    frames = make_clip(real, fake, n=spec.frames, start=spec.start, end=spec.end, size=size, kind=spec.motion,
+                       rng=rng)
     return encode_clip(frames, target, encoding=enc, fps=spec.fps, size=resize)
 
 
@@ -301,7 +339,9 @@ def score_clip(scanner: Any, path: Path, cache_dir: str | Path | None = None) ->
     v = scanner.scan_path(str(path))
     if v.status != "ok":
         raise UsageError(f"{path}: {v.error}")
-    d = {"t_s": [f["t_s"] for f in v.frames], "p": [f["p_fake"] for f in v.frames], "duration_s": v.duration_s,
+    d = {"t_s": [f["t_s"] for f in v.frames], "p": [f["p_fake"] for f in v.frames],
+         "p_face": [max((c["p_fake"] for c in f.get("faces", ())), default=None) for f in v.frames],
+         "duration_s": v.duration_s,
          "decode_ms": v.video["decode_ms"], "analysis_ms": v.video["analysis_ms"],
          "elapsed_s": time.perf_counter() - t0}
     if cache is not None:
@@ -310,9 +350,12 @@ def score_clip(scanner: Any, path: Path, cache_dir: str | Path | None = None) ->
     return d
 
 
-def evaluate_clips(clips: Sequence[tuple[ClipSpec, Mapping[str, Any]]], params: Any) -> dict[str, Any]:
+def evaluate_clips(clips: Sequence[tuple[ClipSpec, Mapping[str, Any]]], params: Any, *,
+                   faces: bool = False) -> dict[str, Any]:
     """Video AUC (pooled score, clips with fake frames vs all-real clips), frame AUC, the video label's TPR and
-    FPR at ``params.threshold``, temporal AP@0.5/0.75/0.95 and AR@1/2/5 of the hysteresis segments."""
+    FPR at ``params.threshold``, temporal AP@0.5/0.75/0.95 and AR@1/2/5 of the hysteresis segments.
+    ``faces``: a frame's score is the higher of the whole frame's and its face crops' (an alternative fusion,
+    measured; the scan reports face crops without fusing them)."""
     from ..temporal import hysteresis_segments, topk_pool
     from .metrics import roc_auc
 
@@ -321,6 +364,9 @@ def evaluate_clips(clips: Sequence[tuple[ClipSpec, Mapping[str, Any]]], params: 
     truth: dict[str, list[tuple[float, float]]] = {}
     for spec, d in clips:
         seg = spec.fake_segment_s
+        if faces:
+            d = dict(d, p=[max(p, f) if f is not None else p for p, f in zip(d["p"], d.get("p_face") or
+                                                                              [None] * len(d["p"]))])
         y_vid.append(0 if seg is None else 1)
         p_vid.append(topk_pool(d["p"], topk_frac=params.topk_frac))
         gt = [seg] if seg else []

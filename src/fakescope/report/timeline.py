@@ -62,7 +62,8 @@ def timeline_html(record: Mapping[str, Any], thumbs: Sequence[tuple[float, str]]
     def x(t: float) -> float:
         return round(max(0.0, min(1.0, t / dur)) * width, 2)
 
-    parts = [f'<svg class="timeline-svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+    parts = [f'<svg class="timeline-svg" width="100%" height="{height}" viewBox="0 0 {width} {height}" '
+             f'preserveAspectRatio="none" style="max-width:{width}px;display:block" '
              f'role="img" aria-label="frame p_fake over time">',
              f'<rect x="0" y="0" width="{width}" height="{height}" fill="#f4f4f4"/>']
     for s in segs:

@@ -17,7 +17,7 @@ $(VENV)/.core: $(BIN)/python pyproject.toml
 # tests and training need torch: pinned to the CPU build (any other version pulls a CUDA build)
 $(VENV)/.dev: $(BIN)/python pyproject.toml
 	$(PIP) install "torch==2.13.0"
-	$(PIP) install -e ".[dev,train,serve,ray]"
+	$(PIP) install -e ".[dev,train,serve,ray,video]"
 	# invisible-watermark (reference embedder for the watermark tests) would pull opencv 5 and an
 	# unpinned torch: install it without its dependencies, plus the one it really needs
 	$(PIP) install --no-deps "invisible-watermark==0.2.0"

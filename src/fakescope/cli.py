@@ -29,9 +29,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"fakescope {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
-    s = sub.add_parser("scan", help="scan images and folders; one verdict per input")
+    s = sub.add_parser("scan", help="scan images, videos and folders; one verdict per input")
     s.add_argument("paths", nargs="*", metavar="PATH",
-                   help="image files or folders; '-' reads the list of paths from standard input")
+                   help="image or video files, or folders; '-' reads the list of paths from standard input")
     s.add_argument("--files-from", metavar="FILE", default=None,
                    help="read paths from FILE ('-': standard input), one per line, or NUL-separated with -0; "
                         "e.g. find … -print0 | fakescope scan --files-from - -0")
@@ -64,6 +64,11 @@ def _build_parser() -> argparse.ArgumentParser:
                         "the npr tiles when that already settles the label on calibration data)")
     s.add_argument("--no-provenance", dest="provenance", action="store_false",
                    help="skip C2PA, IPTC, generator metadata, camera and watermark evidence")
+    s.add_argument("--video-sample", default="2", metavar="FPS|keyframes|all",
+                   help="videos (MP4, MOV, WebM, MKV, AVI; needs the [video] extra): frames analysed, as frames "
+                        "per second, 'keyframes' or 'all' (default 2)")
+    s.add_argument("--no-faces", dest="faces", action="store_false",
+                   help="videos: do not scan face crops of the sampled frames")
     _add_trust_options(s)
     prog = s.add_mutually_exclusive_group()
     prog.add_argument("--progress", dest="progress", action="store_true", default=None,
@@ -75,7 +80,7 @@ def _build_parser() -> argparse.ArgumentParser:
     r.add_argument("-o", "--out", type=Path, required=True, help="the HTML file to write")
 
     v = sub.add_parser("provenance", help="what the files say about their origin (C2PA, IPTC, EXIF, PNG chunks, watermarks)")
-    v.add_argument("paths", nargs="*", type=Path, metavar="FILE", help="image files to read provenance from")
+    v.add_argument("paths", nargs="*", type=Path, metavar="FILE", help="image or video files to read provenance from")
     v.add_argument("--format", choices=("text", "json"), default="text",
                    help="text (default): a readable report per file; json: one JSON object per file")
     v.add_argument("--version", dest="show_version", action="store_true",
@@ -296,8 +301,12 @@ def _cmd_scan(args: argparse.Namespace) -> int:
             yield item
 
     show_progress = args.progress if args.progress is not None else err.is_terminal
+    from .io.video import Sampling
+    from .video import VideoOptions
+
+    video = VideoOptions(sampling=Sampling.parse(args.video_sample), faces=args.faces)
     results = scan_inputs(stream(), detectors=args.detector, fpr=args.fpr, jobs=jobs, provenance=args.provenance,
-                          exhaustive=args.exhaustive,
+                          exhaustive=args.exhaustive, video=video,
                           provenance_options=_provenance_options(args) if args.provenance else None,
                           engine=args.engine, address=args.address,
                           log=lambda m: err.print(f"fakescope: {m}", highlight=False, markup=False))
@@ -322,8 +331,11 @@ def _cmd_scan(args: argparse.Namespace) -> int:
             if v.status == "ok":
                 ok += 1
                 labels[v.label or "?"] += 1
-                if not detectors:
+                if not detectors and v.media is None:
                     detectors = tuple(e.source for e in v.evidence if e.kind == "detector")
+                elif not detectors:  # a video's detector items are its frames and faces: its frames' detectors
+                    detectors = tuple(next((e.details.get("detectors", ()) for e in v.evidence
+                                            if e.source == "frames"), ()))
             else:
                 errors += 1
             n = ok + errors
@@ -470,14 +482,18 @@ def _cmd_provenance(args: argparse.Namespace) -> int:
         if not path.exists():
             raise UsageError(f"no such file: {path}")
         try:
-            sample = load(path)
+            if _is_video_file(os.fspath(path)):  # a video: its container (C2PA in MP4/MOV, encoder tags)
+                from .video import provenance_of_file
+
+                rep = provenance_of_file(os.fspath(path), options)
+            else:
+                rep = provenance_report(load(path), options)
         except DecodeError as e:
             failed += 1
             reports.append({"path": str(path), "status": "error", "error": str(e)})
             if args.format == "text":
                 print(f"{path}: error: {e}\n")
             continue
-        rep = provenance_report(sample, options)
         reports.append(rep)
         if args.format == "text":
             print(format_report(rep))
@@ -485,6 +501,12 @@ def _cmd_provenance(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(reports if len(reports) != 1 else reports[0], indent=2, default=str))
     return EXIT_SOME_FAILED if failed else EXIT_OK
+
+
+def _is_video_file(path: str) -> bool:
+    from .pipeline import _is_video_file as is_video
+
+    return is_video(path)
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:

@@ -20,6 +20,7 @@ from .types import Evidence, Sample, Verdict, display_text
 if TYPE_CHECKING:
     from .io.sources import InputProblem
     from .provenance import ProvenanceOptions
+    from .video import VideoOptions
 
 __all__ = ["Scanner", "scan", "scan_inputs", "scan_file", "already_done"]
 
@@ -36,11 +37,15 @@ class Scanner:
     exhaustive : score every tile of every image.  By default a full-resolution image is scanned in
         two stages when the fusion has a calibrated cascade (:meth:`fakescope.fusion.Fuser.early_exit`):
         half of the npr tiles first, the other half only when the first stage does not settle the label.
+    video : how videos are scanned (sampling, limits, face crops; :class:`fakescope.video.VideoOptions`).
+        A video (sniffed from its bytes) is scanned frame by frame through this same flow
+        (:func:`fakescope.video.scan_video`).
     """
 
     def __init__(self, detectors: Sequence[str] | None = None, *, fpr: float = 0.01,
                  limits: DecodeLimits | None = None, provenance: bool = True,
-                 provenance_options: "ProvenanceOptions | None" = None, exhaustive: bool = False) -> None:
+                 provenance_options: "ProvenanceOptions | None" = None, exhaustive: bool = False,
+                 video: "VideoOptions | None" = None) -> None:
         if detectors:
             names = tuple(detectors)
             self.detectors: tuple[Detector, ...] = tuple(create_detector(n) for n in names)
@@ -53,6 +58,7 @@ class Scanner:
         self.provenance = provenance
         self.provenance_options = provenance_options
         self.cascade = not exhaustive
+        self.video = video
 
     def preload(self) -> None:
         """Import and build what the first image would (ONNX Runtime, the C2PA SDK, the JPEG
@@ -134,6 +140,8 @@ class Scanner:
 
     def scan_bytes(self, data: bytes, *, name: str = "<upload>") -> Verdict:
         t0 = time.perf_counter()
+        if _sniff_video(data[:64]):
+            return self._scan_video(data, name, t0)
         try:
             sample = decode(data, path=name, limits=self.limits)
         except DecodeError as e:
@@ -154,6 +162,8 @@ class Scanner:
         ``scan_path(path)`` gives."""
         t0 = time.perf_counter()
         path = os.fspath(path)
+        if _is_video_file(path):
+            return self._scan_video(path, path, t0)
         try:
             sample = load(path, limits=self.limits) if data is None else \
                 decode(data, path=os.fsdecode(path), limits=self.limits)
@@ -171,6 +181,20 @@ class Scanner:
                            elapsed_ms=0.0)
         return self.scan_path(item)
 
+    def _scan_video(self, source: "str | bytes", name: str, t0: float) -> Verdict:
+        """A video, frame by frame through this flow (:func:`fakescope.video.scan_video`); errors become rows."""
+        from .video import scan_video
+
+        try:
+            return scan_video(self, source, options=self.video, name=name, t0=t0)
+        except FakescopeError as e:
+            return _error(name, e, t0)
+        except OSError as e:
+            return _error(name, e, t0)
+        except Exception as e:  # an analyzer bug must not kill the scan: report it on the row
+            detail = "".join(traceback.format_exception_only(type(e), e)).strip()
+            return _error(name, RuntimeError(f"internal error while analysing: {detail}"), t0)
+
     def _guarded(self, sample: Sample, t0: float) -> Verdict:
         try:
             return self.scan_sample(sample, t0=t0)
@@ -180,6 +204,21 @@ class Scanner:
             detail = "".join(traceback.format_exception_only(type(e), e)).strip()
             return _error(sample.path, RuntimeError(f"internal error while analysing: {detail}"), t0,
                           sha256=sample.sha256)
+
+
+def _sniff_video(head: bytes) -> bool:
+    from .io.video import sniff_video
+
+    return sniff_video(head) is not None
+
+
+def _is_video_file(path: str) -> bool:
+    """Whether a file's first bytes are a video container (judged from content, not the name)."""
+    try:
+        with open(path, "rb") as f:
+            return _sniff_video(f.read(64))
+    except OSError:
+        return False  # the image path reports the problem
 
 
 def _compression(sample: Sample) -> str:
@@ -200,7 +239,7 @@ def scan(paths: str | os.PathLike | Iterable[str | os.PathLike], *, recursive: b
          detectors: Sequence[str] | None = None, fpr: float = 0.01, jobs: int | None = None,
          provenance: bool = True, provenance_options: "ProvenanceOptions | None" = None,
          skip: Iterable[str] = (), exhaustive: bool = False, engine: str = "local",
-         address: str | None = None) -> Iterator[Verdict]:
+         address: str | None = None, video: "VideoOptions | None" = None) -> Iterator[Verdict]:
     """Scan files and folders, yielding one :class:`Verdict` per input, in input order.
 
     Parameters
@@ -218,6 +257,7 @@ def scan(paths: str | os.PathLike | Iterable[str | os.PathLike], *, recursive: b
     engine : ``"local"`` (this machine's processes) or ``"ray"`` (a Ray cluster; the ``ray`` extra):
         the same verdicts either way.
     address : the Ray cluster (see :func:`fakescope.engines.ray.run_ray`; default: a local instance).
+    video : how videos are scanned (:class:`fakescope.video.VideoOptions`; default 2 frames/s, face crops).
 
     Examples
     --------
@@ -233,7 +273,7 @@ def scan(paths: str | os.PathLike | Iterable[str | os.PathLike], *, recursive: b
     inputs = (p for p in iter_inputs(paths, recursive=recursive) if not already_done(p, skip_set))
     yield from scan_inputs(inputs, detectors=detectors, fpr=fpr, jobs=jobs, provenance=provenance,
                            provenance_options=provenance_options, exhaustive=exhaustive, engine=engine,
-                           address=address)
+                           address=address, video=video)
 
 
 ENGINES = ("local", "ray")
@@ -243,12 +283,12 @@ def scan_inputs(inputs: "Iterable[str | InputProblem]", *, detectors: Sequence[s
                 fpr: float = 0.01, jobs: int | None = None, provenance: bool = True,
                 provenance_options: "ProvenanceOptions | None" = None, exhaustive: bool = False,
                 engine: str = "local", address: str | None = None,
-                log: Callable[[str], None] | None = None) -> Iterator[Verdict]:
+                log: Callable[[str], None] | None = None, video: "VideoOptions | None" = None) -> Iterator[Verdict]:
     """Scan a stream of inputs as :func:`fakescope.io.sources.iter_inputs` yields them (files, and problems
     met on the way, which become error rows), consuming it lazily: the first verdict comes before the
     last folder is listed.  Options as :func:`scan`; ``log`` receives the Ray engine's line about its pool."""
     options = dict(detectors=tuple(detectors) if detectors else None, fpr=fpr, provenance=provenance,
-                   provenance_options=provenance_options, exhaustive=exhaustive)
+                   provenance_options=provenance_options, exhaustive=exhaustive, video=video)
     if engine == "ray":
         from .engines.ray import run_ray
 

@@ -153,6 +153,13 @@ class Verdict:
     width: int | None = None
     height: int | None = None
     format: str | None = None
+    # videos only (``media == "video"``; absent from an image's JSON): see docs/verdict.md
+    media: Literal["video"] | None = None
+    duration_s: float | None = None
+    fps: float | None = None
+    segments: tuple[dict[str, float], ...] = ()  # [{start_s, end_s, score}]
+    frames: tuple[dict[str, Any], ...] = ()  # sampled frames: [{t_s, p_fake, ...}]
+    video: dict[str, Any] | None = None  # container, codec, encoder, audio, sampling, timings
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"path": display_text(self.path), "sha256": self.sha256, "status": self.status}
@@ -173,6 +180,11 @@ class Verdict:
                 height=self.height,
                 format=self.format,
             )
+            if self.media == "video":
+                d.update(media="video", duration_s=round(float(self.duration_s or 0.0), 3),
+                         fps=round(float(self.fps), 3) if self.fps else None,
+                         segments=[_jsonable(s) for s in self.segments],
+                         frames=[_jsonable(f) for f in self.frames], video=_jsonable(self.video or {}))
         else:
             d.update(error=display_text(self.error) if self.error is not None else None, error_type=self.error_type)
         d["elapsed_ms"] = round(float(self.elapsed_ms), 2) if self.elapsed_ms is not None else None

@@ -177,7 +177,8 @@ def test_missing_matplotlib_still_writes_json_and_markdown(tiny_folder, tmp_path
 
 def test_shipped_configs_parse_and_name_valid_perturbations():
     names = sorted(p.stem for p in CONFIGS.glob("*.yaml"))
-    assert names == ["calibration", "chronological", "cross_generator", "format_bias", "preprocessing", "robustness"]
+    assert names == ["calibration", "chronological", "cross_generator", "format_bias", "preprocessing", "robustness",
+                     "video"]
     for n in names:
         cfg = load_config(CONFIGS / f"{n}.yaml")
         assert cfg["protocol"] == n.replace("_", "-")

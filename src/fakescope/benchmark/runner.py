@@ -653,6 +653,9 @@ def list_protocols() -> list[str]:
 
 def _protocol_names() -> list[str]:
     from . import protocols  # noqa: F401  (registers the built-in protocols)
+    from .video import _register
+
+    _register()  # the video protocol (its clips are built and scanned with PyAV, imported when it runs)
 
     return PROTOCOLS.names()
 

@@ -25,15 +25,16 @@ Input = Union[str, InputProblem]
 
 def _extensions() -> frozenset[str]:
     from .decode import IMAGE_EXTENSIONS
+    from .video import VIDEO_EXTENSIONS
 
-    return IMAGE_EXTENSIONS
+    return IMAGE_EXTENSIONS | VIDEO_EXTENSIONS
 
 
 def iter_inputs(paths: Iterable[str | os.PathLike], *, recursive: bool = False) -> Iterator[Input]:
     """Yield input files in a stable order, lazily, each file once.
 
     Files named explicitly are always yielded (their format is judged from their bytes, not
-    their extension).  Folders yield the files whose extension is an image extension, sorted
+    their extension).  Folders yield the files whose extension is an image or video extension, sorted
     by name; with ``recursive`` their sub-folders too, walked one folder at a time as the scan
     goes.  A folder is never entered twice (symbolic links are followed, but a link back to a
     folder already walked is reported once as a loop), and a file reached by two paths is

@@ -547,7 +547,8 @@ def _summary_cards(summary: Mapping[str, Any], threshold: float | None,
     return "".join(out)
 
 
-def _row_html(r: Mapping[str, Any], thumb: tuple[str | None, str | None], heat: str | None) -> str:
+def _row_html(r: Mapping[str, Any], thumb: tuple[str | None, str | None], heat: str | None,
+              timeline: str = "") -> str:
     path = str(r.get("path", ""))
     label = str(r.get("label"))
     p = _unit(r.get("p_fake"))
@@ -589,7 +590,7 @@ def _row_html(r: Mapping[str, Any], thumb: tuple[str | None, str | None], heat: 
         f'<td><span class="badge {_label_class(label)}">{_esc(label)}</span></td>'
         f'<td class="p">{_score_bar(p, _label_class(label), thr)}</td>'
         f"<td>{gen_html}</td>"
-        f'<td class="expl">{_esc(expl)}</td>'
+        f'<td class="expl">{_esc(expl)}{timeline}</td>'
         f"<td>{_evidence_html(r.get('evidence'))}{heat_html}</td>"
         f'<td class="ms">{f"{ms:.0f}" if ms is not None else ""}</td>'
         "</tr>"
@@ -680,6 +681,19 @@ def render_html(
     for r in ok:
         thumb: tuple[str | None, str | None] = (None, "thumbnails disabled")
         heat: str | None = None
+        if r.get("media") == "video":  # a video: its first frame, and the timeline strip
+            from .timeline import timeline_html, video_thumbnails
+
+            strip: list[tuple[float, str]] = []
+            thumb = (None, "thumbnails disabled")
+            if thumbnails and n_thumbs < max_thumbnails:
+                target = _resolve(r.get("path"), path_bases)
+                strip, why = (video_thumbnails(target, float(r.get("duration_s") or 0.0))
+                              if target is not None else ([], "no path"))
+                thumb = (strip[0][1], None) if strip else (None, why)
+                n_thumbs += 1
+            rows.append(_row_html(r, thumb, None, timeline_html(r, strip)))
+            continue
         if thumbnails and n_thumbs < max_thumbnails:
             target = _resolve(r.get("path"), path_bases)
             thumb = make_thumbnail(target, size=thumb_size) if target is not None else (None, "no path")

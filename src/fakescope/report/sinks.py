@@ -261,6 +261,12 @@ def _table_evidence(record: Mapping[str, Any]) -> str:
         lead = max(other, key=lambda e: (e.get("weight") == "strong", abs(float(e.get("score", 0.5)) - 0.5)))
         summary = str(lead.get("summary", ""))
         txt += ("\n" if txt else "") + (summary if len(summary) <= 90 else summary[:89] + "…")
+    if record.get("media") == "video":  # a video: which seconds look generated
+        segs = [s for s in record.get("segments") or () if isinstance(s, Mapping)]
+        words = ", ".join(f"{float(s.get('start_s', 0)):.1f}-{float(s.get('end_s', 0)):.1f} s" for s in segs[:3])
+        n = len(record.get("frames") or ())
+        txt += ("\n" if txt else "") + (f"segments {words}" if segs else "no segment") + \
+            f" ({n} frames, {float(record.get('duration_s') or 0):.1f} s)"
     return txt
 
 

@@ -1,7 +1,8 @@
 """The video benchmark: real clips from real photos with camera motion, fake segments at random positions,
-scored through fakescope's video scan; fits the video fusion on calibration clips and measures test clips.
+scored through fakescope's video scan with the shipped video fusion (``weights/video.json``, fitted on the
+calibration clips by ``fakescope build video``); measures the test clips.
 
-    python bench/video.py [--calib 16] [--test 24] [--fit] [--speed]
+    python bench/video.py [--test 24] [--speed]
 
 * calibration clips: real photos and fakes of the frozen split's ``calibration`` rows (never trained on);
   test clips: reals of ``test`` rows, fakes of ``test``/``wild`` rows (modern generators, ComfyUI, faces);
@@ -10,8 +11,8 @@ scored through fakescope's video scan; fits the video fusion on calibration clip
   1.2-3.0 s at a random position (a cut in, frames of a fake image moving the same way), the rest all fake.
 * test clips are encoded H.264 CRF 23 (the reference), then re-encoded H.264 CRF 35, VP9 CRF 40 and
   resized to 320x180 (robustness).
-* ``--fit`` chooses the video fusion (top-k share, thresholds, hysteresis) on the calibration clips and
-  writes ``src/fakescope/weights/video.json``; the test clips never enter the choice.
+* the calibration clips are the build's (same seeds: :mod:`fakescope.build.video`), rescored here for the
+  table's "calibration (fit)" row; the test clips never enter the fusion's choice.
 * ``--speed``: a 1080p H.264 clip: decoding frames/s (all frames) vs analysis frames/s (sampled frames).
 
 Frame scores are cached in bench/_work/video/ (delete it to rescore).  Writes docs/benchmarks/video.md.
@@ -20,7 +21,6 @@ Frame scores are cached in bench/_work/video/ (delete it to rescore).  Writes do
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import platform
@@ -35,37 +35,22 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "src"))
 
 from fakescope.benchmark.video import (ClipSpec, build_clip, clip_specs, encode_clip, evaluate_clips,  # noqa: E402
-                                       fit_video_fusion, make_clip, score_clip)
-from fakescope.temporal import VideoFusionParams  # noqa: E402
+                                       make_clip, score_clip)
+from fakescope.build.video import FPS, FRAMES as N_FRAMES, SIZE, clip_specs_for, split_rows  # noqa: E402
+from fakescope.temporal import load_video_fusion  # noqa: E402
 
 WORK = Path(os.environ.get("FAKESCOPE_VIDEO_WORK", REPO / "bench" / "_work" / "video"))
-DATA = Path(os.environ.get("FAKESCOPE_DATA", "/work/shared/data"))
 DOCS = REPO / "docs" / "benchmarks" / "video.md"
-WEIGHTS = REPO / "src" / "fakescope" / "weights" / "video.json"
-FPS, N_FRAMES, SIZE = 10, 60, (640, 360)
 VARIANTS = ("h264-crf23", "h264-crf35", "vp9-crf40", "resize-320x180")
 
 
-def split_rows() -> list[dict[str, str]]:
-    with open(REPO / "src" / "fakescope" / "io" / "split.csv", newline="") as f:
-        return [r for r in csv.DictReader(f) if r["source"] != "cifake"]
-
-
 def specs(n: int, part: str, rng: np.random.Generator) -> list[ClipSpec]:
-    """Calibration clips from the frozen split's calibration rows; test clips from test reals and test/wild fakes."""
-    rows = split_rows()
-    if part == "calibration":
-        reals = [r["path"] for r in rows if r["split"] == "calibration" and r["label"] == "0"]
-        fakes = [r["path"] for r in rows if r["split"] == "calibration" and r["label"] == "1"]
-    else:
-        reals = [r["path"] for r in rows if r["split"] == "test" and r["label"] == "0"]
-        fakes = [r["path"] for r in rows if r["label"] == "1" and r["split"] in ("test", "wild")]
-    return clip_specs([str(DATA / p) for p in reals], [str(DATA / p) for p in fakes], n, part=part, rng=rng,
-                      frames=N_FRAMES, fps=FPS)
+    """Test clips from test reals and test/wild fakes (the build's calibration clips come from calibration rows)."""
+    return clip_specs_for(n, part, rng)
 
 
 def rgb(path: str) -> np.ndarray:
-    with Image.open(DATA / path) as im:
+    with Image.open(path) as im:
         return np.asarray(im.convert("RGB"))
 
 
@@ -80,13 +65,6 @@ def score(scanner, path: Path) -> dict:  # noqa: ANN001
 evaluate = evaluate_clips
 
 
-def fit(clips: list[tuple[ClipSpec, dict]], fpr: float = 0.05) -> VideoFusionParams:
-    n_real = sum(1 for s, _ in clips if s.fake_segment_s is None)
-    return fit_video_fusion(clips, fpr=fpr, describe=(
-        f"{len(clips)} calibration clips of bench/video.py ({n_real} real, {len(clips) - n_real} with fake frames; "
-        f"{SIZE[0]}x{SIZE[1]} H.264 CRF 23, 2 frames/s)"))
-
-
 FACE_SIZE = (480, 360)
 
 
@@ -99,7 +77,7 @@ def faceswap_clips(n: int) -> list[tuple[ClipSpec, dict]]:
     rows = [r for r in split_rows() if r["source"] == "faces" and r["split"] == "wild"]
 
     def with_face(label: str) -> list[str]:
-        return [str(DATA / r["path"]) for r in rows if r["label"] == label and detect_faces(rgb(r["path"]), max_faces=1)]
+        return [r["path"] for r in rows if r["label"] == label and detect_faces(rgb(r["path"]), max_faces=1)]
 
     fspecs = clip_specs(with_face("0"), with_face("1"), n, part="faceswap", rng=np.random.default_rng(2028),
                         frames=N_FRAMES, fps=FPS, swap=True)
@@ -142,9 +120,7 @@ def fmt(x: float) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--calib", type=int, default=15)
     ap.add_argument("--test", type=int, default=24)
-    ap.add_argument("--fit", action="store_true")
     ap.add_argument("--speed", action="store_true")
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--faces", type=int, default=12, help="face-swap clips (0: none)")
@@ -153,15 +129,14 @@ def main() -> None:
     from fakescope.video import VideoOptions
 
     scanner = Scanner(video=VideoOptions(faces=False))
-    cal_specs = specs(a.calib, "calibration", np.random.default_rng(2026))
+    from fakescope.build.video import CLIPS, RECIPE
+
+    cal_specs = specs(CLIPS, "calibration", np.random.default_rng(RECIPE["spec_seed"]))
     test_specs = specs(a.test, "test", np.random.default_rng(2027))
     t_start = time.perf_counter()
-    cal = [(s, score(scanner, build(s, "h264-crf23", 1000 + i))) for i, s in enumerate(cal_specs)]
+    cal = [(s, score(scanner, build(s, "h264-crf23", RECIPE["clip_seed"] + i))) for i, s in enumerate(cal_specs)]
     print(f"calibration: {len(cal)} clips scored", flush=True)
-    params = fit(cal) if a.fit else VideoFusionParams()
-    if a.fit:
-        WEIGHTS.write_text(json.dumps({"params": params.to_dict(), "made_by": "bench/video.py --fit"}, indent=1) + "\n")
-        print("fitted:", params, flush=True)
+    params = load_video_fusion()
     results = {}
     frames_scored = sum(len(d["p"]) for _, d in cal)
     scoring_s = sum(d["elapsed_s"] for _, d in cal)
@@ -188,12 +163,12 @@ def main() -> None:
     elapsed = time.perf_counter() - t_start
     lines = ["# Video benchmark", "",
              f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {platform.machine()} "
-             f"({os.cpu_count()} CPU cores shared with other jobs), `python bench/video.py --fit --speed` "
+             f"({os.cpu_count()} CPU cores shared with other jobs), `python bench/video.py --speed` "
              f"({frames_scored} frames scored through the video scan in {scoring_s / 60:.1f} min, "
              f"{frames_scored / scoring_s:.1f} frames/s at 640x360 including decoding; cached in bench/_work/video, "
              f"so this rerun took {elapsed / 60:.1f} min).", "",
              "## Clips", "",
-             f"* {a.calib} calibration clips (reals and fakes of the frozen split's `calibration` rows) and "
+             f"* {CLIPS} calibration clips (reals and fakes of the frozen split's `calibration` rows) and "
              f"{a.test} test clips (reals of `test` rows; fakes of `test` and `wild` rows: modern generators, "
              "ComfyUI, faces). No detector was trained on any of these images.",
              f"* each clip: {N_FRAMES / FPS:.0f} s at {FPS} fps, {SIZE[0]}x{SIZE[1]}, a camera pan or zoom over a "
@@ -204,7 +179,7 @@ def main() -> None:
              "* test clips: H.264 CRF 23 (reference), re-encoded H.264 CRF 35, VP9 CRF 40, and resized to "
              "320x180 (H.264 CRF 23).", "",
              "## Video fusion (weights/video.json)", "",
-             f"Chosen on the calibration clips only: top-k share {params.topk_frac} (by calibration video AUC), "
+             f"Fitted by `fakescope build video` on the calibration clips only: top-k share {params.topk_frac} (by calibration video AUC), "
              f"threshold {params.threshold:.3f} (above every calibration real clip's pooled score, at most "
              f"{params.operating_fpr} of them), real threshold {params.real_threshold:.3f}, segments by hysteresis "
              f"high {params.seg_high} / low {params.seg_low}, minimum length {params.min_len_s} s, gaps under "

@@ -1,7 +1,7 @@
 """Fusion in time: per-frame probabilities → a clip's ``p_fake`` and its temporal segments.
 
 Pure functions on score sequences (scikit-image style: arrays in, keyword-only options) and the fitted
-parameters of the video fusion, loaded from ``weights/video.json`` — chosen by ``bench/video.py`` on the
+parameters of the video fusion, loaded from ``weights/video.json`` — chosen by ``fakescope build video`` on the
 calibration clips of the video benchmark (never its test clips); see docs/benchmarks/video.md.
 
 * :func:`topk_pool`: the clip's score is the mean of its ``k`` highest frame probabilities,

@@ -75,7 +75,7 @@ def test_metrics() -> None:
 
 
 def test_fusion_file(tmp_path) -> None:
-    params = load_video_fusion()  # the shipped one, fitted by bench/video.py
+    params = load_video_fusion()  # the shipped one, fitted by `fakescope build video`
     assert 0 < params.topk_frac <= 1 and params.real_threshold <= params.threshold
     f = tmp_path / "v.json"
     f.write_text(json.dumps({"params": {"topk_frac": 0.5, "threshold": 0.7, "real_threshold": 0.2}}))

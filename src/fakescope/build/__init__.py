@@ -16,6 +16,8 @@ input fingerprint is up to date and skipped (``--force`` reruns it).  Steps so f
                held-out sources (``weights/calibration.json``, :mod:`fakescope.build.calibrate`)
 ``cascade``    fit the two-stage scan's first stage on the calibration split (``weights/cascade.json``,
                :mod:`fakescope.build.cascade`)
+``video``      fit the video fusion (top-k pooling, thresholds, hysteresis segments) on calibration clips
+               made from the calibration split (``weights/video.json``, :mod:`fakescope.build.video`)
 =============  ========================================================================================
 
 Still outside the build (their scripts under ``bench/`` and their cards say how they were made):
@@ -159,12 +161,33 @@ def _cascade_step() -> Step:
     return Step("cascade", "fit the two-stage scan's first stage on the calibration split", inputs, CASCADE_FILE, run)
 
 
+def _video_step() -> Step:
+    from ..benchmark import video as bv
+    from ..fusion import CALIBRATION_FILE, CASCADE_FILE, default_detectors
+    from ..io.splits import SPLIT_FILE
+    from ..temporal import VIDEO_FUSION_FILE
+    from . import video as v
+
+    def inputs() -> list[Path]:
+        # the frames are scored by the shipped default scan: its calibration and cascade decide the scores
+        return [SPLIT_FILE, Path(v.__file__), Path(bv.__file__), CALIBRATION_FILE, CASCADE_FILE]
+
+    def extra() -> str:
+        return scoring_keys(default_detectors())
+
+    def run(root: str | None, jobs: int, log: Log) -> None:
+        v.build_video(root, jobs=jobs, log=log, inputs_sha256=fingerprint(inputs(), extra()))
+
+    return Step("video", "fit the video fusion on calibration clips", inputs, VIDEO_FUSION_FILE, run, extra)
+
+
 def steps() -> dict[str, Step]:
     """The build steps in order."""
-    return {s.name: s for s in (_splits_step(), _rine_step(), _wild_step(), _calibrate_step(), _cascade_step())}
+    return {s.name: s for s in (_splits_step(), _rine_step(), _wild_step(), _calibrate_step(), _cascade_step(),
+                                _video_step())}
 
 
-STEPS: tuple[str, ...] = ("splits", "rine", "wild", "calibrate", "cascade")
+STEPS: tuple[str, ...] = ("splits", "rine", "wild", "calibrate", "cascade", "video")
 
 
 def run_steps(names: Sequence[str], *, root: str | None = None, jobs: int = 2, force: bool = False,

@@ -16,6 +16,8 @@ input fingerprint is up to date and skipped (``--force`` reruns it).  Steps so f
                held-out sources (``weights/calibration.json``, :mod:`fakescope.build.calibrate`)
 ``cascade``    fit the two-stage scan's first stage on the calibration split (``weights/cascade.json``,
                :mod:`fakescope.build.cascade`)
+``attribution`` fit generator attribution (class means, open-set threshold) on the train split
+               (``weights/attribution.json``, :mod:`fakescope.build.attribution`)
 =============  ========================================================================================
 
 Still outside the build (their scripts under ``bench/`` and their cards say how they were made):
@@ -159,12 +161,38 @@ def _cascade_step() -> Step:
     return Step("cascade", "fit the two-stage scan's first stage on the calibration split", inputs, CASCADE_FILE, run)
 
 
+def _docs_benchmarks() -> Path | None:
+    """``docs/benchmarks`` of a source checkout (None in an installed package)."""
+    d = Path(__file__).resolve().parents[3] / "docs" / "benchmarks"
+    return d if d.is_dir() else None
+
+
+def _attribution_step() -> Step:
+    from ..attribution import families, model
+    from ..backbones import efficientnet_lite0_path
+    from ..detectors.base import WEIGHTS_DIR
+    from ..io.splits import SPLIT_FILE
+    from . import attribution as a
+
+    def inputs() -> list[Path]:
+        return [SPLIT_FILE, Path(a.__file__), Path(model.__file__), Path(families.__file__), efficientnet_lite0_path()]
+
+    def run(root: str | None, jobs: int, log: Log) -> None:
+        docs = _docs_benchmarks()
+        a.build_attribution(root, jobs=jobs, log=log, inputs_sha256=fingerprint(inputs()),
+                            report=docs / "attribution.md" if docs else None)
+
+    return Step("attribution", "fit generator attribution (class means, open-set threshold) on the train split",
+                inputs, WEIGHTS_DIR / a.ATTRIBUTION_JSON, run)
+
+
 def steps() -> dict[str, Step]:
     """The build steps in order."""
-    return {s.name: s for s in (_splits_step(), _rine_step(), _wild_step(), _calibrate_step(), _cascade_step())}
+    return {s.name: s for s in (_splits_step(), _rine_step(), _wild_step(), _calibrate_step(), _cascade_step(),
+                                _attribution_step())}
 
 
-STEPS: tuple[str, ...] = ("splits", "rine", "wild", "calibrate", "cascade")
+STEPS: tuple[str, ...] = ("splits", "rine", "wild", "calibrate", "cascade", "attribution")
 
 
 def run_steps(names: Sequence[str], *, root: str | None = None, jobs: int = 2, force: bool = False,

@@ -36,11 +36,18 @@ class Scanner:
     exhaustive : score every tile of every image.  By default a full-resolution image is scanned in
         two stages when the fusion has a calibrated cascade (:meth:`fakescope.fusion.Fuser.early_exit`):
         half of the npr tiles first, the other half only when the first stage does not settle the label.
+    attribution : name the generator from pixels (:mod:`fakescope.attribution`) when the image is labelled
+        ``ai-generated`` and provenance names none.
+    registry : a registry of enrolled generators (default: the user's, when it exists).
+    localize : a folder: write every image's localization map there (``<stem>.map.png``) and fill the
+        verdict's ``heatmap`` (:mod:`fakescope.localization`).
     """
 
     def __init__(self, detectors: Sequence[str] | None = None, *, fpr: float = 0.01,
                  limits: DecodeLimits | None = None, provenance: bool = True,
-                 provenance_options: "ProvenanceOptions | None" = None, exhaustive: bool = False) -> None:
+                 provenance_options: "ProvenanceOptions | None" = None, exhaustive: bool = False,
+                 attribution: bool = True, registry: "str | os.PathLike[str] | None" = None,
+                 localize: "str | os.PathLike[str] | None" = None) -> None:
         if detectors:
             names = tuple(detectors)
             self.detectors: tuple[Detector, ...] = tuple(create_detector(n) for n in names)
@@ -53,6 +60,13 @@ class Scanner:
         self.provenance = provenance
         self.provenance_options = provenance_options
         self.cascade = not exhaustive
+        self.attributor = None
+        if attribution:
+            from .attribution import Attributor
+
+            self.attributor = Attributor(registry=registry)  # a bad registry fails here, once, as a usage error
+        self.localize_dir = os.fspath(localize) if localize is not None else None
+        self._localizer = None
 
     def preload(self) -> None:
         """Import and build what the first image would (ONNX Runtime, the C2PA SDK, the JPEG
@@ -124,10 +138,26 @@ class Scanner:
         evidence, raw, early = self.analyze(sample)
         d = self.fuser.decide(evidence, raw, min_side=min(sample.width, sample.height), first_stage=early,
                               compression=_compression(sample))
+        heatmap, extra = None, []
+        if self.attributor is not None and d.label == "ai-generated" and d.generator is None:
+            extra.append(self.attributor.evidence(sample.image))  # only then: it costs a second pass of 4 crops
+        if self.localize_dir is not None:
+            from .localization import Localizer, map_path
+
+            if self._localizer is None:
+                self._localizer = Localizer()
+            ev, _ = self._localizer.evidence(sample.image, out_path=map_path(self.localize_dir, sample.path))
+            extra.append(ev)
+            heatmap = ev.details["map"]
+        if extra:
+            from .fusion import attach_where_and_who
+
+            d = attach_where_and_who(d, extra)
+            evidence = list(evidence) + extra
         return Verdict(
             path=sample.path, status="ok", sha256=sample.sha256, p_fake=d.p_fake, label=d.label,
             threshold=d.threshold, operating_fpr=d.operating_fpr, generator=d.generator,
-            evidence=tuple(evidence), explanation=d.explanation,
+            evidence=tuple(evidence), explanation=d.explanation, heatmap=heatmap,
             elapsed_ms=(time.perf_counter() - t0) * 1000.0,
             width=sample.width, height=sample.height, format=sample.metadata.format,
         )
@@ -194,7 +224,9 @@ def _error(path: str, e: BaseException, t0: float, *, sha256: str | None = None)
 def scan(paths: str | os.PathLike | Iterable[str | os.PathLike], *, recursive: bool = False,
          detectors: Sequence[str] | None = None, fpr: float = 0.01, jobs: int = 1,
          provenance: bool = True, provenance_options: "ProvenanceOptions | None" = None,
-         skip: Iterable[str] = (), exhaustive: bool = False) -> Iterator[Verdict]:
+         skip: Iterable[str] = (), exhaustive: bool = False, attribution: bool = True,
+         registry: "str | os.PathLike[str] | None" = None,
+         localize: "str | os.PathLike[str] | None" = None) -> Iterator[Verdict]:
     """Scan files and folders, yielding one :class:`Verdict` per input, in input order.
 
     Parameters
@@ -208,6 +240,7 @@ def scan(paths: str | os.PathLike | Iterable[str | os.PathLike], *, recursive: b
     provenance_options : e.g. C2PA trust anchors.
     skip : paths already done (``--resume``), compared after normalisation.
     exhaustive : score every tile of every image (no early exit; see :class:`Scanner`).
+    attribution, registry, localize : see :class:`Scanner`.
 
     Examples
     --------
@@ -222,19 +255,24 @@ def scan(paths: str | os.PathLike | Iterable[str | os.PathLike], *, recursive: b
     skip_set = {os.path.normpath(s) for s in skip}
     inputs = (p for p in iter_inputs(paths, recursive=recursive) if not already_done(p, skip_set))
     yield from scan_inputs(inputs, detectors=detectors, fpr=fpr, jobs=jobs, provenance=provenance,
-                           provenance_options=provenance_options, exhaustive=exhaustive)
+                           provenance_options=provenance_options, exhaustive=exhaustive, attribution=attribution,
+                           registry=registry, localize=localize)
 
 
 def scan_inputs(inputs: "Iterable[str | InputProblem]", *, detectors: Sequence[str] | None = None,
                 fpr: float = 0.01, jobs: int = 1, provenance: bool = True,
-                provenance_options: "ProvenanceOptions | None" = None, exhaustive: bool = False) -> Iterator[Verdict]:
+                provenance_options: "ProvenanceOptions | None" = None, exhaustive: bool = False,
+                attribution: bool = True, registry: "str | os.PathLike[str] | None" = None,
+                localize: "str | os.PathLike[str] | None" = None) -> Iterator[Verdict]:
     """Scan a stream of inputs as :func:`fakescope.io.sources.iter_inputs` yields them (files, and problems
     met on the way, which become error rows), consuming it lazily: the first verdict comes before the
     last folder is listed.  Options as :func:`scan`."""
     from .engines.local import run_local
 
     yield from run_local(inputs, jobs=jobs, detectors=tuple(detectors) if detectors else None, fpr=fpr,
-                         provenance=provenance, provenance_options=provenance_options, exhaustive=exhaustive)
+                         provenance=provenance, provenance_options=provenance_options, exhaustive=exhaustive,
+                         attribution=attribution, registry=os.fspath(registry) if registry is not None else None,
+                         localize=os.fspath(localize) if localize is not None else None)
 
 
 def already_done(item: object, skip: "set[str]") -> bool:
@@ -244,6 +282,9 @@ def already_done(item: object, skip: "set[str]") -> bool:
 
 
 def scan_file(path: str | os.PathLike, *, detectors: Sequence[str] | None = None, fpr: float = 0.01,
-              provenance: bool = True, exhaustive: bool = False) -> Verdict:
+              provenance: bool = True, exhaustive: bool = False, attribution: bool = True,
+              registry: "str | os.PathLike[str] | None" = None,
+              localize: "str | os.PathLike[str] | None" = None) -> Verdict:
     """Scan a single file in this process."""
-    return Scanner(detectors, fpr=fpr, provenance=provenance, exhaustive=exhaustive).scan_path(path)
+    return Scanner(detectors, fpr=fpr, provenance=provenance, exhaustive=exhaustive, attribution=attribution,
+                   registry=registry, localize=localize).scan_path(path)

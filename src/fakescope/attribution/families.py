@@ -58,6 +58,8 @@ GENERATORS: dict[str, tuple[str, str]] = {
     "Latent Diffusion (class-conditional ImageNet cin256)": ("latent-diffusion-cin256", _U),
     "Stable Diffusion v1": ("stable-diffusion-1.x", _U),
     "Stable Diffusion (base model)": ("stable-diffusion-1.x", _U),
+    "stable-diffusion-1.4": ("stable-diffusion-1.x", _U),
+    "stable-diffusion-1.5": ("stable-diffusion-1.x", _U),
     "Stable Diffusion 2.x (512)": ("stable-diffusion-2.x", _U),
     "Stable Diffusion 2.x (768-v)": ("stable-diffusion-2.x", _U),
     "Stable unCLIP 2.1 + Karlo prior (Stable Karlo)": ("stable-diffusion-2.x", _U),

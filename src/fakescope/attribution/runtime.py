@@ -29,6 +29,7 @@ __all__ = ["ATTRIBUTION_CARD", "Attributor", "Registry", "default_registry_path"
 ATTRIBUTION_CARD = "attribution"
 MAX_CROPS = 4
 ENROL_SEED = 20261207
+MIN_SIDE = 96  # the class means were fitted on images of at least 128 px: thumbnails are not attributed
 
 
 def default_registry_path() -> Path:
@@ -140,7 +141,7 @@ class Attributor:
         self.registry: Registry | None = None
         if registry is not False:
             path = None if registry in (None, True) else registry
-            if path is not None or default_registry_path().exists():
+            if path is not None or registry is True or default_registry_path().exists():
                 self.registry = Registry.open(path, self.model_sha256)
         self.means = self.registry.extend(self.base_means) if self.registry else self.base_means
 
@@ -161,6 +162,12 @@ class Attributor:
     def evidence(self, image: np.ndarray) -> Evidence:
         """The attribution of one image as an evidence item (``kind="attribution"``, weight ``none``: it
         says which generator, not whether; fusion names it in the verdict's ``generator``)."""
+        if min(image.shape[:2]) < MIN_SIDE:
+            return Evidence(source="attribution", kind="attribution", score=0.5, weight="none",
+                            summary=f"the image is too small ({min(image.shape[:2])} px) to attribute: the "
+                                    f"attribution model knows images of {MIN_SIDE} px and more",
+                            details={"generator": "unknown", "family": "unknown", "confidence": 0.0,
+                                     "reason": "too small"})
         r = self.attribute([image])[0]
         if r.accepted:
             summary = (f"pixels resemble {r.name} ({family_words(r.family)}) most among "
@@ -172,7 +179,7 @@ class Attributor:
             summary = f"pixels match no known generator or family closely (nearest {r.nearest})"
         return Evidence(source="attribution", kind="attribution", score=0.5, summary=summary, weight="none",
                         details={"generator": r.name, "family": r.family, "confidence": r.confidence,
-                                 "attribution": r.to_dict()})
+                                 "attribution": {**r.to_dict(), "classes": len(self.class_names())}})
 
     # -- enrolment -------------------------------------------------------------------------------
     def enroll(self, name: str, images: Sequence[np.ndarray], *, family: str | None = None,

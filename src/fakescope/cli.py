@@ -140,7 +140,7 @@ def _build_parser() -> argparse.ArgumentParser:
     tprog.add_argument("--no-progress", dest="progress", action="store_false")
 
     bd = sub.add_parser("build", help="the model build: run its steps (splits, wild) or all; up-to-date steps are skipped")
-    bd.add_argument("steps", nargs="+", metavar="STEP", help="splits, rine, wild, calibrate, cascade, or all")
+    bd.add_argument("steps", nargs="+", metavar="STEP", help="splits, rine, wild, calibrate, cascade, localizer, attribution, or all")
     bd.add_argument("--data", type=Path, default=None, help="the shared data folder (default: $FAKESCOPE_DATA, "
                                                             "else ../shared/data beside the checkout)")
     bd.add_argument("-j", "--jobs", type=int, default=2, help="worker processes for scoring (default 2)")

@@ -12,7 +12,7 @@ from PIL import Image
 
 from fakescope.cli import main
 from fakescope.io.decode import load
-from fakescope.localization import KINDS, Localizer, describe_regions, localize, make_partial
+from fakescope.localization import KINDS, Localizer, describe_regions, make_partial
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "samples"

@@ -21,7 +21,7 @@ import numpy as np
 from ..errors import UsageError, WeightsError
 from ..types import Attribution, Evidence
 from .families import FAMILIES, canonical, family_words
-from .model import AttributionResult, ClassMeans, Space, attribute_z, load_arrays
+from .model import AttributionResult, ClassMeans, attribute_z, load_arrays
 
 __all__ = ["ATTRIBUTION_CARD", "Attributor", "Registry", "default_registry_path", "image_features",
            "enrolment_views"]

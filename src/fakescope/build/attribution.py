@@ -24,8 +24,6 @@ Recipe (:data:`RECIPE`, recorded in the card):
 from __future__ import annotations
 
 import collections
-import hashlib
-import json
 import os
 import time
 from pathlib import Path
@@ -359,7 +357,7 @@ def write_report(card: dict[str, Any], path: str | os.PathLike[str]) -> None:
          "generator traces; per-generator figures on 1-6 held-out images are anecdotes. The numbers are honest "
          "measurements of this model on this data, not of the method in general.", "",
          "## Closed set (held-out images of known generators)", "",
-         f"| | images | top-1 (nearest) | claimed and right | claimed and wrong |", "|---|---|---|---|---|"]
+         "| | images | top-1 (nearest) | claimed and right | claimed and wrong |", "|---|---|---|---|---|"]
     for ch in ("stored", "web"):
         c = cs[ch]
         L.append(f"| all, {ch} | {c['n']} | {_pct(c['top1'])} | {_pct(c['claimed_right'])} | {_pct(c['claimed_wrong'])} |")

@@ -503,7 +503,9 @@ def attach_where_and_who(d: "Decision", items: Sequence[Evidence]) -> "Decision"
             regions = (e.details or {}).get("regions") or []
             if regions:
                 where = "; ".join(f"{r['where']} ({100 * r['fraction']:.0f}% of the image)" for r in regions)
-                extra.append(f"Where: the localization map marks {where}")
+                note = (" (the map looks for edited parts of an otherwise real photo: for a wholly generated image "
+                        "it only says where the traces are strongest)") if d.label == "ai-generated" else ""
+                extra.append(f"Where: the localization map marks {where}{note}")
             else:
                 extra.append("Where: the localization map marks no region: no part of the image stands out "
                              "from the rest")

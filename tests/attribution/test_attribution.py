@@ -176,3 +176,29 @@ def test_build_step_on_tiny_data(tmp_path: Path):
     assert set(att.class_names()) == {"sdxl", "kolors", "biggan", "hunyuan-dit"}
     r = att.attribute_features(centres["modern:Kolors"][None])[0]
     assert r.name == "kolors" and r.accepted
+
+
+def test_fusion_puts_pixel_attribution_and_regions_into_words():
+    from fakescope.fusion import Decision, attach_where_and_who
+    from fakescope.types import Attribution, Evidence
+
+    att = Evidence("attribution", "attribution", 0.5, "…", weight="none",
+                   details={"generator": "sdxl", "family": "diffusion-unet", "confidence": 0.8,
+                            "attribution": {"nearest": "sdxl", "classes": 17}})
+    loc = Evidence("localizer", "localization", 0.5, "…", weight="none",
+                   details={"regions": [{"where": "the upper left", "fraction": 0.12, "mean": 0.8, "box": [0, 0, .3, .3]}]})
+    d = Decision(0.99, "ai-generated", 0.9, 0.01, "Labelled AI-generated.")
+    out = attach_where_and_who(d, [att, loc])
+    assert out.generator == Attribution("sdxl", "diffusion-unet", 0.8)
+    assert "the pixels resemble sdxl (diffusion (U-Net))" in out.explanation
+    assert "the upper left (12% of the image)" in out.explanation
+    # provenance already named one: kept; not ai-generated: no pixel attribution claimed
+    named = Decision(0.99, "ai-generated", 0.9, 0.01, "x", generator=Attribution("Midjourney", "unknown", 1.0))
+    assert attach_where_and_who(named, [att]).generator.name == "Midjourney"
+    assert attach_where_and_who(Decision(0.5, "inconclusive", 0.9, 0.01, "x"), [att]).generator is None
+    unk = Evidence("attribution", "attribution", 0.5, "…", weight="none",
+                   details={"generator": "unknown", "family": "gan", "confidence": 0.6,
+                            "attribution": {"nearest": "biggan"}})
+    out = attach_where_and_who(d, [unk])
+    assert out.generator.name == "unknown" and out.generator.family == "gan"
+    assert "no known generator matches closely (nearest biggan)" in out.explanation

@@ -87,6 +87,9 @@ def _build_parser() -> argparse.ArgumentParser:
     lo.add_argument("-o", "--out", type=Path, required=True, metavar="DIR", help="writes DIR/<stem>.map.png")
     lo.add_argument("--method", choices=("fused", "unet", "rine"), default="fused",
                     help="fused (default): the network and rine's sliding-window scores; or one of them")
+    lo.add_argument("--masks", type=Path, default=None, metavar="DIR",
+                    help="ground-truth masks (DIR/<stem>.png, non-zero = manipulated): also score the maps against "
+                         "them (pixel AUC, F1 and IoU) and write OUT/metrics.json")
 
     r = sub.add_parser("report", help="turn a JSON-lines result file into an HTML report")
     r.add_argument("results", type=Path, help="a .jsonl file written by 'fakescope scan'")
@@ -660,7 +663,11 @@ def _cmd_localize(args: argparse.Namespace) -> int:
 
     loc = Localizer(rine=args.method != "unet")
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.masks is not None and not args.masks.is_dir():
+        raise UsageError(f"--masks: not a folder: {args.masks}")
     failed = 0
+    scored: list[tuple[object, object]] = []
+    no_mask: list[str] = []
     for p in args.images:
         try:
             s = load(p)
@@ -668,8 +675,27 @@ def _cmd_localize(args: argparse.Namespace) -> int:
             print(f"fakescope: {p}: {e}", file=sys.stderr)
             failed += 1
             continue
-        out = write_map(map_path(args.out, str(p)), loc.map(s.image, method=args.method))
-        print(out)
+        m = loc.map(s.image, method=args.method)
+        print(write_map(map_path(args.out, str(p)), m))
+        if args.masks is not None:
+            from .localization import find_mask
+
+            mp = find_mask(args.masks, p)
+            if mp is None:
+                no_mask.append(str(p))
+            else:
+                scored.append((m, load(mp).image))
+    if args.masks is not None:
+        from .localization import score_against_masks
+
+        if not scored:
+            raise UsageError(f"no image has a mask in {args.masks} (expected <stem>.png or <stem>_mask.png)")
+        res = score_against_masks([a for a, _ in scored], [b for _, b in scored], threshold=loc.threshold)
+        res.update(method=args.method, threshold=loc.threshold, without_mask=no_mask)
+        (args.out / "metrics.json").write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
+        print(f"{res['images']} image(s) with masks: pixel AUC {res['pixel_auc']:.3f}, F1 {res['f1']:.3f}, IoU "
+              f"{res['iou']:.3f} at {loc.threshold} (best F1 {res['best_f1']:.3f}); {100 * res['marked_outside']:.1f}% "
+              f"of unedited pixels marked -> {args.out / 'metrics.json'}", file=sys.stderr)
     return EXIT_SOME_FAILED if failed else EXIT_OK
 
 

@@ -119,3 +119,25 @@ def test_build_step_on_tiny_data(data_dir: Path, tmp_path: Path):
     assert "## unet" in (tmp_path / "l.md").read_text()
     m = Localizer(tmp_path / "localizer.json", rine=False).map(np.zeros((50, 60, 3), np.uint8))
     assert m.shape == (50, 60)
+
+
+def test_cli_localize_scores_a_folder_with_masks(tmp_path: Path):
+    """A user's dataset with masks: a real photo with a pasted region and its mask; metrics.json written."""
+    import json
+
+    base = load(SAMPLES / "real_kodim05.jpg").image
+    donor = load(SAMPLES / "fake_ldm_photograph-of-a-fire.png").image
+    img, mask = make_partial(base, donor, "fake-paste", np.random.default_rng(5), launder=False)
+    (tmp_path / "imgs").mkdir()
+    (tmp_path / "masks").mkdir()
+    Image.fromarray(img).save(tmp_path / "imgs" / "a.png")
+    Image.fromarray(mask * 255).save(tmp_path / "masks" / "a_mask.png")
+    Image.fromarray(base).save(tmp_path / "imgs" / "b.png")  # no mask: listed, not scored
+    code = main(["localize", str(tmp_path / "imgs" / "a.png"), str(tmp_path / "imgs" / "b.png"),
+                 "--out", str(tmp_path / "out"), "--masks", str(tmp_path / "masks"), "--method", "unet"])
+    assert code == 0
+    res = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert res["images"] == 1 and res["without_mask"] == [str(tmp_path / "imgs" / "b.png")]
+    assert 0.0 <= res["f1"] <= 1.0 and 0.0 <= res["marked_outside"] <= 1.0 and res["pixel_auc"] > 0.5
+    assert main(["localize", str(tmp_path / "imgs" / "b.png"), "--out", str(tmp_path / "o2"),
+                 "--masks", str(tmp_path / "masks")]) == 2  # nothing to score: a usage error

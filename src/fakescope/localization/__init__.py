@@ -24,7 +24,7 @@ import numpy as np
 from ..types import Evidence
 from .synth import KINDS, make_partial
 
-__all__ = ["Localizer", "localize", "describe_regions", "write_map", "map_path", "KINDS", "make_partial"]
+__all__ = ["Localizer", "localize", "find_mask", "score_against_masks", "describe_regions", "write_map", "map_path", "KINDS", "make_partial"]
 
 GRID = 224
 STRIDE = 112
@@ -238,3 +238,54 @@ def localize(image: "np.ndarray | str | os.PathLike[str]", *, method: str = "fus
 
         image = load(image).image
     return Localizer(rine=method != "unet").map(image, method=method)
+
+
+MASK_SUFFIXES = (".png", ".bmp", ".tif", ".tiff", ".jpg", ".jpeg", ".webp")
+
+
+def find_mask(masks_dir: str | os.PathLike[str], image_path: str | os.PathLike[str]) -> Path | None:
+    """The ground-truth mask of an image in a folder of masks: ``<stem>.<ext>``, ``<stem>_mask.<ext>`` or
+    ``<stem>.mask.<ext>`` (any image format; non-zero = manipulated), or None."""
+    stem = Path(image_path).stem
+    for name in (stem, stem + "_mask", stem + ".mask", stem + "_gt"):
+        for ext in MASK_SUFFIXES:
+            p = Path(masks_dir) / (name + ext)
+            if p.is_file():
+                return p
+    return None
+
+
+def score_against_masks(maps: Sequence[np.ndarray], masks: Sequence[np.ndarray], *, threshold: float = 0.5
+                        ) -> dict[str, float]:
+    """Pixel metrics of probability maps (0..1, or uint8 0..255) against masks (non-zero = manipulated; resized
+    to the map, nearest, when their sizes differ): pooled pixel AUC, F1/IoU at ``threshold`` and at the best
+    threshold, the share of pixels marked where the mask is empty (the same functions as the build's
+    benchmark, :func:`fakescope.build.localizer.pixel_metrics`).
+
+    >>> m = np.zeros((8, 8), np.float32); m[:4] = 0.9
+    >>> k = np.zeros((8, 8), np.uint8); k[:4] = 1
+    >>> score_against_masks([m], [k])["f1"]
+    1.0
+    """
+    from PIL import Image
+
+    from ..build.localizer import pixel_metrics
+
+    probs, truths = [], []
+    for m, k in zip(maps, masks):
+        p = np.asarray(m, np.float32)
+        if np.asarray(m).dtype == np.uint8:
+            p = p / 255.0
+        t = np.asarray(k)
+        if t.ndim == 3:
+            t = t.max(axis=2)
+        if t.shape != p.shape:
+            t = np.asarray(Image.fromarray((t > 0).astype(np.uint8) * 255).resize(
+                (p.shape[1], p.shape[0]), Image.Resampling.NEAREST))
+        probs.append(p)
+        truths.append((t > 0).astype(np.uint8))
+    out = pixel_metrics(probs, truths, threshold)
+    clean = np.concatenate([p[t == 0] for p, t in zip(probs, truths)])
+    out["marked_outside"] = float(np.mean(clean >= threshold)) if clean.size else float("nan")
+    out["images"] = len(probs)
+    return out

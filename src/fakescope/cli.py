@@ -69,11 +69,40 @@ def _build_parser() -> argparse.ArgumentParser:
                         "per second, 'keyframes' or 'all' (default 2)")
     s.add_argument("--no-faces", dest="faces", action="store_false",
                    help="videos: do not scan face crops of the sampled frames")
+    s.add_argument("--no-attribution", dest="attribution", action="store_false",
+                   help="do not name the generator from pixels (by default it is named for images labelled "
+                        "ai-generated whose provenance names none)")
+    s.add_argument("--registry", type=Path, default=None, metavar="PATH",
+                   help="enrolled generators (default: the user's registry, see fakescope enrolled)")
+    s.add_argument("--localize", type=Path, default=None, metavar="DIR",
+                   help="write each image's localization map to DIR/<stem>.map.png and fill the verdict's heatmap")
     _add_trust_options(s)
     prog = s.add_mutually_exclusive_group()
     prog.add_argument("--progress", dest="progress", action="store_true", default=None,
                       help="always show the progress bar")
     prog.add_argument("--no-progress", dest="progress", action="store_false", help="never show it")
+
+    en = sub.add_parser("enroll", help="add a generator to your registry from a few of its images (5-10), or "
+                                       "--forget one")
+    en.add_argument("name", metavar="NAME", help="the generator's name, e.g. my-finetune-v2")
+    en.add_argument("images", nargs="*", type=Path, metavar="IMAGE", help="images made by that generator")
+    en.add_argument("--family", default=None, help="its family (default: from the name when known, else unknown)")
+    en.add_argument("--registry", type=Path, default=None, metavar="PATH",
+                    help="the registry file (default: $FAKESCOPE_REGISTRY, else <user data dir>/fakescope/generators.json)")
+    en.add_argument("--forget", action="store_true", help="remove NAME from the registry")
+
+    el = sub.add_parser("enrolled", help="list the generators attribution knows: shipped and enrolled")
+    el.add_argument("--registry", type=Path, default=None, metavar="PATH", help="the registry file")
+    el.add_argument("--json", action="store_true", help="as JSON")
+
+    lo = sub.add_parser("localize", help="write a map of the edited regions of each image (255 = manipulated)")
+    lo.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
+    lo.add_argument("-o", "--out", type=Path, required=True, metavar="DIR", help="writes DIR/<stem>.map.png")
+    lo.add_argument("--method", choices=("fused", "unet", "rine"), default="fused",
+                    help="fused (default): the network and rine's sliding-window scores; or one of them")
+    lo.add_argument("--masks", type=Path, default=None, metavar="DIR",
+                    help="ground-truth masks (DIR/<stem>.png, non-zero = manipulated): also score the maps against "
+                         "them (pixel AUC, F1 and IoU) and write OUT/metrics.json")
 
     r = sub.add_parser("report", help="turn a JSON-lines result file into an HTML report")
     r.add_argument("results", type=Path, help="a .jsonl file written by 'fakescope scan'")
@@ -128,7 +157,7 @@ def _build_parser() -> argparse.ArgumentParser:
     tprog.add_argument("--no-progress", dest="progress", action="store_false")
 
     bd = sub.add_parser("build", help="the model build: run its steps (splits, wild) or all; up-to-date steps are skipped")
-    bd.add_argument("steps", nargs="+", metavar="STEP", help="splits, rine, wild, calibrate, cascade, or all")
+    bd.add_argument("steps", nargs="+", metavar="STEP", help="splits, rine, wild, calibrate, cascade, localizer, attribution, or all")
     bd.add_argument("--data", type=Path, default=None, help="the shared data folder (default: $FAKESCOPE_DATA, "
                                                             "else ../shared/data beside the checkout)")
     bd.add_argument("-j", "--jobs", type=int, default=2, help="worker processes for scoring (default 2)")
@@ -170,6 +199,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_scan(args)
         if args.command == "report":
             return _cmd_report(args)
+        if args.command == "enroll":
+            return _cmd_enroll(args)
+        if args.command == "enrolled":
+            return _cmd_enrolled(args)
+        if args.command == "localize":
+            return _cmd_localize(args)
         if args.command == "provenance":
             return _cmd_provenance(args)
         if args.command == "bench":
@@ -305,11 +340,14 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     from .video import VideoOptions
 
     video = VideoOptions(sampling=Sampling.parse(args.video_sample), faces=args.faces)
+    if args.localize is not None:
+        args.localize.mkdir(parents=True, exist_ok=True)
     results = scan_inputs(stream(), detectors=args.detector, fpr=args.fpr, jobs=jobs, provenance=args.provenance,
                           exhaustive=args.exhaustive, video=video,
                           provenance_options=_provenance_options(args) if args.provenance else None,
                           engine=args.engine, address=args.address,
-                          log=lambda m: err.print(f"fakescope: {m}", highlight=False, markup=False))
+                          log=lambda m: err.print(f"fakescope: {m}", highlight=False, markup=False),
+                          attribution=args.attribution, registry=args.registry, localize=args.localize)
     sinks = [open_sink(fmt, args.out, append=bool(args.resume and skip))]
     if args.html is not None:
         args.html.parent.mkdir(parents=True, exist_ok=True)
@@ -612,6 +650,94 @@ def _cmd_report(args: argparse.Namespace) -> int:
     write_html_from_jsonl(args.results, args.out)
     print(f"wrote {args.out}", file=sys.stderr)
     return EXIT_OK
+
+
+def _cmd_enroll(args: argparse.Namespace) -> int:
+    from .attribution import Attributor
+    from .io.decode import load
+
+    att = Attributor(registry=args.registry if args.registry is not None else True)
+    assert att.registry is not None
+    if args.forget:
+        if args.images:
+            raise UsageError("--forget takes only NAME")
+        if not att.forget(args.name):
+            raise UsageError(f"{args.name!r} is not enrolled in {att.registry.path}")
+        print(f"forgot {args.name} ({att.registry.path})")
+        return EXIT_OK
+    if not args.images:
+        raise UsageError("give the generator's images: fakescope enroll NAME IMAGE...")
+    images, keys = [], []
+    for p in args.images:
+        try:
+            s = load(p)
+        except (FakescopeError, OSError) as e:
+            raise UsageError(f"cannot read {p}: {e}") from None
+        images.append(s.image)
+        keys.append(s.sha256)
+    entry = att.enroll(args.name, images, family=args.family, keys=keys)
+    note = "" if len(images) >= 5 else " (fewer than 5 images: expect weak attribution, docs/benchmarks/attribution.md)"
+    print(f"enrolled {args.name} ({entry['family']}) from {len(images)} image(s) into {att.registry.path}{note}")
+    return EXIT_OK
+
+
+def _cmd_enrolled(args: argparse.Namespace) -> int:
+    from .attribution import Attributor, default_registry_path
+
+    att = Attributor(registry=args.registry if args.registry is not None else True)
+    enrolled = att.registry.entries if att.registry else {}
+    path = att.registry.path if att.registry else (args.registry or default_registry_path())
+    rows = [{"name": n, "family": f, "images": c, "source": "enrolled" if n in enrolled else "shipped"}
+            for n, f, c in zip(att.means.names, att.means.families, att.means.counts) if n != "real"]
+    if args.json:
+        print(json.dumps({"registry": str(path), "generators": rows}, indent=2))
+        return EXIT_OK
+    print(f"registry: {path} ({len(enrolled)} enrolled)")
+    for r in rows:
+        print(f"{r['name']:<32} {r['family']:<22} {r['source']:<9} {r['images']}")
+    return EXIT_OK
+
+
+def _cmd_localize(args: argparse.Namespace) -> int:
+    from .io.decode import load
+    from .localization import Localizer, map_path, write_map
+
+    loc = Localizer(rine=args.method != "unet")
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.masks is not None and not args.masks.is_dir():
+        raise UsageError(f"--masks: not a folder: {args.masks}")
+    failed = 0
+    scored: list[tuple[object, object]] = []
+    no_mask: list[str] = []
+    for p in args.images:
+        try:
+            s = load(p)
+        except (FakescopeError, OSError) as e:
+            print(f"fakescope: {p}: {e}", file=sys.stderr)
+            failed += 1
+            continue
+        m = loc.map(s.image, method=args.method)
+        print(write_map(map_path(args.out, str(p)), m))
+        if args.masks is not None:
+            from .localization import find_mask
+
+            mp = find_mask(args.masks, p)
+            if mp is None:
+                no_mask.append(str(p))
+            else:
+                scored.append((m, load(mp).image))
+    if args.masks is not None:
+        from .localization import score_against_masks
+
+        if not scored:
+            raise UsageError(f"no image has a mask in {args.masks} (expected <stem>.png or <stem>_mask.png)")
+        res = score_against_masks([a for a, _ in scored], [b for _, b in scored], threshold=loc.threshold)
+        res.update(method=args.method, threshold=loc.threshold, without_mask=no_mask)
+        (args.out / "metrics.json").write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
+        print(f"{res['images']} image(s) with masks: pixel AUC {res['pixel_auc']:.3f}, F1 {res['f1']:.3f}, IoU "
+              f"{res['iou']:.3f} at {loc.threshold} (best F1 {res['best_f1']:.3f}); {100 * res['marked_outside']:.1f}% "
+              f"of unedited pixels marked -> {args.out / 'metrics.json'}", file=sys.stderr)
+    return EXIT_SOME_FAILED if failed else EXIT_OK
 
 
 def _cmd_detectors(args: argparse.Namespace) -> int:

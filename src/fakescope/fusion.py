@@ -36,7 +36,7 @@ from .regimes import HELDOUT_PREFIX, REGIMES, THUMBNAIL_MAX_SIDE, regime_of
 from .types import Attribution, Evidence
 
 __all__ = ["CalibrationSet", "CascadeScores", "WildScores", "load_cascade", "load_wild", "Fuser", "OperatingPoint",
-           "Decision", "fit_logistic", "load_calibration", "real_rule", "default_detectors", "default_regime_detectors",
+           "Decision", "attach_where_and_who", "fit_logistic", "load_calibration", "real_rule", "default_detectors", "default_regime_detectors",
            "regime_of", "THUMBNAIL_MAX_SIDE"]
 
 CALIBRATION_FILE = Path(__file__).resolve().parent / "weights" / "calibration.json"
@@ -468,6 +468,51 @@ def _generator(items: Sequence[Evidence]) -> Attribution | None:
     e = max(named, key=lambda e: e.score)
     return Attribution(name=e.details["generator"].strip(), family=str(e.details.get("family") or "unknown"),
                        confidence=float(e.score))
+
+
+def attach_where_and_who(d: "Decision", items: Sequence[Evidence]) -> "Decision":
+    """``d`` with the pixel attribution and the localization items (``kind`` ``attribution`` /
+    ``localization``, weight ``none``: they say which generator and where, never whether) put into words:
+    the verdict's ``generator`` from pixels when nothing named one and the label is ``ai-generated``, and
+    the explanation followed by the generator (or its family) with its confidence and the marked regions."""
+    from dataclasses import replace
+
+    from .attribution.families import family_words
+
+    generator, extra = d.generator, []
+    for e in items:
+        if e.kind == "attribution" and d.label == "ai-generated" and generator is None:
+            det = e.details
+            name, fam, conf = str(det.get("generator") or "unknown"), str(det.get("family") or "unknown"), \
+                float(det.get("confidence") or 0.0)
+            generator = Attribution(name=name, family=fam, confidence=conf)
+            a = det.get("attribution") or {}
+            if det.get("reason"):
+                extra.append(f"Which generator: not attributed ({e.summary})")
+            elif name != "unknown":
+                extra.append(f"Which generator: the pixels resemble {name} ({family_words(fam)}) most "
+                             f"(confidence {conf:.2f} among {a.get('classes', 'the')} known generators, an estimate from pixels: "
+                             "docs/benchmarks/attribution.md)")
+            elif fam != "unknown":
+                extra.append(f"Which generator: no known generator matches closely (nearest {a.get('nearest', '?')}), "
+                             f"but the family looks like {family_words(fam)} (confidence {conf:.2f})")
+            else:
+                extra.append("Which generator: unknown; no known generator or family matches closely (nearest "
+                             f"{a.get('nearest', '?')}); enrol examples with 'fakescope enroll' to name it")
+        elif e.kind == "localization":
+            regions = (e.details or {}).get("regions") or []
+            if regions:
+                where = "; ".join(f"{r['where']} ({100 * r['fraction']:.0f}% of the image)" for r in regions)
+                note = (" (the map looks for edited parts of an otherwise real photo: for a wholly generated image "
+                        "it only says where the traces are strongest)") if d.label == "ai-generated" else ""
+                extra.append(f"Where: the localization map marks {where}{note}")
+            else:
+                extra.append("Where: the localization map marks no region: no part of the image stands out "
+                             "from the rest")
+    text = (d.explanation or "").rstrip()
+    if extra:
+        text = (text + " " if text else "") + ". ".join(extra) + "."
+    return replace(d, generator=generator, explanation=text)
 
 
 class Fuser:

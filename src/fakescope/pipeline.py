@@ -40,12 +40,19 @@ class Scanner:
     video : how videos are scanned (sampling, limits, face crops; :class:`fakescope.video.VideoOptions`).
         A video (sniffed from its bytes) is scanned frame by frame through this same flow
         (:func:`fakescope.video.scan_video`).
+    attribution : name the generator from pixels (:mod:`fakescope.attribution`) when the image is labelled
+        ``ai-generated`` and provenance names none.
+    registry : a registry of enrolled generators (default: the user's, when it exists).
+    localize : a folder: write every image's localization map there (``<stem>.map.png``) and fill the
+        verdict's ``heatmap`` (:mod:`fakescope.localization`).
     """
 
     def __init__(self, detectors: Sequence[str] | None = None, *, fpr: float = 0.01,
                  limits: DecodeLimits | None = None, provenance: bool = True,
                  provenance_options: "ProvenanceOptions | None" = None, exhaustive: bool = False,
-                 video: "VideoOptions | None" = None) -> None:
+                 video: "VideoOptions | None" = None, attribution: bool = True,
+                 registry: "str | os.PathLike[str] | None" = None,
+                 localize: "str | os.PathLike[str] | None" = None) -> None:
         if detectors:
             names = tuple(detectors)
             self.detectors: tuple[Detector, ...] = tuple(create_detector(n) for n in names)
@@ -59,6 +66,13 @@ class Scanner:
         self.provenance_options = provenance_options
         self.cascade = not exhaustive
         self.video = video
+        self.attributor = None
+        if attribution:
+            from .attribution import Attributor
+
+            self.attributor = Attributor(registry=registry)  # a bad registry fails here, once, as a usage error
+        self.localize_dir = os.fspath(localize) if localize is not None else None
+        self._localizer = None
 
     def preload(self) -> None:
         """Import and build what the first image would (ONNX Runtime, the C2PA SDK, the JPEG
@@ -130,10 +144,26 @@ class Scanner:
         evidence, raw, early = self.analyze(sample)
         d = self.fuser.decide(evidence, raw, min_side=min(sample.width, sample.height), first_stage=early,
                               compression=_compression(sample))
+        heatmap, extra = None, []
+        if self.attributor is not None and d.label == "ai-generated" and d.generator is None:
+            extra.append(self.attributor.evidence(sample.image))  # only then: it costs a second pass of 4 crops
+        if self.localize_dir is not None:
+            from .localization import Localizer, map_path
+
+            if self._localizer is None:
+                self._localizer = Localizer()
+            ev, _ = self._localizer.evidence(sample.image, out_path=map_path(self.localize_dir, sample.path))
+            extra.append(ev)
+            heatmap = ev.details["map"]
+        if extra:
+            from .fusion import attach_where_and_who
+
+            d = attach_where_and_who(d, extra)
+            evidence = list(evidence) + extra
         return Verdict(
             path=sample.path, status="ok", sha256=sample.sha256, p_fake=d.p_fake, label=d.label,
             threshold=d.threshold, operating_fpr=d.operating_fpr, generator=d.generator,
-            evidence=tuple(evidence), explanation=d.explanation,
+            evidence=tuple(evidence), explanation=d.explanation, heatmap=heatmap,
             elapsed_ms=(time.perf_counter() - t0) * 1000.0,
             width=sample.width, height=sample.height, format=sample.metadata.format,
         )
@@ -239,7 +269,9 @@ def scan(paths: str | os.PathLike | Iterable[str | os.PathLike], *, recursive: b
          detectors: Sequence[str] | None = None, fpr: float = 0.01, jobs: int | None = None,
          provenance: bool = True, provenance_options: "ProvenanceOptions | None" = None,
          skip: Iterable[str] = (), exhaustive: bool = False, engine: str = "local",
-         address: str | None = None, video: "VideoOptions | None" = None) -> Iterator[Verdict]:
+         address: str | None = None, video: "VideoOptions | None" = None, attribution: bool = True,
+         registry: "str | os.PathLike[str] | None" = None,
+         localize: "str | os.PathLike[str] | None" = None) -> Iterator[Verdict]:
     """Scan files and folders, yielding one :class:`Verdict` per input, in input order.
 
     Parameters
@@ -258,6 +290,7 @@ def scan(paths: str | os.PathLike | Iterable[str | os.PathLike], *, recursive: b
         the same verdicts either way.
     address : the Ray cluster (see :func:`fakescope.engines.ray.run_ray`; default: a local instance).
     video : how videos are scanned (:class:`fakescope.video.VideoOptions`; default 2 frames/s, face crops).
+    attribution, registry, localize : see :class:`Scanner`.
 
     Examples
     --------
@@ -273,7 +306,8 @@ def scan(paths: str | os.PathLike | Iterable[str | os.PathLike], *, recursive: b
     inputs = (p for p in iter_inputs(paths, recursive=recursive) if not already_done(p, skip_set))
     yield from scan_inputs(inputs, detectors=detectors, fpr=fpr, jobs=jobs, provenance=provenance,
                            provenance_options=provenance_options, exhaustive=exhaustive, engine=engine,
-                           address=address, video=video)
+                           address=address, video=video, attribution=attribution, registry=registry,
+                           localize=localize)
 
 
 ENGINES = ("local", "ray")
@@ -283,12 +317,16 @@ def scan_inputs(inputs: "Iterable[str | InputProblem]", *, detectors: Sequence[s
                 fpr: float = 0.01, jobs: int | None = None, provenance: bool = True,
                 provenance_options: "ProvenanceOptions | None" = None, exhaustive: bool = False,
                 engine: str = "local", address: str | None = None,
-                log: Callable[[str], None] | None = None, video: "VideoOptions | None" = None) -> Iterator[Verdict]:
+                log: Callable[[str], None] | None = None, video: "VideoOptions | None" = None,
+                attribution: bool = True, registry: "str | os.PathLike[str] | None" = None,
+                localize: "str | os.PathLike[str] | None" = None) -> Iterator[Verdict]:
     """Scan a stream of inputs as :func:`fakescope.io.sources.iter_inputs` yields them (files, and problems
     met on the way, which become error rows), consuming it lazily: the first verdict comes before the
     last folder is listed.  Options as :func:`scan`; ``log`` receives the Ray engine's line about its pool."""
     options = dict(detectors=tuple(detectors) if detectors else None, fpr=fpr, provenance=provenance,
-                   provenance_options=provenance_options, exhaustive=exhaustive, video=video)
+                   provenance_options=provenance_options, exhaustive=exhaustive, video=video,
+                   attribution=attribution, registry=os.fspath(registry) if registry is not None else None,
+                   localize=os.fspath(localize) if localize is not None else None)
     if engine == "ray":
         from .engines.ray import run_ray
 
@@ -314,6 +352,9 @@ def already_done(item: object, skip: "set[str]") -> bool:
 
 
 def scan_file(path: str | os.PathLike, *, detectors: Sequence[str] | None = None, fpr: float = 0.01,
-              provenance: bool = True, exhaustive: bool = False) -> Verdict:
+              provenance: bool = True, exhaustive: bool = False, attribution: bool = True,
+              registry: "str | os.PathLike[str] | None" = None,
+              localize: "str | os.PathLike[str] | None" = None) -> Verdict:
     """Scan a single file in this process."""
-    return Scanner(detectors, fpr=fpr, provenance=provenance, exhaustive=exhaustive).scan_path(path)
+    return Scanner(detectors, fpr=fpr, provenance=provenance, exhaustive=exhaustive, attribution=attribution,
+                   registry=registry, localize=localize).scan_path(path)

@@ -16,6 +16,10 @@ input fingerprint is up to date and skipped (``--force`` reruns it).  Steps so f
                held-out sources (``weights/calibration.json``, :mod:`fakescope.build.calibrate`)
 ``cascade``    fit the two-stage scan's first stage on the calibration split (``weights/cascade.json``,
                :mod:`fakescope.build.cascade`)
+``localizer``  train the localization network on partial fakes of train-split photos
+               (``weights/localizer.json``, :mod:`fakescope.build.localizer`)
+``attribution`` fit generator attribution (class means, open-set threshold) on the train split
+               (``weights/attribution.json``, :mod:`fakescope.build.attribution`)
 ``video``      fit the video fusion (top-k pooling, thresholds, hysteresis segments) on calibration clips
                made from the calibration split (``weights/video.json``, :mod:`fakescope.build.video`)
 =============  ========================================================================================
@@ -161,6 +165,53 @@ def _cascade_step() -> Step:
     return Step("cascade", "fit the two-stage scan's first stage on the calibration split", inputs, CASCADE_FILE, run)
 
 
+def _docs_benchmarks() -> Path | None:
+    """``docs/benchmarks`` of a source checkout (None in an installed package)."""
+    d = Path(__file__).resolve().parents[3] / "docs" / "benchmarks"
+    return d if d.is_dir() else None
+
+
+def _attribution_step() -> Step:
+    from ..attribution import families, model
+    from ..backbones import efficientnet_lite0_path
+    from ..detectors.base import WEIGHTS_DIR
+    from ..io.splits import SPLIT_FILE
+    from . import attribution as a
+
+    def inputs() -> list[Path]:
+        return [SPLIT_FILE, Path(a.__file__), Path(model.__file__), Path(families.__file__), efficientnet_lite0_path()]
+
+    def run(root: str | None, jobs: int, log: Log) -> None:
+        docs = _docs_benchmarks()
+        a.build_attribution(root, jobs=jobs, log=log, inputs_sha256=fingerprint(inputs()),
+                            report=docs / "attribution.md" if docs else None)
+
+    return Step("attribution", "fit generator attribution (class means, open-set threshold) on the train split",
+                inputs, WEIGHTS_DIR / a.ATTRIBUTION_JSON, run)
+
+
+def _localizer_step() -> Step:
+    from ..detectors.base import WEIGHTS_DIR
+    from ..io.splits import SPLIT_FILE
+    from ..localization import synth
+    from ..training import localizer as t
+    from . import localizer as b
+
+    def inputs() -> list[Path]:
+        return [SPLIT_FILE, Path(b.__file__), Path(t.__file__), Path(synth.__file__)]
+
+    def extra() -> str:
+        return scoring_keys(["rine"])  # the coarse map fused with the network's, measured here
+
+    def run(root: str | None, jobs: int, log: Log) -> None:
+        docs = _docs_benchmarks()
+        b.build_localizer(root, jobs=jobs, log=log, inputs_sha256=fingerprint(inputs(), extra()),
+                          report=docs / "localization.md" if docs else None)
+
+    return Step("localizer", "train the localization network on partial fakes of train-split photos", inputs,
+                WEIGHTS_DIR / b.LOCALIZER_JSON, run, extra)
+
+
 def _video_step() -> Step:
     from ..benchmark import video as bv
     from ..fusion import CALIBRATION_FILE, CASCADE_FILE, default_detectors
@@ -184,10 +235,10 @@ def _video_step() -> Step:
 def steps() -> dict[str, Step]:
     """The build steps in order."""
     return {s.name: s for s in (_splits_step(), _rine_step(), _wild_step(), _calibrate_step(), _cascade_step(),
-                                _video_step())}
+                                _localizer_step(), _attribution_step(), _video_step())}
 
 
-STEPS: tuple[str, ...] = ("splits", "rine", "wild", "calibrate", "cascade", "video")
+STEPS: tuple[str, ...] = ("splits", "rine", "wild", "calibrate", "cascade", "localizer", "attribution", "video")
 
 
 def run_steps(names: Sequence[str], *, root: str | None = None, jobs: int = 2, force: bool = False,

@@ -178,6 +178,29 @@ def summary_to_dict(summary: ScanSummary | Mapping[str, Any] | None) -> dict[str
 # ---------------------------------------------------------------------------------------
 # thumbnails
 # ---------------------------------------------------------------------------------------
+def make_overlay(image_path: str | os.PathLike[str], map_path: str | os.PathLike[str], *, size: int = 160,
+                 quality: int = 80) -> str | None:
+    """A small JPEG ``data:`` URI of the image with its localization map laid over it in red (opacity
+    0.65 x the map's value, 255 = manipulated), or None when either file cannot be read."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(image_path) as im, Image.open(map_path) as mp:
+                if im.width * im.height > MAX_THUMBNAIL_SOURCE_PIXELS:
+                    return None
+                im = ImageOps.exif_transpose(im)
+                im.thumbnail((size, size), Image.Resampling.BILINEAR)
+                base = im.convert("RGB")
+                alpha = mp.convert("L").resize(base.size, Image.Resampling.BILINEAR).point(lambda v: int(v * 0.65))
+                red = Image.new("RGB", base.size, (230, 20, 20))
+                out = Image.composite(red, base, alpha)
+                buf = io.BytesIO()
+                out.save(buf, "JPEG", quality=quality)
+    except Exception:  # noqa: BLE001 - an overlay is decoration: a bad file only costs it
+        return None
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
 def make_thumbnail(path: str | os.PathLike[str], *, size: int = 160, quality: int = 80) -> tuple[str | None, str | None]:
     """A small JPEG of an image file as a ``data:`` URI.
 
@@ -580,7 +603,8 @@ def _row_html(r: Mapping[str, Any], thumb: tuple[str | None, str | None], heat: 
             gen_html += f'<div class="sub">confidence {gen_conf:.2f}</div>'
     heat_html = ""
     if heat:
-        heat_html = f'<div class="heatmap"><img src="{heat}" alt="heatmap"><div class="sub">heatmap</div></div>'
+        heat_html = (f'<div class="heatmap"><img src="{heat}" alt="localization map over the image">'
+                     '<div class="sub">edited regions (red)</div></div>')
     return (
         f'<tr data-label="{_esc(label)}" data-p="{p if p is not None else -1}" data-file="{_esc(path.lower())}" '
         f'data-gen="{_esc(gen_name.lower())}" data-ms="{ms if ms is not None else -1}" data-search="{_esc(search)}">'
@@ -699,8 +723,10 @@ def render_html(
             thumb = make_thumbnail(target, size=thumb_size) if target is not None else (None, "no path")
             n_thumbs += 1
             hp = _resolve(r.get("heatmap"), heat_bases)
-            if hp is not None:
-                heat, _ = make_thumbnail(hp, size=thumb_size)
+            if hp is not None:  # the map over the image in red; the bare map when the image is gone
+                heat = make_overlay(target, hp, size=thumb_size) if target is not None else None
+                if heat is None:
+                    heat, _ = make_thumbnail(hp, size=thumb_size)
         elif thumbnails:
             thumb = (None, f"only the first {max_thumbnails} images get a thumbnail")
         rows.append(_row_html(r, thumb, heat))

@@ -28,7 +28,7 @@ MODELS: tuple[tuple[str, str], ...] = (
     ("dcgan", "transposed"), ("dcgan", "nearest"), ("dcgan", "bilinear"), ("dcgan", "pixelshuffle"),
     ("wgan-gp", "transposed"), ("lsgan", "transposed"), ("hinge", "transposed"),
 )
-RECIPE: dict[str, Any] = {"seed": 20261207, "width": 32, "batch": 32, "steps": 4000, "time_limit_s": 200.0,
+RECIPE: dict[str, Any] = {"seed": 20261207, "width": 32, "batch": 32, "steps": 4000, "time_limit_s": 150.0,
                           "n_eval": 500, "models": [list(m) for m in MODELS]}
 
 
@@ -50,10 +50,12 @@ def _images(records: Sequence[Any], limit: int | None = None) -> np.ndarray:
 
 def build_generators(root: str | os.PathLike[str] | None = None, *, log: Log = None, inputs_sha256: str = "",
                      out_dir: str | os.PathLike[str] | None = None, recipe: dict[str, Any] | None = None,
-                     max_train: int | None = None, max_eval_real: int | None = None) -> dict[str, Any]:
+                     max_train: int | None = None, max_eval_real: int | None = None,
+                     features: Callable[[np.ndarray], np.ndarray] | None = None) -> dict[str, Any]:
     """Train, store and measure every model of ``recipe`` (default :data:`RECIPE`); returns ``zoo.json``'s
-    content.  ``out_dir`` (default the package's ``weights/generators``), ``max_train`` and
-    ``max_eval_real`` exist for tests on tiny data."""
+    content.  ``out_dir`` (default the package's ``weights/generators``), ``max_train``,
+    ``max_eval_real`` and ``features`` (default :func:`~fakescope.generators.metrics.lite0_features`) exist
+    for tests on tiny data."""
     import torch
 
     from ..detectors.base import sha256_file
@@ -71,7 +73,8 @@ def build_generators(root: str | os.PathLike[str] | None = None, *, log: Log = N
     test = _images(select(cif, split="test", label=0), max_eval_real)
     if log:
         log(f"generators: {len(train)} real CIFAKE train images, {len(test)} test reals for the metrics")
-    real_f = lite0_features(test)
+    feats = features or lite0_features
+    real_f = feats(test)
     zoo: dict[str, Any] = {"inputs_sha256": inputs_sha256, "recipe": rec,
                            "features": "EfficientNet-Lite0 pooled 1280-d at 224 px (NOT Inception-v3)",
                            "eval_reals": f"CIFAKE test split real images (cifake/val/real), n={len(test)}",
@@ -96,7 +99,7 @@ def build_generators(root: str | os.PathLike[str] | None = None, *, log: Log = N
         # metrics on the stored (float16) weights, exactly what `fakescope generate` samples
         shipped = ShippedGenerator(card, out)
         t0 = time.perf_counter()
-        q = quality_report(real_f, lite0_features(shipped.sample(int(rec["n_eval"]), seed=12345)))
+        q = quality_report(real_f, feats(shipped.sample(int(rec["n_eval"]), seed=12345)))
         card = GeneratorCard(**{**card.to_dict(), "metrics": {**q, "eval_seed": 12345,
                                                                "eval_seconds": round(time.perf_counter() - t0, 1)}})
         (out / f"{cfg.name}.json").write_text(json.dumps(card.to_dict(), indent=2) + "\n", encoding="utf-8")

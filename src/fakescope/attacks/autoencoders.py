@@ -31,7 +31,7 @@ from ..errors import WeightsError
 __all__ = ["AE_DIR", "build_ae", "train_image_model", "apply_autoencoder", "AE_RECIPE"]
 
 AE_DIR = Path(__file__).resolve().parent.parent / "weights" / "attacks"
-AE_RECIPE: dict[str, Any] = {"seed": 20261208, "steps": 1500, "batch": 32, "lr": 2e-3, "time_limit_s": 120.0,
+AE_RECIPE: dict[str, Any] = {"seed": 20261208, "steps": 2000, "batch": 32, "lr": 2e-3, "time_limit_s": 240.0,
                              "noise_max": 12.0}
 
 

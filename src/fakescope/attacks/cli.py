@@ -23,7 +23,7 @@ def add_parsers(sub) -> None:  # noqa: ANN001
     a.add_argument("--detector", default="fusion",
                    help="the white-box surrogate: npr, npr-thumb, cnnspot, safe, patchcraft, rine or fusion "
                         "(default: the default fusion through its differentiable members)")
-    a.add_argument("--targets", default=None, help="comma-separated detectors to score (default: every twin + fusion)")
+    a.add_argument("--targets", default=None, help="comma-separated detectors to score (default: every twin, the ensemble and the fusion)")
     a.add_argument("--defence", default="", help="comma-separated purifiers to measure: jpeg75, blur, dae")
     a.add_argument("--n", type=int, default=64, help="fakes (and reals) to use, in dataset order (default 64)")
     a.add_argument("--split", default=None, help="only this split of the dataset (e.g. test)")

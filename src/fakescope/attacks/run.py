@@ -13,7 +13,7 @@ from ..errors import UsageError
 
 __all__ = ["run_attack", "load_labelled", "DEFAULT_TARGETS", "write_markdown"]
 
-DEFAULT_TARGETS: tuple[str, ...] = ("npr", "npr-thumb", "cnnspot", "safe", "patchcraft", "rine", "fusion")
+DEFAULT_TARGETS: tuple[str, ...] = ("npr", "npr-thumb", "cnnspot", "safe", "patchcraft", "rine", "ensemble", "fusion")
 
 
 def load_labelled(data: str | Path, *, n: int | None = None, split: str | None = None

@@ -114,10 +114,6 @@ def main() -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def _r(work: Path, name: str) -> dict | None:
     p = work / name / "report.json"
     return json.loads(p.read_text()) if p.exists() else None
@@ -159,6 +155,16 @@ def write_docs(work: Path, out: Path, n: int) -> None:
                      f"cost of {m['clean_auc_cost']:+.3f} (goal < 0.02). Not adaptive: an attacker who differentiates "
                      "through the purifier (BPDA) would be expected to undo it.")
         L += ["- Adversarial training as a build option: **not done** in this round.", ""]
+        L += ["Reading the tables (from the run of 2026-12-07; re-check after a rerun):", "",
+              "- On 32-px CIFAKE the default thumbnail fusion is driven by cnnspot: rine flags only 2 of the 64 clean "
+              "fakes at its own threshold (its evasion rate is over those 2 images), so an attack on cnnspot alone "
+              "transfers fully to the fusion.",
+              "- Gradient attacks transfer poorly across families: through cnnspot or the fusion, npr, safe and the "
+              "ensemble keep most of their detections; through npr-thumb or safe, cnnspot and the fusion keep theirs.",
+              "- Black-box fingerprint removal is the mirror image: GANprintR and the resize+JPEG chain wipe out the "
+              "trace detectors (npr, safe, patchcraft, the ensemble) but barely move cnnspot (trained with blur and "
+              "JPEG) and hence the fusion. No single detector resists both kinds of attack here.",
+              ""]
 
     def row(name: str, t: str) -> str:
         r = _r(work, name)
@@ -248,3 +254,7 @@ def write_docs(work: Path, out: Path, n: int) -> None:
               f"- attacked: label {cj['attacked']['label']}; c2pa: {cj['attacked']['c2pa']}",
               f"- watermark evidence (attacked): {cj['attacked']['watermark'] or 'none'}", ""]
     out.write_text("\n".join(L) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

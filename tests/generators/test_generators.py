@@ -66,7 +66,8 @@ def test_each_loss_trains_a_few_steps(loss: str) -> None:
     gen, summary = train_gan(imgs, cfg)
     assert summary["steps_done"] == 2 and np.isfinite(summary["last_g_loss"])
     assert not gen.training  # standing statistics, eval mode
-    out = gen(torch.randn(3, gen.z_dim))
+    with torch.no_grad():
+        out = gen(torch.randn(3, gen.z_dim))
     assert out.shape == (3, 3, 32, 32) and float(out.abs().max()) <= 1.0
     assert before is not gen
 

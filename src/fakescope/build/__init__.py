@@ -16,7 +16,7 @@ input fingerprint is up to date and skipped (``--force`` reruns it).  Steps so f
                held-out sources (``weights/calibration.json``, :mod:`fakescope.build.calibrate`)
 ``cascade``    fit the two-stage scan's first stage on the calibration split (``weights/cascade.json``,
                :mod:`fakescope.build.cascade`)
-``generators`` train the 32-px GAN zoo (4 losses x 4 up-samplers, :data:`fakescope.build.generators.MODELS`)
+``generators`` train the 32-px GAN zoo (4 up-samplers x DCGAN loss, 4 losses x transposed conv: :data:`~.generators.MODELS`)
                on CIFAKE's real train split; FID/KID on Lite0 features (``weights/generators/``,
                :mod:`fakescope.build.generators`)
 ``attack-models`` train the GANprintR auto-encoder and the denoising purifier on CIFAKE reals

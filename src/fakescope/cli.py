@@ -157,7 +157,8 @@ def _build_parser() -> argparse.ArgumentParser:
     tprog.add_argument("--no-progress", dest="progress", action="store_false")
 
     bd = sub.add_parser("build", help="the model build: run its steps (splits, wild) or all; up-to-date steps are skipped")
-    bd.add_argument("steps", nargs="+", metavar="STEP", help="splits, rine, wild, calibrate, cascade, localizer, attribution, or all")
+    bd.add_argument("steps", nargs="+", metavar="STEP", help="splits, rine, wild, calibrate, cascade, localizer, "
+                    "attribution, video, generators, attack-models, or all")
     bd.add_argument("--data", type=Path, default=None, help="the shared data folder (default: $FAKESCOPE_DATA, "
                                                             "else ../shared/data beside the checkout)")
     bd.add_argument("-j", "--jobs", type=int, default=2, help="worker processes for scoring (default 2)")
@@ -169,7 +170,15 @@ def _build_parser() -> argparse.ArgumentParser:
     d.add_argument("name", nargs="?", default=None, metavar="NAME", help="show this detector's whole card")
     d.add_argument("--json", action="store_true", help="print the cards as JSON")
     _add_service_parsers(sub)
+    _add_adversary_parsers(sub)
     return p
+
+
+def _add_adversary_parsers(sub) -> None:  # noqa: ANN001
+    """``generate`` and ``attack`` (fakescope.attacks.cli)."""
+    from .attacks.cli import add_parsers
+
+    add_parsers(sub)
 
 
 def _add_service_parsers(sub) -> None:  # noqa: ANN001
@@ -217,6 +226,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_build(args)
         if args.command in ("serve", "keys"):
             return _cmd_service(args)
+        if args.command in ("generate", "attack"):
+            from .attacks import cli as adversary
+
+            return adversary.cmd_generate(args) if args.command == "generate" else adversary.cmd_attack(args)
     except (UsageError, UnknownNameError, MissingDependencyError) as e:  # a missing extra is a setup error: 2
         print(f"fakescope: error: {e}", file=sys.stderr)
         return EXIT_USAGE

@@ -22,6 +22,11 @@ input fingerprint is up to date and skipped (``--force`` reruns it).  Steps so f
                (``weights/attribution.json``, :mod:`fakescope.build.attribution`)
 ``video``      fit the video fusion (top-k pooling, thresholds, hysteresis segments) on calibration clips
                made from the calibration split (``weights/video.json``, :mod:`fakescope.build.video`)
+``generators`` train the 32-px GAN zoo (4 up-samplers x DCGAN loss, 4 losses x transposed conv: :data:`~.generators.MODELS`)
+               on CIFAKE's real train split; FID/KID on Lite0 features (``weights/generators/``,
+               :mod:`fakescope.build.generators`)
+``attack-models`` train the GANprintR auto-encoder and the denoising purifier on CIFAKE reals
+               (``weights/attacks/``, :mod:`fakescope.attacks.autoencoders`)
 =============  ========================================================================================
 
 Still outside the build (their scripts under ``bench/`` and their cards say how they were made):
@@ -232,13 +237,50 @@ def _video_step() -> Step:
     return Step("video", "fit the video fusion on calibration clips", inputs, VIDEO_FUSION_FILE, run, extra)
 
 
+def _generators_step() -> Step:
+    from ..io.splits import SPLIT_FILE
+    from ..generators import models as gm, train as gt
+    from . import generators as g
+
+    def inputs() -> list[Path]:
+        return [SPLIT_FILE, Path(g.__file__), Path(gm.__file__), Path(gt.__file__)]
+
+    def extra() -> str:
+        return json.dumps(g.RECIPE, sort_keys=True)
+
+    def run(root: str | None, jobs: int, log: Log) -> None:
+        g.build_generators(root, log=log, inputs_sha256=fingerprint(inputs(), extra()))
+
+    return Step("generators", "train the 32-px GAN zoo on CIFAKE reals; FID/KID on Lite0 features", inputs,
+                g.ZOO_FILE, run, extra)
+
+
+def _attack_models_step() -> Step:
+    from ..io.splits import SPLIT_FILE
+    from ..attacks import autoencoders as a
+
+    def inputs() -> list[Path]:
+        return [SPLIT_FILE, Path(a.__file__)]
+
+    def extra() -> str:
+        return json.dumps(a.AE_RECIPE, sort_keys=True)
+
+    def run(root: str | None, jobs: int, log: Log) -> None:
+        a.build_attack_models(root, log=log, inputs_sha256=fingerprint(inputs(), extra()))
+
+    return Step("attack-models", "train the GANprintR auto-encoder and the denoising purifier on CIFAKE reals",
+                inputs, a.AE_DIR / "index.json", run, extra)
+
+
 def steps() -> dict[str, Step]:
     """The build steps in order."""
     return {s.name: s for s in (_splits_step(), _rine_step(), _wild_step(), _calibrate_step(), _cascade_step(),
-                                _localizer_step(), _attribution_step(), _video_step())}
+                                _localizer_step(), _attribution_step(), _video_step(), _generators_step(),
+                                _attack_models_step())}
 
 
-STEPS: tuple[str, ...] = ("splits", "rine", "wild", "calibrate", "cascade", "localizer", "attribution", "video")
+STEPS: tuple[str, ...] = ("splits", "rine", "wild", "calibrate", "cascade", "localizer", "attribution", "video",
+                          "generators", "attack-models")
 
 
 def run_steps(names: Sequence[str], *, root: str | None = None, jobs: int = 2, force: bool = False,

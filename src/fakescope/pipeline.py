@@ -82,6 +82,8 @@ class Scanner:
             import onnxruntime  # noqa: F401
         except ImportError:  # pragma: no cover - core dependency
             pass
+        from .io import video  # noqa: F401  (every path is sniffed for a video container first)
+
         if self.provenance:
             from .provenance import preload
 

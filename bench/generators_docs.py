@@ -31,9 +31,10 @@ def main() -> int:
          "Made by `fakescope build generators` (`fakescope/build/generators.py`): each generator trained from its "
          f"own seed on the {zoo['recipe'].get('width')}-width architecture (`fakescope/generators/models.py`) on "
          "CIFAKE's 2,000 real train images, batch "
-         f"{zoo['recipe']['batch']}, at most {zoo['recipe']['steps']} steps or {zoo['recipe']['time_limit_s']:.0f} s "
-         "of wall time on one CPU thread of a shared, heavily loaded 2-core machine (so few steps: these are "
-         "early-training GANs with visible up-sampling artefacts, useful as trace carriers, not as realistic images).",
+         f"{zoo['recipe']['batch']}, a fixed number of generator steps per model (the table's; the counts a first run "
+         "capped at 150 s of wall time reached on this shared, heavily loaded 2-core machine, now fixed in the recipe "
+         "so that every machine builds the same weights) on one CPU thread: few steps, so these are early-training "
+         "GANs with visible up-sampling artefacts, useful as trace carriers, not as realistic images.",
          "", f"Quality: {zoo['features']}, {zoo['eval_reals']}, {zoo['recipe']['n_eval']} samples per generator "
          "(seed 12345). **These FID/KID values are not comparable with Inception-FID numbers in papers.** "
          "Precision/recall: Kynkäänniemi et al. 2019, k=3.", "",

@@ -1,8 +1,9 @@
 """Build step ``generators``: train the generator zoo on CIFAKE's real train split and measure it.
 
 Each model of :data:`RECIPE` (a loss × an up-sampler, :mod:`fakescope.generators.models`) is trained
-from its own seed on the real 32-px CIFAKE images of the frozen ``train`` split (2,000 photos), for at
-most ``steps`` generator steps or ``time_limit_s`` seconds on one CPU thread.  The weights are stored as
+from its own seed on the real 32-px CIFAKE images of the frozen ``train`` split (2,000 photos), for the
+fixed number of generator steps :data:`RECIPE` gives it, on one CPU thread (no time limit: the same
+weights on every machine; the counts are those a first, time-capped run reached on this machine).  The weights are stored as
 float16 (``weights/generators/<name>.npz``) with a card; FID/KID/precision/recall of ``n_eval`` samples
 against the CIFAKE *test* split's real images (``cifake/val/real``, 500) on the Lite0 features
 (:mod:`fakescope.generators.metrics`; not comparable with Inception-FID).  ``zoo.json`` holds the
@@ -28,8 +29,11 @@ MODELS: tuple[tuple[str, str], ...] = (
     ("dcgan", "transposed"), ("dcgan", "nearest"), ("dcgan", "bilinear"), ("dcgan", "pixelshuffle"),
     ("wgan-gp", "transposed"), ("lsgan", "transposed"), ("hinge", "transposed"),
 )
-RECIPE: dict[str, Any] = {"seed": 20261207, "width": 32, "batch": 32, "steps": 4000, "time_limit_s": 150.0,
-                          "n_eval": 500, "models": [list(m) for m in MODELS]}
+RECIPE: dict[str, Any] = {"seed": 20261207, "width": 32, "batch": 32,
+                          "steps": {"dcgan-transposed": 364, "dcgan-nearest": 299, "dcgan-bilinear": 250,
+                                    "dcgan-pixelshuffle": 358, "wgan-gp-transposed": 377, "lsgan-transposed": 611,
+                                    "hinge-transposed": 490},
+                          "time_limit_s": None, "n_eval": 500, "models": [list(m) for m in MODELS]}
 
 
 def _zoo_dir() -> Path:
@@ -80,7 +84,8 @@ def build_generators(root: str | os.PathLike[str] | None = None, *, log: Log = N
                            "eval_reals": f"CIFAKE test split real images (cifake/val/real), n={len(test)}",
                            "models": {}}
     for i, (loss, up) in enumerate(rec["models"]):
-        cfg = GanConfig(loss=loss, upsample=up, width=int(rec["width"]), steps=int(rec["steps"]),
+        steps = rec["steps"][f"{loss}-{up}"] if isinstance(rec["steps"], dict) else rec["steps"]
+        cfg = GanConfig(loss=loss, upsample=up, width=int(rec["width"]), steps=int(steps),
                         batch=int(rec["batch"]), time_limit_s=rec["time_limit_s"], seed=int(rec["seed"]) + i)
         if log:
             log(f"generators: training {cfg.name}")

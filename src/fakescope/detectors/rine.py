@@ -9,8 +9,9 @@ the maps at the end of stages 2-5 (strides 4-16; 24 + 40 + 80 + 112 channels, 51
 low-level statistics the up-sampling and denoising of generators disturb, pooled so that the
 image's content matters less.
 
-Leave-one-source-out over the frozen split (docs/benchmarks/loso_candidates.md) ranked these
-features first among the backbone's layers, as stored and after laundering; the head is fitted
+Leave-one-source-out over the frozen split, by the build's own criterion
+(docs/benchmarks/loso_candidates.md), puts these maps ahead of deeper ones (2-6) and of the same maps
+of Lite1, Lite2 and MobileNetV2 (maps 3-5 alone score within noise of them); the head is fitted
 in the model build (``fakescope build rine``) on the train split only, every image through
 laundering chains both classes share.
 

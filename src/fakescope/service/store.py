@@ -316,6 +316,10 @@ class Store:
             if res.rowcount != 1:
                 return False
             job_id = s.scalar(select(JobItem.job_id).where(JobItem.id == item_id))
+            # lock the job row before counting: two workers finishing the last two items at once would each
+            # still see the other's item running (READ COMMITTED) and neither would close the job; the lock
+            # makes the second count after the first committed (SQLite serialises writers anyway)
+            s.execute(select(Job.id).where(Job.id == job_id).with_for_update())
             left = s.scalar(select(func.count()).select_from(JobItem)
                             .where(JobItem.job_id == job_id, JobItem.status.in_(("pending", "running"))))
             if not left:

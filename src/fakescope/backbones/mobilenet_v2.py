@@ -100,18 +100,10 @@ class MobileNetV2(nn.Module):
 def load_mobilenet_v2(path: str | Path) -> MobileNetV2:
     """Build :class:`MobileNetV2`, load the state dict at ``path`` strictly (torchvision's ``features.*``
     keys; a full torchvision state dict's ``classifier.*`` keys are ignored) and return it in eval mode."""
+    from .efficientnet_lite import read_state_dict
+
     p = Path(path)
-    if not p.is_file():
-        raise WeightsError(f"MobileNetV2 weights not found: {p}")
-    try:
-        sd = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise WeightsError(f"cannot read MobileNetV2 weights {p}: {e}") from e
-    if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
-        sd = sd["state_dict"]
-    if not isinstance(sd, dict):
-        raise WeightsError(f"{p} is not a state dict (got {type(sd).__name__})")
-    sd = {k: v for k, v in sd.items() if not k.startswith("classifier.")}
+    sd = {k: v for k, v in read_state_dict(p, "MobileNetV2").items() if not k.startswith("classifier.")}
     model = MobileNetV2()
     try:
         model.load_state_dict(sd, strict=True)

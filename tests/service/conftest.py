@@ -207,5 +207,36 @@ def sample_bytes(name: str) -> bytes:
     return (SAMPLES / name).read_bytes()
 
 
+def _pan(name: str, i: int, w: int = 256, h: int = 192):  # noqa: ANN202
+    """A ``w``x``h`` window of a sample image moved ``2·i`` pixels right (frame ``i`` of a slow pan)."""
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(SAMPLES / name) as im:
+        a = np.asarray(im.convert("RGB"))
+    x = min(2 * i, a.shape[1] - w)
+    return np.ascontiguousarray(a[:h, x:x + w])
+
+
+def write_pan_clip(path: Path, parts: list[tuple[str, int]], *, fps: int = 10) -> bytes:
+    """An H.264 MP4 (CRF 18) panning over sample images: ``parts`` is ``(sample name, frames)`` in order (one
+    camera moving on: a cut from one image to the next); its bytes."""
+    import av
+
+    frames, i = [], 0
+    for name, n in parts:
+        frames += [_pan(name, i + k) for k in range(n)]
+        i += n
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=fps, options={"crf": "18", "preset": "veryfast"})
+        s.width, s.height, s.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        for f in frames:
+            for p in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    return path.read_bytes()
+
+
 def pytest_configure(config) -> None:
     config.addinivalue_line("filterwarnings", "ignore:Using `httpx` with `starlette.testclient`")

@@ -103,8 +103,13 @@ def test_size_and_pixel_limits_413_bad_files_422_and_no_url_fetching(sqlite_url:
         assert c.get("/healthz").json()["status"] == "ok"
 
 
-def test_streamed_body_over_the_limit_is_cut_off_with_413(sqlite_url: str):
-    app = create_app(Settings(db_url=sqlite_url, auth=False, limits=DecodeLimits(max_bytes=10_000)))
+@pytest.mark.parametrize("video_bytes", [None, 20_000])
+def test_streamed_body_over_the_limit_is_cut_off_with_413(sqlite_url: str, video_bytes: int | None):
+    # the gate cuts a body off at the larger of the image and video limits (videos off: the image's)
+    from fakescope.io.video import VideoLimits
+
+    app = create_app(Settings(db_url=sqlite_url, auth=False, limits=DecodeLimits(max_bytes=10_000),
+                              video_limits=VideoLimits(max_bytes=video_bytes) if video_bytes else None))
     with TestClient(app) as c:
         def chunks():  # no Content-Length: the gate counts the bytes as they arrive
             for _ in range(200):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import SAMPLES, create_key
+from .conftest import SAMPLES, create_key, write_pan_clip
 
 
 def _chromium() -> str:
@@ -117,3 +117,41 @@ def test_upload_two_images_read_verdicts_and_history(sqlite_url: str, live_serve
 
     assert not errors, errors
     assert all(u.startswith(srv.url) or u.startswith("blob:") or u.startswith("data:") for u in requests), requests
+
+
+def test_upload_a_video_shows_its_timeline_and_segments(sqlite_url: str, live_server, browser, tmp_path: Path):
+    from playwright.sync_api import expect
+
+    pytest.importorskip("av", reason="video uploads need PyAV (the 'video' extra)")
+    clip = tmp_path / "spliced.mp4"  # 1.5 s of a real photo, then 1.5 s of a Kolors image
+    write_pan_clip(clip, [("real_kodim23.jpg", 15), ("fake_kolors_canny-dog.jpg", 15)])
+    srv = live_server(sqlite_url, "--no-auth").start()
+    expect.set_options(timeout=60_000)
+    page = browser.new_page()
+    page.set_default_timeout(60_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(srv.url + "/")
+    expect(page.locator("#hist-count")).to_contain_text("0 scans stored")
+    page.set_input_files("#file", str(clip))
+    expect(page.locator("#status")).to_contain_text("scanned spliced.mp4")
+    expect(page.locator("#video-panel")).to_be_visible()
+    expect(page.locator("#preview-video")).to_be_visible()
+    expect(page.locator("#video-facts")).to_contain_text("6 frames analysed")
+    expect(page.locator("#video-facts")).to_contain_text("1 segment look generated")
+    rows = page.locator("#segments tbody tr")
+    assert rows.count() == 1 and float(rows.first.get_attribute("data-start")) == pytest.approx(1.5, abs=0.51)
+    assert page.locator("#tl-segments rect").count() == 1
+    assert len(page.locator("#tl-frames").get_attribute("points").split()) == 6
+    # the stored verdict, opened from the history, shows the same segments
+    page.locator("#history tbody tr").first.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#status")).to_contain_text("stored verdict of spliced.mp4")
+    expect(page.locator("#video-panel")).to_be_visible()
+    assert page.locator("#segments tbody tr").count() == 1
+    # an image after the video: the timeline goes away
+    page.set_input_files("#file", str(SAMPLES / "fake_cifake_val_00000.jpg"))
+    expect(page.locator("#status")).to_contain_text("scanned fake_cifake_val_00000.jpg")
+    expect(page.locator("#video-panel")).to_be_hidden()
+    assert not errors, errors

@@ -23,7 +23,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.staticfiles import StaticFiles
 
 from .._version import __version__
-from ..errors import DecodeError, EmptyFileError, ImageTooLargeError, UsageError
+from ..errors import DecodeError, EmptyFileError, ImageTooLargeError, TruncatedFileError, UsageError
+from ..io.video import sniff_video
 from .metrics import Metrics, rss_bytes
 from .problems import Problem, problem_response
 from .scanning import AnalysisError, ScanService
@@ -41,10 +42,12 @@ _JOB_RE = re.compile(r"^[0-9a-f]{32}$")
 _MULTIPART_SLACK = 64 * 1024  # multipart headers and the small form fields around a file
 
 PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
-            "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+            "media-src blob:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 
 DESCRIPTION = """Is this image AI-generated? The fakescope scan flow as a service: the same verdicts as
 `fakescope scan` for the same bytes (docs/verdict.schema.json), stored in a results database.
+Videos (mp4, mov, webm, mkv, avi) too: the clip's `p_fake`, its `segments` of generated-looking frames
+and the sampled `frames`, under the server's video size and duration limits.
 
 * Every `/v1` call needs an API key (`fakescope keys create NAME`) as `Authorization: Bearer KEY` or
   `X-API-Key: KEY`, unless the server runs with `--no-auth`.
@@ -73,7 +76,7 @@ class Gate:
     def _limit(self, path: str) -> int:
         if path == "/v1/batches":
             return self.settings.max_batch_bytes + _MULTIPART_SLACK
-        return self.settings.limits.max_bytes + _MULTIPART_SLACK
+        return self.settings.max_upload_bytes + _MULTIPART_SLACK
 
     async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
         if scope["type"] != "http":
@@ -247,10 +250,16 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
             raise Problem(400, str(e)) from None
 
     def _read(upload: UploadFile) -> bytes:
-        limit = settings.limits.max_bytes
-        data = upload.file.read(limit + 1)
+        """The upload's bytes, refused (413) as soon as they pass the limit of what they are: a video's
+        (judged from the first bytes) or an image's."""
+        head = upload.file.read(64)
+        video = sniff_video(head) is not None and settings.video_limits is not None
+        limit = settings.video_limits.max_bytes if video else settings.limits.max_bytes  # type: ignore[union-attr]
+        data = head + upload.file.read(max(0, limit + 1 - len(head)))
         if len(data) > limit:
-            raise Problem(413, f"{_safe_name(upload.filename)}: over the upload limit of {limit} bytes", limit=limit)
+            what = "video " if video else ""
+            raise Problem(413, f"{_safe_name(upload.filename)}: over the {what}upload limit of {limit} bytes",
+                          slug="too-large", limit=limit)
         return data
 
     def _no_urls(url: str | None) -> None:
@@ -286,19 +295,21 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     # ------------------------------------------------------------------ /v1
-    @app.post("/v1/scan", tags=["scan"], summary="scan one uploaded image",
+    @app.post("/v1/scan", tags=["scan"], summary="scan one uploaded image or video",
               responses={400: {"description": "bad options, or no 'file'"}, 401: {"description": "no valid key"},
-                         413: {"description": "over the byte or pixel limits"},
-                         422: {"description": "not an image fakescope reads"}, 429: {"description": "rate limit"}})
+                         413: {"description": "over the byte, pixel, duration or frame limits"},
+                         422: {"description": "not an image or video fakescope reads (or a damaged one)"},
+                         429: {"description": "rate limit"}})
     def scan(request: Request,
-             file: UploadFile = File(..., description="the image (the format is judged from its bytes)"),
+             file: UploadFile = File(..., description="the image or video (the format is judged from its bytes)"),
              fpr: float | None = Form(None, description="target false-positive rate (default 0.01)"),
              detectors: str | None = Form(None, description="comma-separated detector names (default set if empty)"),
              provenance: bool | None = Form(None, description="read C2PA, IPTC, generator metadata, watermarks"),
              url: str | None = Form(None, include_in_schema=False)) -> JSONResponse:
         """The verdict of `fakescope scan` for these bytes (docs/verdict.schema.json), plus `cached` (the
         database already had it), `seen_before` (a resized or re-encoded copy of an earlier image, with
-        its link) and `result_url`."""
+        its link) and `result_url`.  A video's verdict has `media: "video"`, `segments` (the stretches
+        whose frames look generated), the sampled `frames` and `video` (container, decoding)."""
         _no_urls(url)
         opts = _opts(fpr, detectors, provenance)
         data = _read(file)
@@ -311,7 +322,14 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
             status = 413 if isinstance(e, ImageTooLargeError) else 422
             metrics.inc("fakescope_upload_errors_total", status=str(status))
             store.audit(actor, "scan", target=None, status=status, client=client, detail=type(e).__name__)
-            slug = "too-large" if status == 413 else ("empty-file" if isinstance(e, EmptyFileError) else "not-an-image")
+            if status == 413:
+                slug = "too-large"
+            elif isinstance(e, EmptyFileError):
+                slug = "empty-file"
+            elif sniff_video(data[:64]) is not None:
+                slug = "damaged-video" if isinstance(e, TruncatedFileError) else "unreadable-video"
+            else:
+                slug = "not-an-image"
             raise Problem(status, str(e), slug=slug, error_type=type(e).__name__) from None
         except AnalysisError as e:
             metrics.inc("fakescope_upload_errors_total", status="422")

@@ -30,6 +30,11 @@ def add_parsers(sub) -> None:  # noqa: ANN001
     sv.add_argument("--burst", type=int, default=30, help="requests a key may make at once (default 30)")
     sv.add_argument("--max-upload-mb", type=float, default=64.0, help="largest upload in MB (default 64)")
     sv.add_argument("--max-pixels", type=int, default=None, help="largest image in pixels (default: the decoder's)")
+    sv.add_argument("--max-video-mb", type=float, default=256.0, help="largest video upload in MB (default 256)")
+    sv.add_argument("--max-video-seconds", type=float, default=600.0,
+                    help="longest video accepted, in seconds (default 600)")
+    sv.add_argument("--no-video", dest="video", action="store_false",
+                    help="refuse video uploads (mp4, mov, webm, mkv, avi) with 422")
     sv.add_argument("--fpr", type=float, default=0.01, help="default false-positive rate of a scan (default 0.01)")
     sv.add_argument("-d", "--detector", action="append", default=None, metavar="NAME",
                     help="default detectors of a scan (repeatable; default: the calibrated default set)")
@@ -54,13 +59,21 @@ def add_parsers(sub) -> None:  # noqa: ANN001
 
 
 def _settings(args: argparse.Namespace):  # noqa: ANN201
+    from ..errors import UsageError
     from ..io.decode import DecodeLimits
+    from ..io.video import VideoLimits
     from .settings import Settings, default_db_url
 
     lim = {"max_bytes": max(1, int(args.max_upload_mb * 1024 * 1024))}
     if args.max_pixels:
         lim["max_pixels"] = args.max_pixels
-    return Settings(db_url=args.db or default_db_url(), auth=args.auth, limits=DecodeLimits(**lim),
+    video = None
+    if args.video:
+        if not args.max_video_seconds > 0:
+            raise UsageError(f"--max-video-seconds must be positive, got {args.max_video_seconds}")
+        video = VideoLimits(max_bytes=max(1, int(args.max_video_mb * 1024 * 1024)),
+                            max_duration_s=float(args.max_video_seconds), max_frames=1200)
+    return Settings(db_url=args.db or default_db_url(), auth=args.auth, limits=DecodeLimits(**lim), video_limits=video,
                     batch_roots=tuple(args.allow_folder), rate_per_minute=args.rate, rate_burst=args.burst,
                     fpr=args.fpr, detectors=tuple(args.detector) if args.detector else None,
                     provenance=args.provenance, scan_threads=args.scan_threads, batch_worker=args.batch_worker,

@@ -4,7 +4,9 @@ For one upload: its sha256 under the scan's configuration is looked up first (th
 never scored twice); new bytes are decoded once (the decode limits apply; the format comes from
 the content), their perceptual hash compared with the stored ones (a resized or re-encoded copy of
 a known image is "seen before"), then scanned by the same :class:`~fakescope.pipeline.Scanner` the
-CLI uses, and the verdict stored.
+CLI uses, and the verdict stored.  A video (mp4, mov, webm, mkv, avi, judged from its first bytes) goes
+through the CLI's video scan (:func:`fakescope.video.scan_video`) under the service's video limits; its
+verdict (``p_fake``, ``segments``, the sampled ``frames``) is stored the same way.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from .._version import __version__
-from ..errors import DecodeError, ImageTooLargeError, UsageError
+from ..errors import DecodeError, FakescopeError, ImageTooLargeError, UnsupportedFormatError, UsageError
 from ..io.decode import decode
+from ..io.video import sniff_video
 from ..pipeline import Scanner
 from . import phash as ph
 from .settings import Settings
@@ -96,13 +99,20 @@ class ScanService:
         with self._lock:
             sc = self._scanners.get(opts)
             if sc is None:
-                sc = Scanner(opts.detectors, fpr=opts.fpr, provenance=opts.provenance, limits=self.settings.limits)
+                sc = Scanner(opts.detectors, fpr=opts.fpr, provenance=opts.provenance, limits=self.settings.limits,
+                             video=self._video_options())
                 self._scanners[opts] = sc
                 while len(self._scanners) > 8:
                     self._scanners.popitem(last=False)
             else:
                 self._scanners.move_to_end(opts)
             return sc
+
+    def _video_options(self) -> Any:
+        from ..video import VideoOptions
+
+        vl = self.settings.video_limits
+        return VideoOptions(limits=vl) if vl is not None else None
 
     def warm(self) -> None:
         """Build the default scanner and score a tiny image, so the first request does not pay for it."""
@@ -129,23 +139,35 @@ class ScanService:
             Decoded, but an analyzer failed; its error verdict is attached.
         """
         t0 = time.perf_counter()
-        if len(data) > self.settings.limits.max_bytes:
-            raise ImageTooLargeError(f"{name}: {len(data)} bytes, over the limit of {self.settings.limits.max_bytes}")
+        container = sniff_video(data[:64])
+        vl = self.settings.video_limits
+        if container is not None and vl is None:
+            raise UnsupportedFormatError(f"{name}: a {container} video; this server does not scan videos")
+        limit = vl.max_bytes if container is not None and vl is not None else self.settings.limits.max_bytes
+        if len(data) > limit:
+            raise ImageTooLargeError(f"{name}: {len(data)} bytes, over the limit of {limit}"
+                                     + (" for a video" if container else ""))
         sha = hashlib.sha256(data).hexdigest()
         hit = self.store.get_verdict(sha, opts.key)
         if hit is not None:
             self.store.seen(sha)
             rec = dict(hit["record"], path=name)
             return ScanOutcome(rec, True, None, sha)
-        sample = decode(data, path=name, limits=self.settings.limits)  # DecodeError goes up
-        h = ph.phash(sample.image)
-        with self._slots:  # at most scan_threads images analysed at once in this process
-            verdict = self.scanner(opts).scan_decoded(sample, t0=t0)
+        h: int | None
+        if container is not None:
+            verdict = self._scan_video(data, name=name, opts=opts, t0=t0)  # DecodeError goes up
+            h = None  # no perceptual hash of a clip: "seen before" is for images
+        else:
+            sample = decode(data, path=name, limits=self.settings.limits)  # DecodeError goes up
+            h = ph.phash(sample.image)
+            with self._slots:  # at most scan_threads images analysed at once in this process
+                verdict = self.scanner(opts).scan_decoded(sample, t0=t0)
         rec = verdict.to_dict()
         if verdict.status != "ok":
             raise AnalysisError(rec)
         self.scans += 1
-        similar = self.store.similar(h, max_distance=self.settings.phash_distance, exclude=sha)
+        similar = self.store.similar(h, max_distance=self.settings.phash_distance, exclude=sha) if h is not None \
+            else None
         if not self.store.save_verdict(rec, opts.key, phash=h, size=len(data), name=name):
             hit = self.store.get_verdict(sha, opts.key)  # a concurrent upload of the same bytes won
             if hit is not None:
@@ -156,6 +178,26 @@ class ScanService:
                     "first_seen": similar.first_seen.isoformat().replace("+00:00", "Z") if similar.first_seen else None,
                     "name": similar.name}
         return ScanOutcome(rec, False, seen, sha)
+
+
+    def _scan_video(self, data: bytes, *, name: str, opts: ScanOptions, t0: float) -> Any:
+        """A video upload through the CLI's video scan: decoding errors (damaged, truncated, over the limits)
+        go up as :class:`DecodeError`; an analyzer's failure becomes an error verdict."""
+        from ..pipeline import _error
+        from ..video import scan_video
+
+        sc = self.scanner(opts)
+        with self._slots:  # a clip's frames are analysed one after another in one slot
+            try:
+                return scan_video(sc, data, options=sc.video, name=name, t0=t0)
+            except DecodeError:
+                raise
+            except FakescopeError as e:  # e.g. PyAV missing: the video extra is not installed
+                return _error(name, e, t0, sha256=hashlib.sha256(data).hexdigest())
+            except Exception as e:  # an analyzer bug: an error verdict, never a 500
+                return _error(name, RuntimeError(f"internal error while analysing the video: "
+                                                 f"{type(e).__name__}: {e}"), t0,
+                              sha256=hashlib.sha256(data).hexdigest())
 
 
 def read_file_limited(path: str, max_bytes: int) -> bytes:

@@ -15,11 +15,19 @@ from typing import Any
 
 from ..errors import UsageError
 from ..io.decode import DecodeLimits
+from ..io.video import VideoLimits
 
 __all__ = ["Settings", "default_db_url", "data_dir", "is_loopback"]
 
 #: The service's decode limits: the scan's, with a smaller upload size (a service faces strangers).
 SERVICE_MAX_BYTES = 64 * 1024 * 1024
+#: The service's video limits: uploads up to 256 MiB and 10 minutes, at most 1200 frames analysed.
+SERVICE_MAX_VIDEO_BYTES = 256 * 1024 * 1024
+SERVICE_MAX_VIDEO_SECONDS = 600.0
+
+
+def _service_video_limits() -> VideoLimits:
+    return VideoLimits(max_bytes=SERVICE_MAX_VIDEO_BYTES, max_duration_s=SERVICE_MAX_VIDEO_SECONDS, max_frames=1200)
 
 
 def data_dir() -> Path:
@@ -61,6 +69,9 @@ class Settings:
     auth : require an API key on every ``/v1`` call (``--no-auth`` turns it off for local use).
     limits : decode limits for uploads (bytes, pixels, sides); an upload over ``limits.max_bytes`` is
         refused with 413 before it is read to the end.
+    video_limits : limits of a video upload (mp4, mov, webm, mkv, avi: the container is judged from the
+        bytes): its size (the request is refused with 413 before it is read to the end), duration, frame
+        size and frames (checked on the container's header, then while decoding); ``None``: videos are refused.
     max_batch_files, max_batch_bytes : limits of one ``POST /v1/batches`` upload.
     batch_roots : server-side folders a batch may name (``--allow-folder``); none: folder batches are off.
     rate_per_minute, rate_burst : each key's (or, without auth, each client address's) token bucket for
@@ -76,6 +87,7 @@ class Settings:
     db_url: str = field(default_factory=default_db_url)
     auth: bool = True
     limits: DecodeLimits = field(default_factory=lambda: DecodeLimits(max_bytes=SERVICE_MAX_BYTES))
+    video_limits: VideoLimits | None = field(default_factory=_service_video_limits)
     max_batch_files: int = 1000
     max_batch_bytes: int = 512 * 1024 * 1024
     batch_roots: tuple[str, ...] = ()
@@ -109,16 +121,24 @@ class Settings:
     def replace(self, **changes: Any) -> "Settings":
         return replace(self, **changes)
 
+    @property
+    def max_upload_bytes(self) -> int:
+        """The largest upload of ``POST /v1/scan``: an image's or, when videos are accepted, a video's limit."""
+        return max(self.limits.max_bytes, self.video_limits.max_bytes if self.video_limits else 0)
+
     # uvicorn's worker processes build the app from this (``fakescope serve --workers N``)
     def to_json(self) -> str:
         d = asdict(self)
         d["limits"] = asdict(self.limits)
+        d["video_limits"] = asdict(self.video_limits) if self.video_limits else None
         return json.dumps(d)
 
     @classmethod
     def from_json(cls, text: str) -> "Settings":
         d = json.loads(text)
         d["limits"] = DecodeLimits(**d["limits"])
+        if "video_limits" in d:
+            d["video_limits"] = VideoLimits(**d["video_limits"]) if d["video_limits"] else None
         d["batch_roots"] = tuple(d.get("batch_roots") or ())
         if d.get("detectors") is not None:
             d["detectors"] = tuple(d["detectors"])

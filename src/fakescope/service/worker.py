@@ -100,7 +100,7 @@ class BatchWorker:
             if path is not None:
                 if not in_allowed_root(path, self.settings.batch_roots):
                     raise DecodeError(f"{name}: outside the folders this server may read")
-                data = read_file_limited(path, self.settings.limits.max_bytes)
+                data = read_file_limited(path, self.settings.max_upload_bytes)
             opts = self.service.options(**options)
             out = self.service.scan(data or b"", name=name, opts=opts)
             rec, cached, status = dict(out.record), out.cached, "done"

@@ -55,7 +55,7 @@
       g.setAttribute("x2", (100 + (t[0] - 100) * 1.12).toFixed(2)); g.setAttribute("y2", (100 + (t[1] - 100) * 1.12).toFixed(2));
       g.style.display = "";
     } else { $("gauge-thr").style.display = "none"; }
-    $("gauge-title").textContent = "probability that the image is AI-generated: " + fmt(p) +
+    $("gauge-title").textContent = "probability that the file is AI-generated: " + fmt(p) +
       (thr !== null && thr !== undefined ? ", threshold " + fmt(thr) : "");
   }
   function kvList(obj, depth) {
@@ -74,10 +74,69 @@
     });
     return dl;
   }
-  function showVerdict(v, imageUrl) {
+  var SVG = "http://www.w3.org/2000/svg";
+  function svgEl(tag, attrs, text) {
+    var e = document.createElementNS(SVG, tag);
+    Object.keys(attrs || {}).forEach(function (a) { e.setAttribute(a, String(attrs[a])); });
+    if (text !== undefined) { e.textContent = String(text); }
+    return e;
+  }
+  function seek(t) { var pv = $("preview-video"); if (!pv.hidden) { try { pv.currentTime = t; } catch (e) { /* not seekable yet */ } } }
+  /* a video's verdict: the sampled frames' p_fake over time, the segments, and a table of the segments */
+  function showVideo(v) {
+    var panel = $("video-panel");
+    panel.hidden = v.media !== "video";
+    if (panel.hidden) { return; }
+    var frames = v.frames || [], segs = v.segments || [], W = 600, H = 70;
+    var last = frames.length ? frames[frames.length - 1].t_s : 0;
+    var dur = Math.max(Number(v.duration_s) || 0, last, 1e-6);
+    var x = function (t) { return (Math.max(0, Math.min(dur, t)) / dur * W).toFixed(1); };
+    var y = function (p) { return (H - Math.max(0, Math.min(1, p)) * H).toFixed(1); };
+    var g = $("tl-segments"); clear(g);
+    segs.forEach(function (s) {
+      var r = svgEl("rect", { "class": "tl-seg", x: x(s.start_s), y: 0, width: Math.max(1, x(s.end_s) - x(s.start_s)), height: H });
+      r.appendChild(svgEl("title", {}, s.start_s + "–" + s.end_s + " s: mean p(AI) " + fmt(s.score)));
+      g.appendChild(r);
+    });
+    $("tl-frames").setAttribute("points", frames.map(function (f) { return x(f.t_s) + "," + y(f.p_fake); }).join(" "));
+    var thr = $("tl-thr");
+    if (v.threshold !== null && v.threshold !== undefined) { thr.setAttribute("y1", y(v.threshold)); thr.setAttribute("y2", y(v.threshold)); thr.style.display = ""; }
+    else { thr.style.display = "none"; }
+    var ticks = $("tl-ticks"); clear(ticks);
+    var step = dur > 120 ? 30 : dur > 30 ? 10 : dur > 8 ? 2 : 1;
+    for (var t = 0; t <= dur + 1e-9; t += step) {
+      ticks.appendChild(svgEl("text", { x: x(t), y: H + 16, "class": "tl-tick", "text-anchor": t === 0 ? "start" : "middle" }, t + " s"));
+    }
+    var info = v.video || {};
+    $("video-facts").textContent = [
+      (Number(v.duration_s) || 0).toFixed(1) + " s", v.fps ? Number(v.fps).toFixed(3).replace(/\.?0+$/, "") + " fps" : null,
+      info.codec ? info.codec : null, (info.sampled_frames !== undefined ? info.sampled_frames + " frames analysed" : null) +
+        (info.sampling ? " (" + info.sampling + ")" : ""),
+      info.has_audio ? "audio present (not analysed)" : "no audio",
+      segs.length ? segs.length + " segment" + (segs.length === 1 ? "" : "s") + " look generated" : "no stretch of frames looks generated"
+    ].filter(function (s) { return s; }).join(" · ");
+    var tb = $("segments").tBodies[0]; clear(tb);
+    if (!segs.length) {
+      var tr0 = el("tr"); tr0.appendChild(el("td", { colspan: "3" }, "none: no stretch of frames looks generated")); tb.appendChild(tr0);
+    }
+    segs.forEach(function (s) {
+      var tr = el("tr", { tabindex: "0", "data-start": s.start_s, "data-end": s.end_s });
+      tr.appendChild(el("td", { "class": "num" }, Number(s.start_s).toFixed(2)));
+      tr.appendChild(el("td", { "class": "num" }, Number(s.end_s).toFixed(2)));
+      tr.appendChild(el("td", { "class": "num" }, fmt(s.score)));
+      tr.addEventListener("click", function () { seek(s.start_s); });
+      tr.addEventListener("keydown", function (e) { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); seek(s.start_s); } });
+      tb.appendChild(tr);
+    });
+  }
+  function showVerdict(v, mediaUrl, isVideo) {
     $("result").hidden = false;
     $("vname").textContent = v.path || "";
-    if (imageUrl) { $("preview").src = imageUrl; $("preview").hidden = false; } else { $("preview").hidden = true; }
+    var pv = $("preview-video");
+    if (mediaUrl && isVideo) { pv.src = mediaUrl; pv.hidden = false; $("preview").hidden = true; }
+    else if (mediaUrl) { $("preview").src = mediaUrl; $("preview").hidden = false; pv.hidden = true; pv.removeAttribute("src"); }
+    else { $("preview").hidden = true; pv.hidden = true; pv.removeAttribute("src"); }
+    showVideo(v);
     var lab = $("verdict-label");
     lab.textContent = v.label || v.status; lab.className = "badge " + cls(v.label);
     $("verdict-p").textContent = fmt(v.p_fake);
@@ -98,6 +157,7 @@
     }
     var facts = $("facts"); clear(facts);
     [["sha256", v.sha256], ["size", v.width && v.height ? v.width + " × " + v.height : null], ["format", v.format],
+     ["duration", v.media === "video" && v.duration_s !== undefined ? Number(v.duration_s).toFixed(2) + " s" : null],
      ["scanned in", v.elapsed_ms !== null && v.elapsed_ms !== undefined ? v.elapsed_ms + " ms" : null],
      ["stored", v.stored || null]].forEach(function (kv) {
       if (kv[1]) { facts.appendChild(el("dt", null, kv[0])); facts.appendChild(el("dd", { "class": kv[0] === "sha256" ? "hash" : "" }, kv[1])); }
@@ -127,16 +187,17 @@
   function scanFile(file) {
     if (!file) { return; }
     var fd = new FormData();
-    fd.append("file", file, file.name || "pasted-image");
+    fd.append("file", file, file.name || "pasted-file");
+    var isVideo = /^video\//.test(file.type || "") || /\.(mp4|mov|webm|mkv|avi)$/i.test(file.name || "");
     fd.append("fpr", $("fpr").value);
     provenanceOff = !$("provenance").checked;
     fd.append("provenance", $("provenance").checked ? "true" : "false");
-    setStatus("scanning " + (file.name || "the pasted image") + "…");
+    setStatus("scanning " + (file.name || "the pasted file") + (isVideo ? " (a video: every sampled frame is analysed)" : "") + "…");
     if (state.previewUrl) { URL.revokeObjectURL(state.previewUrl); }
     state.previewUrl = URL.createObjectURL(file);
     return api("/v1/scan", { method: "POST", body: fd }).then(function (v) {
       setStatus("scanned " + (v.path || "") + ": " + v.label + (v.cached ? " (from the database)" : ""));
-      showVerdict(v, state.previewUrl);
+      showVerdict(v, state.previewUrl, isVideo || v.media === "video");
       loadHistory(true);
     }).catch(function (e) { setStatus(e.message, true); });
   }

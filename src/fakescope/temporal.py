@@ -7,6 +7,8 @@ calibration clips of the video benchmark (never its test clips); see docs/benchm
 * :func:`topk_pool`: the clip's score is the mean of its ``k`` highest frame probabilities,
   ``k = ceil(topk_frac · n)``: a clip with a few generated seconds in a long real one still scores high,
   while a lone outlier frame of a real clip is averaged with its neighbours in the top ``k``.
+* :func:`fuse_face`: a frame's probability from its whole-frame and its face crops' probabilities (the
+  face fusion: ``none``, ``max``, or a logistic model on their logits, chosen and fitted by the build step).
 * :func:`hysteresis_segments`: a segment starts at a frame at or above ``high``, grows while frames stay at or
   above ``low``, gaps shorter than ``max_gap_s`` are bridged, and segments shorter than ``min_len_s`` are
   dropped (ForgeryNet's temporal task: fake segments at random positions in a real clip).
@@ -26,7 +28,10 @@ import numpy as np
 from .errors import UsageError, WeightsError
 
 __all__ = ["Segment", "VideoFusionParams", "topk_pool", "hysteresis_segments", "load_video_fusion",
-           "VIDEO_FUSION_FILE"]
+           "VIDEO_FUSION_FILE", "fuse_face", "FACE_FUSIONS"]
+
+#: how a frame's face crops enter its probability (:func:`fuse_face`)
+FACE_FUSIONS = ("none", "max", "logistic")
 
 VIDEO_FUSION_FILE = Path(__file__).resolve().parent / "weights" / "video.json"
 
@@ -57,6 +62,9 @@ class VideoFusionParams:
     threshold : pooled score at or above which the clip is labelled ``ai-generated``.
     real_threshold : pooled score below which it is labelled ``real`` (in between: ``inconclusive``).
     seg_high, seg_low, min_len_s, max_gap_s : :func:`hysteresis_segments`' options.
+    face_fusion : how a frame's face crops enter its probability (:data:`FACE_FUSIONS`, :func:`fuse_face`).
+    face_coef : with ``face_fusion="logistic"``: the weights of the whole frame's and the highest face crop's
+        logit and the bias.
     operating_fpr : the share of calibration real clips the threshold was allowed to flag.
     fitted_on : what the parameters were chosen on (clips, sizes), for the card.
     """
@@ -68,6 +76,8 @@ class VideoFusionParams:
     seg_low: float = 0.5
     min_len_s: float = 0.5
     max_gap_s: float = 0.5
+    face_fusion: str = "none"
+    face_coef: tuple[float, float, float] | None = None
     operating_fpr: float | None = None
     fitted_on: str = "defaults (not fitted)"
 
@@ -78,6 +88,15 @@ class VideoFusionParams:
             raise UsageError(f"seg_low ({self.seg_low}) must not exceed seg_high ({self.seg_high})")
         if self.real_threshold > self.threshold:
             raise UsageError("real_threshold must not exceed threshold")
+        if self.face_fusion not in FACE_FUSIONS:
+            raise UsageError(f"face_fusion must be one of {', '.join(FACE_FUSIONS)}, got {self.face_fusion!r}")
+        if self.face_coef is not None:
+            coef = tuple(float(c) for c in self.face_coef)
+            if len(coef) != 3 or not all(math.isfinite(c) for c in coef):
+                raise UsageError(f"face_coef must be 3 finite numbers, got {self.face_coef!r}")
+            object.__setattr__(self, "face_coef", coef)
+        if self.face_fusion == "logistic" and self.face_coef is None:
+            raise UsageError("face_fusion 'logistic' needs face_coef")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -97,6 +116,34 @@ def topk_pool(p: Sequence[float] | np.ndarray, *, topk_frac: float = 0.25) -> fl
         return 0.5
     k = max(1, int(math.ceil(topk_frac * a.size - 1e-9)))
     return float(np.sort(a)[-k:].mean())
+
+
+def _logit(p: float) -> float:
+    q = min(max(float(p), 1e-6), 1 - 1e-6)
+    return math.log(q / (1 - q))
+
+
+def fuse_face(p_frame: float, p_face: float | None, params: VideoFusionParams) -> float:
+    """A frame's probability from the whole frame's ``p_frame`` and the highest of its face crops' ``p_face``
+    (``None``: no face scanned in this frame, the whole frame's probability is kept).
+
+    ``params.face_fusion``: ``"none"`` keeps ``p_frame``; ``"max"`` takes the higher; ``"logistic"`` is
+    ``sigmoid(a·logit(p_frame) + b·logit(p_face) + c)`` with ``(a, b, c) = params.face_coef``.
+
+    >>> fuse_face(0.2, 0.9, VideoFusionParams(face_fusion="max"))
+    0.9
+    >>> round(fuse_face(0.2, 0.9, VideoFusionParams(face_fusion="logistic", face_coef=(0.0, 1.0, 0.0))), 6)
+    0.9
+    >>> fuse_face(0.2, None, VideoFusionParams(face_fusion="max"))
+    0.2
+    """
+    if p_face is None or params.face_fusion == "none":
+        return float(p_frame)
+    if params.face_fusion == "max":
+        return float(max(p_frame, p_face))
+    a, b, c = params.face_coef  # type: ignore[misc]
+    z = a * _logit(p_frame) + b * _logit(p_face) + c
+    return float(1.0 / (1.0 + math.exp(-min(max(z, -60.0), 60.0))))
 
 
 def hysteresis_segments(t_s: Sequence[float] | np.ndarray, p: Sequence[float] | np.ndarray, *, high: float = 0.7,

@@ -3,7 +3,10 @@
 Each sampled frame goes through the same :class:`~fakescope.pipeline.Scanner` analysis as an image, at the
 stream's native resolution (:meth:`Scanner.scan_sample`: the same detectors, calibration and fusion), so a
 frame scores what the same pixels score as an image file.  Faces found by OpenCV's Haar cascade (the frontal
-face detector DeepfakeBench and ForgeryNet crop with) are scanned as crops too and reported per frame.
+face detector DeepfakeBench and ForgeryNet crop with) are scanned as crops too: aligned on the eye line,
+squared with a margin and resized to the detectors' input side (:func:`face_crop`); the highest crop's
+probability joins the frame's by the video fusion's face fusion (:func:`fakescope.temporal.fuse_face`, chosen
+and fitted by ``fakescope build video`` on calibration clips).
 Provenance is read once, from the container: C2PA in MP4/MOV (BMFF), and the container's and encoder's
 metadata (generator services' tags).  :mod:`fakescope.temporal` turns the frame probabilities into the clip's
 ``p_fake`` (top-k pooling) and its segments (hysteresis).
@@ -20,17 +23,20 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .io.video import Sampling, Video, VideoFrame, VideoLimits, VideoReader, open_video
-from .temporal import VideoFusionParams, hysteresis_segments, load_video_fusion, topk_pool
+from .temporal import VideoFusionParams, fuse_face, hysteresis_segments, load_video_fusion, topk_pool
 from .types import Evidence, ImageMetadata, Sample, Verdict
 
 if TYPE_CHECKING:
     from .pipeline import Scanner
 
-__all__ = ["VideoOptions", "scan_video", "frame_sample", "detect_faces", "container_sample", "provenance_of_file"]
+__all__ = ["VideoOptions", "scan_video", "frame_sample", "detect_faces", "face_crop", "container_sample",
+           "provenance_of_file"]
 
 MAX_FACES_PER_FRAME = 2
 FACE_MARGIN = 1.3  # crop side / detected box side (DeepfakeBench and ForgeryNet crop with a margin)
 MIN_FACE_CROP = 64  # smaller crops are not scanned (the detectors see too little)
+FACE_INPUT = 224  # crops are resized to the backbones' input side (fakescope.backbones.INPUT_SIZE)
+MAX_ROLL_DEG = 30.0  # an eye line steeper than this is taken for a misdetection: no rotation
 
 
 @dataclass(frozen=True)
@@ -90,16 +96,67 @@ def detect_faces(image: np.ndarray, *, max_faces: int = MAX_FACES_PER_FRAME) -> 
     return boxes[:max_faces]
 
 
-def _face_crop(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray | None:
+_eye_cascade = None
+
+
+def _eye_pair(image: np.ndarray, box: tuple[int, int, int, int]) -> bool:
+    """Whether OpenCV's Haar eye cascade finds a pair of eyes in the upper half of the face ``box``."""
+    import cv2
+
+    return _eye_angle(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), box, pair_only=True) is not None
+
+
+def _eye_angle(grey: np.ndarray, box: tuple[int, int, int, int], *, pair_only: bool = False) -> float | None:
+    """The roll of a face (degrees, the eye line's angle) from OpenCV's Haar eye cascade in the upper half of its
+    box; 0 when two eyes are not found, or their line is implausible (``pair_only``: ``None`` then)."""
+    global _eye_cascade
+    import cv2
+
+    if _eye_cascade is None:
+        _eye_cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_eye.xml")
     x, y, w, h = box
-    side = int(max(w, h) * FACE_MARGIN)
-    cx, cy = x + w // 2, y + h // 2
-    H, W = image.shape[:2]
-    x0, y0 = max(0, cx - side // 2), max(0, cy - side // 2)
-    x1, y1 = min(W, x0 + side), min(H, y0 + side)
-    if min(x1 - x0, y1 - y0) < MIN_FACE_CROP:
+    upper = grey[max(0, y):max(0, y) + h // 2 + 1, max(0, x):max(0, x) + w]
+    none = None if pair_only else 0.0
+    if upper.size == 0 or min(upper.shape) < 20:
+        return none
+    m = max(1, w // 12)
+    eyes = _eye_cascade.detectMultiScale(upper, scaleFactor=1.1, minNeighbors=5, minSize=(m, m))
+    if len(eyes) < 2:
+        return none
+    eyes = sorted(eyes, key=lambda e: e[2] * e[3], reverse=True)[:2]
+    (ax, ay, aw, ah), (bx, by, bw, bh) = sorted(eyes, key=lambda e: e[0])
+    c1 = (ax + aw / 2.0, ay + ah / 2.0)
+    c2 = (bx + bw / 2.0, by + bh / 2.0)
+    dx, dy = c2[0] - c1[0], c2[1] - c1[1]
+    if dx < w * 0.2:  # overlapping or stacked detections: not a pair of eyes
+        return none
+    ang = float(np.degrees(np.arctan2(dy, dx)))
+    return ang if abs(ang) <= MAX_ROLL_DEG else none
+
+
+def face_crop(image: np.ndarray, box: tuple[int, int, int, int], *, size: int = FACE_INPUT,
+              align: bool = True) -> np.ndarray | None:
+    """The face in ``box`` (x, y, w, h) as the image detectors expect it: rotated so its eyes are level (Haar
+    eye cascade; no rotation when two eyes are not found), a square of ``FACE_MARGIN`` times the box's side
+    around its centre (the image's edge reflected where the square leaves it), resized to ``size`` square
+    (area filter down, bicubic up).  ``None`` for faces under ``MIN_FACE_CROP`` pixels."""
+    import cv2
+
+    x, y, w, h = (int(v) for v in box)
+    if max(w, h) < MIN_FACE_CROP:
         return None
-    return np.ascontiguousarray(image[y0:y1, x0:x1])
+    side = int(round(max(w, h) * FACE_MARGIN))
+    cx, cy = x + w / 2.0, y + h / 2.0
+    angle = 0.0
+    if align:
+        angle = _eye_angle(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), (x, y, w, h)) or 0.0
+    # the affine map taking the rotated square around the face to a size x size crop
+    m = cv2.getRotationMatrix2D((cx, cy), angle, size / side)
+    m[0, 2] += size / 2.0 - cx
+    m[1, 2] += size / 2.0 - cy
+    interp = cv2.INTER_AREA if side > size and angle == 0.0 else cv2.INTER_CUBIC
+    out = cv2.warpAffine(image, m, (size, size), flags=interp, borderMode=cv2.BORDER_REFLECT_101)
+    return np.ascontiguousarray(out)
 
 
 def scan_video(scanner: "Scanner", source: str | bytes | Video, *, options: VideoOptions | None = None,
@@ -125,6 +182,7 @@ def scan_video(scanner: "Scanner", source: str | bytes | Video, *, options: Vide
     frames: list[dict[str, Any]] = []
     p_frames: list[float] = []
     face_ps: list[float] = []
+    fused_frames = 0
     detectors: set[str] = set()
     first: np.ndarray | None = None
     analysis_s = 0.0
@@ -135,16 +193,15 @@ def scan_video(scanner: "Scanner", source: str | bytes | Video, *, options: Vide
         if first is None:
             first = fr.image
         v = frame_scanner.scan_sample(_frame_sample(path, fmt, fr))
-        p = float(v.p_fake if v.p_fake is not None else 0.5)
-        p_frames.append(p)
+        p_whole = float(v.p_fake if v.p_fake is not None else 0.5)
         detectors.update(e.source for e in v.evidence if e.kind == "detector")
-        rec: dict[str, Any] = {"t_s": round(fr.t_s, 3), "p_fake": round(p, 6), "index": fr.index}
+        rec: dict[str, Any] = {"t_s": round(fr.t_s, 3), "p_fake": round(p_whole, 6), "index": fr.index}
         if fr.keyframe:
             rec["keyframe"] = True
+        faces = []
         if options.faces:
-            faces = []
             for box in detect_faces(fr.image):
-                crop = _face_crop(fr.image, box)
+                crop = face_crop(fr.image, box)
                 if crop is None:
                     continue
                 fs = Sample(path=f"{path}#t={fr.t_s:.3f}&face", sha256=hashlib.sha256(crop.tobytes()).hexdigest(),
@@ -155,6 +212,12 @@ def scan_video(scanner: "Scanner", source: str | bytes | Video, *, options: Vide
                 faces.append({"box": list(box), "p_fake": round(fp, 6)})
             if faces:
                 rec["faces"] = faces
+        p = fuse_face(p_whole, max(f["p_fake"] for f in faces) if faces else None, params)
+        if faces and params.face_fusion != "none":
+            rec["p_frame"] = rec["p_fake"]
+            rec["p_fake"] = round(p, 6)
+            fused_frames += 1
+        p_frames.append(p)
         frames.append(rec)
         analysis_s += time.perf_counter() - t_an
     video = source if isinstance(source, Video) else reader.video()  # type: ignore[union-attr]
@@ -178,12 +241,17 @@ def scan_video(scanner: "Scanner", source: str | bytes | Video, *, options: Vide
                  "max": round(max(p_frames), 6) if p_frames else None,
                  "median": round(float(np.median(p_frames)), 6) if p_frames else None}))
     if face_ps:
+        fused = params.face_fusion != "none"
+        how = {"max": "each frame takes the higher of its whole frame's and its face crops' p_fake",
+               "logistic": "each frame's p_fake joins its whole frame's and its highest face crop's by the "
+                           "fitted face fusion",
+               "none": "reported, not fused: the face fusion fitted on calibration clips kept whole frames"}
         evidence.append(Evidence(
-            source="faces", kind="detector", score=float(max(face_ps)), weight="none",
+            source="faces", kind="detector", score=float(max(face_ps)), weight="pixel" if fused else "none",
             summary=(f"{len(face_ps)} face crops in {sum(1 for f in frames if 'faces' in f)} frames: highest p_fake "
-                     f"{max(face_ps):.2f}, mean {float(np.mean(face_ps)):.2f} (reported, not fused: the fusion is not "
-                     "calibrated on face crops)"),
-            details={"crops": len(face_ps), "max": round(max(face_ps), 6), "mean": round(float(np.mean(face_ps)), 6)}))
+                     f"{max(face_ps):.2f}, mean {float(np.mean(face_ps)):.2f} ({how[params.face_fusion]})"),
+            details={"crops": len(face_ps), "max": round(max(face_ps), 6), "mean": round(float(np.mean(face_ps)), 6),
+                     "face_fusion": params.face_fusion, "fused_frames": fused_frames}))
     if segments:
         evidence.append(Evidence(
             source="temporal", kind="localization", score=max(s.score for s in segments), weight="none",
@@ -218,7 +286,7 @@ def scan_video(scanner: "Scanner", source: str | bytes | Video, *, options: Vide
     meta.update(decoded_frames=video.decoded_frames, sampled_frames=n, sampling=video.sampling.describe(),
                 variable_frame_rate=video.variable_frame_rate, decode_ms=round(video.decode_s * 1000, 1),
                 analysis_ms=round(analysis_s * 1000, 1), fusion=params.fitted_on,
-                topk_frac=params.topk_frac)
+                topk_frac=params.topk_frac, faces=options.faces, face_fusion=params.face_fusion)
     return Verdict(
         path=video.path, status="ok", sha256=video.sha256, p_fake=p_fake, label=label,
         threshold=params.threshold, operating_fpr=params.operating_fpr, generator=generator,

@@ -15,7 +15,7 @@ from fakescope.temporal import load_video_fusion  # noqa: E402
 
 def test_video_step_on_three_clips(shared_data, tmp_path, monkeypatch):
     monkeypatch.setenv("FAKESCOPE_CACHE", str(tmp_path / "cache"))
-    d = v.build_video(shared_data, clips=3, out_dir=tmp_path, inputs_sha256="abc")
+    d = v.build_video(shared_data, clips=3, face_clips=0, out_dir=tmp_path, inputs_sha256="abc")
     saved = json.loads((tmp_path / "video.json").read_text())
     assert saved == d and saved["inputs_sha256"] == "abc" and saved["made_by"] == "fakescope build video"
     assert saved["frames_scored"] == 3 * 12  # 6 s clips sampled at 2 frames/s
@@ -23,6 +23,10 @@ def test_video_step_on_three_clips(shared_data, tmp_path, monkeypatch):
     # the threshold is above the one real clip's pooled score: no calibration real clip flagged
     assert 0.05 <= p.real_threshold <= p.threshold <= 0.999 and p.topk_frac in (0.1, 0.25, 0.5, 1.0)
     assert "3 calibration clips" in p.fitted_on
+    # the face fusion was chosen on the same clips (scanned with face crops; whole frames kept apart)
+    choice = saved["face_fusion_choice"]
+    assert choice["chosen"] == p.face_fusion and "none" in choice["candidates"]
+    assert set(choice["candidates"]["none"]["frame_auc"]) == {"photo clips"}
     # the clips come from the calibration split only, drawn the same way every time
     specs = v.clip_specs_for(3, "calibration", np.random.default_rng(v.RECIPE["spec_seed"]), shared_data)
     rows = {r["path"]: r["split"] for r in v.split_rows(shared_data)}

@@ -74,7 +74,7 @@ def test_face_swap_changes_only_the_face(data_dir: Path) -> None:
 
 
 def test_evaluate_with_face_crops() -> None:
-    from fakescope.benchmark.video import ClipSpec, evaluate_clips
+    from fakescope.benchmark.video import ClipSpec, evaluate_clips, with_face_fusion
     from fakescope.temporal import VideoFusionParams
 
     t = [i * 0.5 for i in range(12)]
@@ -83,7 +83,42 @@ def test_evaluate_with_face_crops() -> None:
     frames_only = {"t_s": t, "p": [0.1] * 12, "p_face": [None] * 12, "duration_s": 6.0}
     faces = {"t_s": t, "p": [0.1] * 12, "p_face": [0.1] * 4 + [0.9] * 4 + [0.1] * 4, "duration_s": 6.0}
     params = VideoFusionParams(topk_frac=0.25, threshold=0.5, real_threshold=0.2)
-    plain = evaluate_clips([(real, frames_only), (swap, faces)], params)
-    fused = evaluate_clips([(real, frames_only), (swap, faces)], params, faces=True)
+    clips = [(real, frames_only), (swap, faces)]
+    plain = evaluate_clips(with_face_fusion(clips, params), params)
+    maxed = VideoFusionParams(topk_frac=0.25, threshold=0.5, real_threshold=0.2, face_fusion="max")
+    fused = evaluate_clips(with_face_fusion(clips, maxed), maxed)
     assert plain["video_auc"] == 0.5 and plain["ap@0.5"] == 0.0
     assert fused["video_auc"] == 1.0 and fused["ap@0.95"] == 1.0 and fused["video_fpr"] == 0.0
+    # the whole frames' scores are kept apart (p_frame): fusing twice gives the same frames
+    again = with_face_fusion(with_face_fusion([(swap, dict(faces, p_frame=faces["p"]))], maxed), maxed)
+    assert again[0][1]["p"] == [0.1] * 4 + [0.9] * 4 + [0.1] * 4
+
+
+def _clip(i: int, fake: bool, rng: np.random.Generator, face_signal: bool):
+    from fakescope.benchmark.video import ClipSpec
+
+    spec = ClipSpec(f"c{i}", "a", "b" if fake else None, 20 if fake else None, 40 if fake else None, "pan", 60, 10)
+    y = np.array([1 if fake and 2.0 <= k * 0.5 < 4.0 else 0 for k in range(12)])
+    p_frame = np.clip(0.3 + 0.1 * y + rng.normal(0, 0.15, 12), 0.01, 0.99)  # whole frames: a weak signal
+    p_face = np.clip((0.2 + 0.6 * y if face_signal else 0.5) + rng.normal(0, 0.1, 12), 0.01, 0.99)
+    has = rng.random(12) < 0.7
+    return spec, {"t_s": [k * 0.5 for k in range(12)], "p": list(p_frame), "p_frame": list(p_frame),
+                  "p_face": [float(f) if h else None for f, h in zip(p_face, has)], "duration_s": 6.0}
+
+
+def test_fit_face_fusion_keeps_face_crops_only_when_they_help() -> None:
+    from fakescope.benchmark.video import fit_face_fusion, fit_video_fusion
+
+    rng = np.random.default_rng(0)
+    telling = [_clip(i, i % 3 != 0, rng, True) for i in range(18)]
+    params, table = fit_face_fusion(telling, families={"a": range(9), "b": range(9, 18)})
+    assert params.face_fusion in ("max", "logistic") and table["chosen"] == params.face_fusion
+    c = table["candidates"]
+    assert c[params.face_fusion]["mean"] > c["none"]["mean"] + 0.1 and set(c["none"]["frame_auc"]) == {"a", "b"}
+    if params.face_fusion == "logistic":
+        assert params.face_coef is not None and params.face_coef[1] > 0  # a fake-looking face raises the frame
+    fitted = fit_video_fusion(telling, face=params)
+    assert fitted.face_fusion == params.face_fusion and fitted.face_coef == params.face_coef
+    noise = [_clip(i, i % 3 != 0, rng, False) for i in range(18)]
+    params, table = fit_face_fusion(noise)
+    assert params.face_fusion == "none" and params.face_coef is None and table["chosen"] == "none"

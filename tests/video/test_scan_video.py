@@ -13,7 +13,7 @@ from fakescope.io.video import Sampling
 from fakescope.pipeline import Scanner
 from fakescope.temporal import VideoFusionParams
 from fakescope.types import Verdict
-from fakescope.video import VideoOptions, detect_faces, scan_video
+from fakescope.video import FACE_INPUT, VideoOptions, detect_faces, face_crop, scan_video
 
 from .conftest import pattern, write_clip
 
@@ -101,12 +101,47 @@ def test_faces_are_cropped_and_scanned(tmp_path: Path, data_dir: Path) -> None:
             break
     assert face is not None, "no frontal face found among the shared real faces"
     clip = write_clip(tmp_path / "face.mp4", [face] * 4, fps=2, options={"crf": "12"})
-    v = Scanner(provenance=False).scan_path(clip)
+    fusion = VideoFusionParams(face_fusion="max")
+    v = scan_video(Scanner(provenance=False), str(clip), options=VideoOptions(fusion=fusion))
     assert v.status == "ok" and all("faces" in f for f in v.frames)
     box = v.frames[0]["faces"][0]["box"]
     assert len(box) == 4 and box[2] >= 32
     (ev,) = [e for e in v.evidence if e.source == "faces"]
-    assert ev.weight == "none" and ev.details["crops"] == 4
+    assert ev.weight == "pixel" and ev.details["crops"] == 4 and ev.details["face_fusion"] == "max"
+    for f in v.frames:  # each frame: the higher of the whole frame and its face crop
+        assert f["p_fake"] == pytest.approx(max(f["p_frame"], f["faces"][0]["p_fake"]), abs=1e-6)
+    assert v.video["face_fusion"] == "max" and v.video["faces"] is True
+    # the crop the detectors see: square, at the backbones' input side, the face in the middle
+    crop = face_crop(face, tuple(detect_faces(face)[0]))
+    assert crop is not None and crop.shape == (FACE_INPUT, FACE_INPUT, 3)
+    assert face_crop(face, (0, 0, 20, 20)) is None  # too small to scan
+    edge = face_crop(face, (200, 200, 100, 100))  # a box running off the frame: the edge is reflected
+    assert edge is not None and edge.shape == (FACE_INPUT, FACE_INPUT, 3)
+
+
+def test_face_crop_levels_a_tilted_face(data_dir: Path) -> None:
+    import cv2
+
+    from fakescope.video import _eye_angle
+
+    for p in sorted((data_dir / "faces" / "real").rglob("*.*"))[:60]:
+        a = np.asarray(Image.open(p).convert("RGB").resize((320, 320)))
+        boxes = detect_faces(a, max_faces=1)
+        if not boxes:
+            continue
+        grey = cv2.cvtColor(a, cv2.COLOR_RGB2GRAY)
+        base = _eye_angle(grey, boxes[0], pair_only=True)
+        if base is None or abs(base) > 3:
+            continue
+        x, y, w, h = boxes[0]
+        m = cv2.getRotationMatrix2D((x + w / 2, y + h / 2), -12.0, 1.0)  # the face rolled 12 degrees
+        tilted = cv2.warpAffine(grey, m, (320, 320), borderMode=cv2.BORDER_REFLECT_101)
+        roll = _eye_angle(tilted, boxes[0], pair_only=True)
+        if roll is None:
+            continue
+        assert roll - base == pytest.approx(12.0, abs=4.0)
+        return
+    pytest.skip("no shared real face with both eyes found level and rolled")
 
 
 def test_c2pa_in_mp4_decides(tmp_path: Path, capsys) -> None:

@@ -83,3 +83,21 @@ def test_fusion_file(tmp_path) -> None:
     f.write_text(json.dumps({"params": {"topk_frac": 2}}))
     with pytest.raises(WeightsError):
         load_video_fusion(f)
+
+
+def test_face_fusion_parameters_checked_and_read_back(tmp_path) -> None:
+    from fakescope.temporal import fuse_face
+
+    with pytest.raises(UsageError, match="face_fusion"):
+        VideoFusionParams(face_fusion="mean")
+    with pytest.raises(UsageError, match="needs face_coef"):
+        VideoFusionParams(face_fusion="logistic")
+    with pytest.raises(UsageError, match="3 finite"):
+        VideoFusionParams(face_fusion="logistic", face_coef=(1.0, float("nan"), 0.0))
+    p = VideoFusionParams(face_fusion="logistic", face_coef=[0.5, 2.0, -1.0])
+    f = tmp_path / "video.json"
+    f.write_text(json.dumps({"params": p.to_dict()}))
+    back = load_video_fusion(f)
+    assert back == p and back.face_coef == (0.5, 2.0, -1.0)
+    # a fake-looking face raises the frame, a real-looking one lowers it; no face: the whole frame's
+    assert fuse_face(0.5, 0.95, p) > 0.5 > fuse_face(0.5, 0.05, p) and fuse_face(0.3, None, p) == 0.3

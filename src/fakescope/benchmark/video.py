@@ -23,7 +23,7 @@ from ..errors import UsageError
 
 __all__ = ["ClipSpec", "camera_motion", "make_clip", "encode_clip", "temporal_iou", "temporal_ap",
            "average_recall_at_k", "frame_labels", "ENCODINGS", "VARIANTS", "face_swap", "clip_specs", "build_clip", "score_clip",
-           "evaluate_clips", "fit_video_fusion"]
+           "evaluate_clips", "fit_video_fusion", "with_face_fusion", "fit_face_fusion"]
 
 #: name → (container suffix, codec, options): the encodings of the benchmark
 ENCODINGS: dict[str, tuple[str, str, dict[str, str]]] = {
@@ -318,13 +318,36 @@ def build_clip(spec: ClipSpec, variant: str, folder: str | Path, *, seed: int,
     rng = np.random.default_rng(seed)
     real = _rgb(spec.real)
     fake = _rgb(spec.fake) if spec.fake else None
-    if fake is not None and spec.swap:
-        fake = face_swap(real, fake)
-        if fake is None:
-            raise UsageError(f"{spec.name}: no frontal face in {spec.real} or {spec.fake} to swap")
+    if spec.swap:
+        real, fake = _face_framed(real, fake, spec)
     frames = make_clip(real, fake, n=spec.frames, start=spec.start, end=spec.end, size=size, kind=spec.motion,
                        rng=rng)
     return encode_clip(frames, target, encoding=enc, fps=spec.fps, size=resize)
+
+
+SWAP_FRAME = 2.5  # a face-swap clip's photo: a square of this many face sides around the real face
+
+
+def _face_framed(real: np.ndarray, fake: np.ndarray | None, spec: ClipSpec) -> tuple[np.ndarray, np.ndarray | None]:
+    """A face-swap clip's photos: the real one and (with a fake) the real one with the fake's face blended in
+    (:func:`face_swap`), both cut to a square of :data:`SWAP_FRAME` face sides around the real face (as face
+    datasets crop their photos: the face fills the clip's frames whatever the photo's size)."""
+    from ..video import detect_faces
+
+    if fake is not None:
+        fake = face_swap(real, fake)
+        if fake is None:
+            raise UsageError(f"{spec.name}: no frontal face in {spec.real} or {spec.fake} to swap")
+    boxes = detect_faces(real, max_faces=1)
+    if not boxes:
+        raise UsageError(f"{spec.name}: no frontal face in {spec.real}")
+    x, y, w, h = boxes[0]
+    H, W = real.shape[:2]
+    side = min(H, W, int(max(w, h) * SWAP_FRAME))
+    x0 = int(min(max(0, x + w // 2 - side // 2), W - side))
+    y0 = int(min(max(0, y + h // 2 - side // 2), H - side))
+    cut = (slice(y0, y0 + side), slice(x0, x0 + side))
+    return (np.ascontiguousarray(real[cut]), None if fake is None else np.ascontiguousarray(fake[cut]))
 
 
 def score_clip(scanner: Any, path: Path, cache_dir: str | Path | None = None) -> dict[str, Any]:
@@ -340,6 +363,7 @@ def score_clip(scanner: Any, path: Path, cache_dir: str | Path | None = None) ->
     if v.status != "ok":
         raise UsageError(f"{path}: {v.error}")
     d = {"t_s": [f["t_s"] for f in v.frames], "p": [f["p_fake"] for f in v.frames],
+         "p_frame": [f.get("p_frame", f["p_fake"]) for f in v.frames],
          "p_face": [max((c["p_fake"] for c in f.get("faces", ())), default=None) for f in v.frames],
          "duration_s": v.duration_s,
          "decode_ms": v.video["decode_ms"], "analysis_ms": v.video["analysis_ms"],
@@ -350,12 +374,10 @@ def score_clip(scanner: Any, path: Path, cache_dir: str | Path | None = None) ->
     return d
 
 
-def evaluate_clips(clips: Sequence[tuple[ClipSpec, Mapping[str, Any]]], params: Any, *,
-                   faces: bool = False) -> dict[str, Any]:
+def evaluate_clips(clips: Sequence[tuple[ClipSpec, Mapping[str, Any]]], params: Any) -> dict[str, Any]:
     """Video AUC (pooled score, clips with fake frames vs all-real clips), frame AUC, the video label's TPR and
-    FPR at ``params.threshold``, temporal AP@0.5/0.75/0.95 and AR@1/2/5 of the hysteresis segments.
-    ``faces``: a frame's score is the higher of the whole frame's and its face crops' (an alternative fusion,
-    measured; the scan reports face crops without fusing them)."""
+    FPR at ``params.threshold``, temporal AP@0.5/0.75/0.95 and AR@1/2/5 of the hysteresis segments, on the
+    frames' ``p`` as given (:func:`with_face_fusion` applies a face fusion first)."""
     from ..temporal import hysteresis_segments, topk_pool
     from .metrics import roc_auc
 
@@ -364,9 +386,6 @@ def evaluate_clips(clips: Sequence[tuple[ClipSpec, Mapping[str, Any]]], params: 
     truth: dict[str, list[tuple[float, float]]] = {}
     for spec, d in clips:
         seg = spec.fake_segment_s
-        if faces:
-            d = dict(d, p=[max(p, f) if f is not None else p for p, f in zip(d["p"], d.get("p_face") or
-                                                                              [None] * len(d["p"]))])
         y_vid.append(0 if seg is None else 1)
         p_vid.append(topk_pool(d["p"], topk_frac=params.topk_frac))
         gt = [seg] if seg else []
@@ -389,12 +408,132 @@ def evaluate_clips(clips: Sequence[tuple[ClipSpec, Mapping[str, Any]]], params: 
     return out
 
 
+def with_face_fusion(clips: Sequence[tuple[ClipSpec, Mapping[str, Any]]],
+                     params: Any) -> list[tuple[ClipSpec, dict[str, Any]]]:
+    """The clips with each frame's ``p`` recomputed from its whole frame's (``p_frame``) and its highest face
+    crop's (``p_face``) probability by ``params``' face fusion (:func:`fakescope.temporal.fuse_face`)."""
+    from ..temporal import fuse_face
+
+    out = []
+    for spec, d in clips:
+        pf = d.get("p_frame") or d["p"]
+        faces = d.get("p_face") or [None] * len(pf)
+        out.append((spec, dict(d, p=[fuse_face(a, b, params) for a, b in zip(pf, faces)])))
+    return out
+
+
+def _face_features(clips: Sequence[tuple[ClipSpec, Mapping[str, Any]]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Frames with a face crop: (logit p_frame, logit p_face), their labels, and their clip's index."""
+    x, y, g = [], [], []
+    for ci, (spec, d) in enumerate(clips):
+        seg = spec.fake_segment_s
+        lab = frame_labels(d["t_s"], [seg] if seg else [])
+        for j, (pf, pc) in enumerate(zip(d.get("p_frame") or d["p"], d.get("p_face") or [None] * len(d["p"]))):
+            if pc is None:
+                continue
+            q = np.clip([pf, pc], 1e-6, 1 - 1e-6)
+            x.append(np.log(q / (1 - q)))
+            y.append(int(lab[j]))
+            g.append(ci)
+    return np.array(x, np.float64).reshape(-1, 2), np.array(y, np.int64), np.array(g, np.int64)
+
+
+def fit_face_fusion(clips: Sequence[tuple[ClipSpec, Mapping[str, Any]]], *,
+                    families: Mapping[str, Sequence[int]] | None = None,
+                    l2: float = 1e-2) -> tuple[Any, dict[str, Any]]:
+    """Choose the face fusion (:data:`fakescope.temporal.FACE_FUSIONS`) on calibration clips scanned with face
+    crops (``p_frame``, ``p_face``).
+
+    ``"logistic"`` is fitted (:func:`fakescope.fitting.fit_logistic`) on the frames with a face crop and judged
+    by its leave-one-clip-out predictions (a clip's frames are scored by the model fitted without it).  Each
+    candidate's frame AUC is measured over all frames of each clip family (``families``: name → clip indices,
+    e.g. photo clips and face clips; default one family); the choice is the best mean over the families
+    (ties: the simpler fusion, in the order none, max, logistic).  Returns the parameters (a
+    :class:`~fakescope.temporal.VideoFusionParams` with only the face fusion set) and the table of the choice.
+    """
+    from ..fitting import fit_logistic
+    from ..temporal import VideoFusionParams
+    from .metrics import roc_auc
+
+    fams = dict(families or {"all": list(range(len(clips)))})
+    x, y, g = _face_features(clips)
+    coef = None
+    loo: dict[tuple[int, int], float] = {}
+    if x.shape[0] >= 4 and len(set(y.tolist())) == 2:
+        w, b = fit_logistic(x, y, l2=l2)
+        coef = (float(w[0]), float(w[1]), float(b))
+        for ci in sorted(set(g.tolist())):
+            tr = g != ci
+            if len(set(y[tr].tolist())) < 2:
+                wi, bi = w, b
+            else:
+                wi, bi = fit_logistic(x[tr], y[tr], l2=l2)
+            idx = np.nonzero(g == ci)[0]
+            z = x[idx] @ wi + bi
+            for k, zz in zip(idx, z):
+                loo[(ci, int(k))] = float(1 / (1 + np.exp(-np.clip(zz, -60, 60))))
+    # each face frame's row in x: (clip, frame index) → row
+    pos = {}
+    k = 0
+    for ci, (_, d) in enumerate(clips):
+        for j, pc in enumerate(d.get("p_face") or [None] * len(d["p"])):
+            if pc is not None:
+                pos[(ci, j)] = k
+                k += 1
+
+    def frames_of(name: str, members: Sequence[int]) -> tuple[list[int], list[float]]:
+        ys, ps = [], []
+        for ci in members:
+            spec, d = clips[ci]
+            seg = spec.fake_segment_s
+            lab = frame_labels(d["t_s"], [seg] if seg else [])
+            pf = d.get("p_frame") or d["p"]
+            pcs = d.get("p_face") or [None] * len(pf)
+            for j, (a, c) in enumerate(zip(pf, pcs)):
+                ys.append(int(lab[j]))
+                if c is None or name == "none":
+                    ps.append(float(a))
+                elif name == "max":
+                    ps.append(float(max(a, c)))
+                else:
+                    ps.append(loo[(ci, pos[(ci, j)])])
+        return ys, ps
+
+    table: dict[str, Any] = {"face_frames": int(x.shape[0]), "face_frames_fake": int(y.sum()) if y.size else 0,
+                             "candidates": {}}
+    best = None
+    for name in ("none", "max", "logistic"):
+        if name == "logistic" and coef is None:
+            continue
+        aucs = {}
+        for fam, idx in fams.items():
+            ys, ps = frames_of(name, idx)
+            aucs[fam] = roc_auc(ys, ps) if len(set(ys)) == 2 else float("nan")
+        vals = [v for v in aucs.values() if v == v]
+        mean = float(np.mean(vals)) if vals else float("nan")
+        table["candidates"][name] = {"frame_auc": {k: round(v, 4) for k, v in aucs.items()}, "mean": round(mean, 4),
+                                     "worst": round(float(min(vals)), 4) if vals else None}
+        if best is None or mean > best[0] + 1e-4:
+            best = (mean, name)
+    assert best is not None
+    table["chosen"] = best[1]
+    if coef is not None:
+        table["logistic_coef"] = [round(c, 6) for c in coef]
+    params = VideoFusionParams(face_fusion=best[1], face_coef=coef if best[1] == "logistic" else None)
+    return params, table
+
+
 def fit_video_fusion(clips: Sequence[tuple[ClipSpec, Mapping[str, Any]]], *, fpr: float = 0.05,
-                     describe: str = "") -> Any:
+                     describe: str = "", face: Any = None) -> Any:
     """Choose the video fusion on calibration clips: the top-k share by video AUC, the hysteresis by temporal
     AP@0.5 (ties: the mean of AP@0.5 and AP@0.75), the threshold so that at most ``fpr`` of the real clips
-    (with few clips: none) are flagged, the real threshold at the 10th percentile of the fake clips' scores."""
+    (with few clips: none) are flagged, the real threshold at the 10th percentile of the fake clips' scores.
+    ``face``: the face fusion (:func:`fit_face_fusion`), applied to the clips' frames first and kept in the
+    result."""
     from ..temporal import VideoFusionParams, topk_pool
+
+    face = face or VideoFusionParams()
+    clips = with_face_fusion(clips, face)
 
     best: tuple[float, float] | None = None
     for frac in (0.1, 0.25, 0.5, 1.0):
@@ -424,7 +563,8 @@ def fit_video_fusion(clips: Sequence[tuple[ClipSpec, Mapping[str, Any]]], *, fpr
     assert best_seg is not None
     _, high, low, min_len = best_seg
     return VideoFusionParams(topk_frac=frac, threshold=round(thr, 6), real_threshold=round(real_thr, 6), seg_high=high,
-                             seg_low=low, min_len_s=min_len, max_gap_s=0.5, operating_fpr=fpr,
+                             seg_low=low, min_len_s=min_len, max_gap_s=0.5, face_fusion=face.face_fusion,
+                             face_coef=face.face_coef, operating_fpr=fpr,
                              fitted_on=describe or f"{len(clips)} calibration clips ({int(is_real.sum())} real)")
 
 

@@ -20,8 +20,9 @@ input fingerprint is up to date and skipped (``--force`` reruns it).  Steps so f
                (``weights/localizer.json``, :mod:`fakescope.build.localizer`)
 ``attribution`` fit generator attribution (class means, open-set threshold) on the train split
                (``weights/attribution.json``, :mod:`fakescope.build.attribution`)
-``video``      fit the video fusion (top-k pooling, thresholds, hysteresis segments) on calibration clips
-               made from the calibration split (``weights/video.json``, :mod:`fakescope.build.video`)
+``video``      fit the video fusion (face crops joined to frames, top-k pooling, thresholds, hysteresis
+               segments) on calibration clips made from the calibration split, face-swap clips from train and
+               calibration photos (``weights/video.json``, :mod:`fakescope.build.video`)
 ``generators`` train the 32-px GAN zoo (4 up-samplers x DCGAN loss, 4 losses x transposed conv: :data:`~.generators.MODELS`)
                on CIFAKE's real train split; FID/KID on Lite0 features (``weights/generators/``,
                :mod:`fakescope.build.generators`)
@@ -221,12 +222,15 @@ def _video_step() -> Step:
     from ..benchmark import video as bv
     from ..fusion import CALIBRATION_FILE, CASCADE_FILE, default_detectors
     from ..io.splits import SPLIT_FILE
+    from .. import video as scan_video_module
     from ..temporal import VIDEO_FUSION_FILE
     from . import video as v
 
     def inputs() -> list[Path]:
-        # the frames are scored by the shipped default scan: its calibration and cascade decide the scores
-        return [SPLIT_FILE, Path(v.__file__), Path(bv.__file__), CALIBRATION_FILE, CASCADE_FILE]
+        # the frames are scored by the shipped default scan: its calibration and cascade decide the scores,
+        # the video scan's face crops (fakescope/video.py) what the face fusion is fitted on
+        return [SPLIT_FILE, Path(v.__file__), Path(bv.__file__), Path(scan_video_module.__file__), CALIBRATION_FILE,
+                CASCADE_FILE]
 
     def extra() -> str:
         return scoring_keys(default_detectors())

@@ -299,7 +299,7 @@ def test_detectors_is_a_compact_table_and_name_shows_a_card_verbatim():
     assert len(lines) < 30 and max(len(x) for x in lines) <= 80
     rows = {x.split("│")[1].strip(): x for x in lines if x.startswith("│")}
     assert {"npr", "spectral", "safe", "rine"} <= set(rows) and "full+thumb" in rows["rine"]
-    assert "crops 224" in rows["rine"] and "tiles 96" in rows["npr"]
+    assert "crops 224" in rows["rine"] and "tiles 96" in rows["npr"] and "crops 128" in rows["zed"]
     assert "…" not in r.stdout  # nothing cut
     r = subprocess.run([sys.executable, "-m", "fakescope.cli", "detectors", "npr"], capture_output=True, text=True,
                        env=env, timeout=300)

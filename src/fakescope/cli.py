@@ -814,11 +814,11 @@ def _input_kind(policy: str) -> str:
     p = policy.lower()
     if "member" in p:
         return "members'"
-    if p.startswith("native resolution") and "crop" in p:  # rine: native crops, resized only when too small
-        return "crops 224"
+    tile = next((w for w in p.replace(",", " ").split() if "x" in w and w.split("x")[0].isdigit()), "")
+    if p.startswith("native resolution") and "crop" in p:  # rine, zed: native crops (rine's resized when too small)
+        return f"crops {tile.split('x')[0]}".strip()
     if "resized to 224" in p or "content level" in p:
         return "resize 224"
-    tile = next((w for w in p.replace(",", " ").split() if "x" in w and w.split("x")[0].isdigit()), "")
     return f"tiles {tile.split('x')[0]}".strip() if "native" in p else _first_words(policy)
 
 

@@ -9,6 +9,8 @@ input fingerprint is up to date and skipped (``--force`` reruns it).  Steps so f
                files never move (:mod:`fakescope.build.splits`)
 ``rine``       fit the ``rine`` detector's head on the train split, its knobs chosen by
                leave-one-source-out (``weights/rine.onnx``, :mod:`fakescope.build.rine`)
+``zed``        train the real-only lossless-coding model of the ``zed`` detector on the train split's real
+               photos (``weights/zed.onnx``, :mod:`fakescope.build.zed`; not in the default sets)
 ``wild``       score every shipped core detector on every held-out image under each laundering
                condition (``weights/wild.json``): the fusion's "real" rule and the default sets' choice
                (:mod:`fakescope.build.generalisation`)
@@ -137,6 +139,25 @@ def _rine_step() -> Step:
 
     return Step("rine", "fit the rine head (intermediate Lite0 features) on the train split", inputs,
                 WEIGHTS_DIR / "rine.json", run)
+
+
+def _zed_step() -> Step:
+    from ..detectors import zed as dz
+    from ..detectors.base import WEIGHTS_DIR
+    from ..io.splits import SPLIT_FILE
+    from . import rine, zed
+
+    def inputs() -> list[Path]:
+        return [SPLIT_FILE, Path(zed.__file__), Path(dz.__file__), Path(rine.__file__)]
+
+    def extra() -> str:
+        return json.dumps(zed.RECIPE, sort_keys=True)
+
+    def run(root: str | None, jobs: int, log: Log) -> None:
+        zed.build_zed(root, jobs=jobs, log=log, inputs_sha256=fingerprint(inputs(), extra()))
+
+    return Step("zed", "train the real-only coding model of the zed detector on train-split real photos", inputs,
+                WEIGHTS_DIR / zed.ZED_JSON, run, extra)
 
 
 def _calibrate_step() -> Step:
@@ -278,12 +299,12 @@ def _attack_models_step() -> Step:
 
 def steps() -> dict[str, Step]:
     """The build steps in order."""
-    return {s.name: s for s in (_splits_step(), _rine_step(), _wild_step(), _calibrate_step(), _cascade_step(),
+    return {s.name: s for s in (_splits_step(), _rine_step(), _zed_step(), _wild_step(), _calibrate_step(), _cascade_step(),
                                 _localizer_step(), _attribution_step(), _video_step(), _generators_step(),
                                 _attack_models_step())}
 
 
-STEPS: tuple[str, ...] = ("splits", "rine", "wild", "calibrate", "cascade", "localizer", "attribution", "video",
+STEPS: tuple[str, ...] = ("splits", "rine", "zed", "wild", "calibrate", "cascade", "localizer", "attribution", "video",
                           "generators", "attack-models")
 
 

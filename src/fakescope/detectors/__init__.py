@@ -39,4 +39,4 @@ def _load_builtin() -> None:
         importlib.import_module(f"{__name__}.{mod}")
 
 
-BUILTIN_MODULES: tuple[str, ...] = ("npr", "spectral", "zoo", "probe", "rine", "rigid", "ensemble")
+BUILTIN_MODULES: tuple[str, ...] = ("npr", "spectral", "zoo", "probe", "rine", "zed", "rigid", "ensemble")

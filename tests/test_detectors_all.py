@@ -35,7 +35,7 @@ def _full_resolution_test_images(n: int) -> tuple[list, list]:
 
 
 #: detectors trained on full-resolution images only (not on CIFAKE's 32-px thumbnails)
-FULL_RESOLUTION_ONLY = {"rine"}
+FULL_RESOLUTION_ONLY = {"rine", "rine-adv"}
 
 
 @pytest.mark.parametrize("name", list_detectors())

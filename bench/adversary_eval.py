@@ -158,7 +158,7 @@ def main() -> int:
         write_docs(a.work, a.docs, a.n)
         return 0
     if a.update_docs and not a.rine_adv:  # from the finished rine-adv report, nothing recomputed
-        update_rine_adv_docs(json.loads((a.work / "rine-adv" / "report.json").read_text()), a.update_docs)
+        update_rine_adv_docs(json.loads((a.work / "rine-adv" / "report.json").read_text()), a.update_docs, a.work)
         return 0
     import torch
 
@@ -171,7 +171,7 @@ def main() -> int:
         r = rine_adv_eval(a.work)
         print(json.dumps(r, indent=2))
         if a.update_docs:
-            update_rine_adv_docs(r, a.update_docs)
+            update_rine_adv_docs(r, a.update_docs, a.work)
         return 0
     for r in runs(a.n):
         if a.only and r["name"] not in a.only.split(","):
@@ -206,7 +206,35 @@ def _rine_adv_summary(r: dict) -> str:
             f"**{'met' if halved and abs(d_auc) <= 0.02 else 'not met'}** (details below).")
 
 
-def _rine_adv_section(r: dict) -> list[str]:
+def _finetune_lines(work: Path) -> list[str]:
+    """The brief probe of bench/rine_adv_finetune.py (block 10 + head, nothing shipped), when it ran."""
+    p = work / "rine-adv" / "finetune.json"
+    if not p.exists():
+        return []
+    f = json.loads(p.read_text())
+    L = ["", "### Probe: adversarial fine-tuning of the last used block (nothing ships)", "",
+         f"`bench/rine_adv_finetune.py`: block 10 of Lite0 (the end of stage 5, the deepest map rine reads) and the "
+         f"head trained on {f['n_train']} train crops (half fakes), {len(f['rounds'])} round(s) of PGD 4/255 (5 steps) "
+         f"+ {f['epochs']} epoch(s) of Adam each; measured on the same test rows, **centre crop only** (one 224 crop, "
+         f"not the detector's four: numbers differ from the table above), {f['n_test_fakes']} fakes and "
+         f"{f['n_test_reals']} reals; white-box PGD 4/255, 10 steps, through each model.", "",
+         "| model | clean AUC | clean TPR@1%FPR | AUC after PGD | TPR@1%FPR after | mean logit drop |",
+         "|---|---|---|---|---|---|"]
+    for n, m in f["models"].items():
+        L.append(f"| {n} | {m['auc_clean']:.3f} | {m['tpr_at_1fpr_clean']:.2f} | {m['auc_after']:.3f} | "
+                 f"{m['tpr_at_1fpr_after']:.2f} | {m['mean_logit_drop']:.2f} |")
+    L += ["", "Training rounds (share of that round's adversarial train crops the model gets wrong, before and after "
+          "its epochs): " + "; ".join(f"round {t['round']}: {t['adv_wrong_before']:.2f} -> {t['adv_wrong_after']:.2f}"
+                                       for t in f["rounds"]) + "."]
+    if all(t["adv_wrong_after"] >= 0.9 for t in f["rounds"]):
+        L += ["", "The fine-tuned model does not even fit its own adversarial train crops: this probe (a few dozen Adam "
+              "steps per round, on CPU under load) is too short to say whether adversarial fine-tuning of the backbone "
+              "could reach the goal; it says only that a brief one does not. A real attempt needs a build step with "
+              "far more steps and crops (hours of CPU, or a GPU)."]
+    return L
+
+
+def _rine_adv_section(r: dict, work: Path | None = None) -> list[str]:
     L = ["", "## Adversarial training: rine vs rine-adv", "",
          f"Data: the frozen split's **test** rows outside CIFAKE ({r['n_fakes']} fakes of the modern set, "
          f"{r['n_reals']} reals: modern-set reals and photo collections), full resolution, rine's domain; never "
@@ -254,11 +282,11 @@ def _rine_adv_section(r: dict) -> list[str]:
                   "that head breaks it again: with the backbone frozen, a 4/255 perturbation moves the pooled "
                   "statistics far enough in some direction whatever the linear head; a head alone cannot be made "
                   "robust here. The next step would be adversarial fine-tuning of the backbone's last used blocks "
-                  "(not done: each round costs PGD through Lite0 for every train crop)."]
-    return L
+                  "(a brief probe below, if it ran; a build step for it is not done)."]
+    return L + (_finetune_lines(work) if work is not None else [])
 
 
-def update_rine_adv_docs(r: dict, path: Path) -> None:
+def update_rine_adv_docs(r: dict, path: Path, work: Path | None = None) -> None:
     """Put the rine-adv summary line and section (the same text :func:`write_docs` writes) into an existing
     attacks.md, replacing the previous ones: a rine-adv rerun need not rerun the whole sweep."""
     lines = path.read_text(encoding="utf-8").split("\n")
@@ -268,7 +296,7 @@ def update_rine_adv_docs(r: dict, path: Path) -> None:
         i = lines.index(head)
         j = next((k for k in range(i + 1, len(lines)) if lines[k].startswith("## ")), len(lines))
         lines = lines[: i - 1] + lines[j - 1 :]
-    sec = _rine_adv_section(r)
+    sec = _rine_adv_section(r, work)
     at = next((k for k, x in enumerate(lines) if x.startswith("## Provenance")), len(lines))
     lines = lines[: at - 1] + sec + lines[at - 1 :]
     path.write_text("\n".join(lines), encoding="utf-8")
@@ -425,7 +453,7 @@ def write_docs(work: Path, out: Path, n: int) -> None:
                          f"{m['clean_auc_purified']:.3f} | {m['clean_auc_cost']:+.3f} |")
     ra = work / "rine-adv" / "report.json"
     if ra.exists():
-        L += _rine_adv_section(json.loads(ra.read_text()))
+        L += _rine_adv_section(json.loads(ra.read_text()), work)
     c = work / "c2pa.json"
     if c.exists():
         cj = json.loads(c.read_text())

@@ -35,7 +35,7 @@ def _full_resolution_test_images(n: int) -> tuple[list, list]:
 
 
 #: detectors trained on full-resolution images only (not on CIFAKE's 32-px thumbnails)
-FULL_RESOLUTION_ONLY = {"rine", "zed"}
+FULL_RESOLUTION_ONLY = {"rine", "zed", "rine-adv"}
 #: detectors measured weak on purpose-built benchmarks and kept out of the default sets: zed, the real-only
 #: coding-cost detector, is near chance by source (docs/benchmarks/zed.md); here it must only lean the right way
 MIN_AUC = {"zed": 0.5}

@@ -130,12 +130,18 @@ def _quantise(x0: np.ndarray, delta: "Any", eps: float | None) -> np.ndarray:
 
 def _gradient_attack(images: np.ndarray, *, eps: float, detector: str, rng: np.random.Generator, norm: str,
                      steps: int, band: str | None = None, cutoff: float = 0.25, batch: int = 32,
-                     alpha: float | None = None, random_start: bool = True) -> np.ndarray:
+                     alpha: float | None = None, random_start: bool = True, twin: Any = None,
+                     sign: np.ndarray | None = None) -> np.ndarray:
+    """``twin``: a differentiable module to attack instead of ``detector``'s twin (the adversarial
+    training of :mod:`fakescope.build.rine_adv` attacks the head being fitted); ``sign``: per image, +1
+    to lower the logit (a fake made to look real, the default) or -1 to raise it (a real made to look
+    fake)."""
     import torch
 
     if eps == 0:
         return images.copy()
-    twin = _twin(detector, images)
+    twin = twin if twin is not None else _twin(detector, images)
+    signs = torch.ones(len(images)) if sign is None else torch.as_tensor(np.asarray(sign, np.float32))
     n, h, w, _ = images.shape
     dim = math.sqrt(h * w * 3)
     radius = eps * dim if norm == "l2" else eps
@@ -170,7 +176,7 @@ def _gradient_attack(images: np.ndarray, *, eps: float, detector: str, rng: np.r
         delta = project(delta)
         for _ in range(steps):
             delta.requires_grad_(True)
-            loss = twin(((x + delta).clamp(0, 1)) * 255.0).sum()
+            loss = (twin(((x + delta).clamp(0, 1)) * 255.0) * signs[i : i + batch]).sum()
             (g,) = torch.autograd.grad(loss, delta)
             with torch.no_grad():
                 if norm == "l2":

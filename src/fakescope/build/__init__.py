@@ -11,6 +11,8 @@ input fingerprint is up to date and skipped (``--force`` reruns it).  Steps so f
                leave-one-source-out (``weights/rine.onnx``, :mod:`fakescope.build.rine`)
 ``zed``        train the real-only lossless-coding model of the ``zed`` detector on the train split's real
                photos (``weights/zed.onnx``, :mod:`fakescope.build.zed`; not in the default sets)
+``rine-adv``   the ``rine-adv`` detector: rine's head adversarially trained against PGD 4/255 through
+               its own graph (``weights/rine-adv.onnx``, :mod:`fakescope.build.rine_adv`; not default)
 ``wild``       score every shipped core detector on every held-out image under each laundering
                condition (``weights/wild.json``): the fusion's "real" rule and the default sets' choice
                (:mod:`fakescope.build.generalisation`)
@@ -106,6 +108,27 @@ def scoring_keys(names: Sequence[str]) -> str:
     from ..detectors.base import load_card
 
     return json.dumps({n: load_card(n).scoring_key() for n in names}, sort_keys=True)
+
+
+def _rine_adv_step() -> Step:
+    from ..io.splits import SPLIT_FILE
+    from ..attacks import __file__ as attacks_file
+    from ..backbones import efficientnet_lite0_path
+    from ..detectors.base import WEIGHTS_DIR
+    from . import rine, rine_adv
+
+    def inputs() -> list[Path]:
+        return [SPLIT_FILE, Path(rine_adv.__file__), Path(rine.__file__), Path(attacks_file),
+                WEIGHTS_DIR / "rine.json", efficientnet_lite0_path()]
+
+    def extra() -> str:
+        return json.dumps(rine_adv.RECIPE, sort_keys=True)
+
+    def run(root: str | None, jobs: int, log: Log) -> None:
+        rine_adv.build_rine_adv(root, jobs=jobs, log=log, inputs_sha256=fingerprint(inputs(), extra()))
+
+    return Step("rine-adv", "adversarially train rine's head (PGD 4/255 through its graph): detector rine-adv",
+                inputs, WEIGHTS_DIR / "rine-adv.json", run, extra)
 
 
 def _wild_step() -> Step:
@@ -299,13 +322,13 @@ def _attack_models_step() -> Step:
 
 def steps() -> dict[str, Step]:
     """The build steps in order."""
-    return {s.name: s for s in (_splits_step(), _rine_step(), _zed_step(), _wild_step(), _calibrate_step(), _cascade_step(),
-                                _localizer_step(), _attribution_step(), _video_step(), _generators_step(),
-                                _attack_models_step())}
+    return {s.name: s for s in (_splits_step(), _rine_step(), _zed_step(), _rine_adv_step(), _wild_step(),
+                                _calibrate_step(), _cascade_step(), _localizer_step(), _attribution_step(),
+                                _video_step(), _generators_step(), _attack_models_step())}
 
 
-STEPS: tuple[str, ...] = ("splits", "rine", "zed", "wild", "calibrate", "cascade", "localizer", "attribution", "video",
-                          "generators", "attack-models")
+STEPS: tuple[str, ...] = ("splits", "rine", "zed", "rine-adv", "wild", "calibrate", "cascade", "localizer",
+                          "attribution", "video", "generators", "attack-models")
 
 
 def run_steps(names: Sequence[str], *, root: str | None = None, jobs: int = 2, force: bool = False,

@@ -59,6 +59,8 @@ class RineDetector(Detector):
     min_side = 16
 
     def __init__(self, card: DetectorCard, *, threads: int = 1) -> None:
+        if card.name == "rine-adv":  # the adversarially trained head (not in the default set)
+            self.name = "rine-adv"
         self.stages = tuple(int(s) for s in card.extra.get("stages", STAGES))
         self.max_crops = int(card.extra.get("max_crops", MAX_CROPS))
         path = card.verify()
@@ -114,3 +116,10 @@ def crop_features(model: OnnxModel, images: Sequence[np.ndarray], *, max_crops: 
 @DETECTORS.register("rine")
 def _create(**kw: Any) -> Detector:
     return RineDetector(load_card("rine", kw.pop("card_path", None)), **kw)
+
+
+@DETECTORS.register("rine-adv")
+def _create_adv(**kw: Any) -> Detector:
+    """``rine`` with a head adversarially trained against PGD through the same graph (``fakescope build
+    rine-adv``, :mod:`fakescope.build.rine_adv`); not part of the default fusion."""
+    return RineDetector(load_card("rine-adv", kw.pop("card_path", None)), **kw)

@@ -80,7 +80,7 @@ def sample_batch(reals: Sequence[np.ndarray], fakes: Sequence[np.ndarray], kinds
 
     xs, ms = [], []
     for _ in range(n):
-        s = float(rng.uniform(*scale)) if rng.random() < p_resize else 1.0
+        s = float(rng.uniform(*scale)) if p_resize > 0 and rng.random() < p_resize else 1.0
         big = max(size, int(round(size / s)))
         base = _crop(reals[int(rng.integers(len(reals)))], big, rng)
         if rng.random() < p_clean:

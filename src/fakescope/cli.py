@@ -744,11 +744,12 @@ def _cmd_localize(args: argparse.Namespace) -> int:
 
         if not scored:
             raise UsageError(f"no image has a mask in {args.masks} (expected <stem>.png or <stem>_mask.png)")
-        res = score_against_masks([a for a, _ in scored], [b for _, b in scored], threshold=loc.threshold)
-        res.update(method=args.method, threshold=loc.threshold, without_mask=no_mask)
+        thr = loc.threshold_for(args.method)
+        res = score_against_masks([a for a, _ in scored], [b for _, b in scored], threshold=thr)
+        res.update(method=args.method, threshold=thr, without_mask=no_mask)
         (args.out / "metrics.json").write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
         print(f"{res['images']} image(s) with masks: pixel AUC {res['pixel_auc']:.3f}, F1 {res['f1']:.3f}, IoU "
-              f"{res['iou']:.3f} at {loc.threshold} (best F1 {res['best_f1']:.3f}); {100 * res['marked_outside']:.1f}% "
+              f"{res['iou']:.3f} at {thr} (best F1 {res['best_f1']:.3f}); {100 * res['marked_outside']:.1f}% "
               f"of unedited pixels marked -> {args.out / 'metrics.json'}", file=sys.stderr)
     return EXIT_SOME_FAILED if failed else EXIT_OK
 

@@ -791,7 +791,47 @@ class Fuser:
 
     def decide(self, evidence: Sequence[Evidence], raw: Mapping[str, float] | None = None, *,
                min_side: int | None = None, first_stage: bool = False, compression: str | None = None) -> Decision:
-        """Turn all evidence for one image into a decision with its reasons.
+        """Turn all evidence for one image into a decision with its reasons, and say what would change it:
+        the decision without the weightiest item (:meth:`top_item`), computed by deciding again without
+        it (so the sentence is true by construction; tests/test_explanation.py checks it)."""
+        d = self._decide(evidence, raw, min_side=min_side, first_stage=first_stage, compression=compression)
+        top = None if first_stage else self.top_item(evidence, raw, min_side=min_side)
+        if top is None:
+            return d
+        alt = self.decide_without(top, evidence, raw, min_side=min_side, compression=compression)
+        what = f"{top.source}'s {'provenance' if top.weight == 'strong' else 'score'}"
+        if alt.label == d.label:
+            tail = (f" What would change it: the label rests on more than one item: without {what} (the weightiest "
+                    f"evidence) it would stay {alt.label} (p_fake {alt.p_fake:.2f}).")
+        else:
+            tail = (f" What would change it: without {what} (the weightiest evidence) the label would be "
+                    f"{alt.label} (p_fake {alt.p_fake:.2f}).")
+        return replace(d, explanation=(d.explanation or "").rstrip() + tail)
+
+    def top_item(self, evidence: Sequence[Evidence], raw: Mapping[str, float] | None = None, *,
+                 min_side: int | None = None) -> Evidence | None:
+        """The weightiest evidence item: the provenance item that decides (strong evidence), else the pixel
+        detector with a usable score farthest from 0.5; None when there is neither."""
+        strong = [e for e in evidence if e.weight == "strong"]
+        if strong:
+            return max(strong, key=lambda e: (abs(e.score - 0.5), not _self_declared(e)))
+        raw = raw or {}
+        wanted = self.detectors_for(min_side)
+        dets = [e for e in evidence if e.kind == "detector" and e.weight == "pixel" and e.source in wanted
+                and e.source in raw and math.isfinite(raw[e.source])]
+        return max(dets, key=lambda e: abs(e.score - 0.5)) if dets else None
+
+    def decide_without(self, item: Evidence, evidence: Sequence[Evidence], raw: Mapping[str, float] | None = None, *,
+                       min_side: int | None = None, compression: str | None = None) -> Decision:
+        """The decision with ``item`` (and, for a detector, its raw score) removed, without the
+        counterfactual sentence."""
+        rest = [e for e in evidence if e is not item]
+        raw2 = {k: v for k, v in (raw or {}).items() if not (item.kind == "detector" and k == item.source)}
+        return self._decide(rest, raw2, min_side=min_side, compression=compression)
+
+    def _decide(self, evidence: Sequence[Evidence], raw: Mapping[str, float] | None = None, *,
+                min_side: int | None = None, first_stage: bool = False, compression: str | None = None) -> Decision:
+        """The decision and its explanation (see :meth:`decide`).
 
         ``min_side`` (the image's smaller side) picks the calibration regime: thumbnails
         (<= 64 px) and full-resolution images are calibrated and thresholded separately.

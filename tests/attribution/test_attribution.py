@@ -166,8 +166,14 @@ def test_build_step_on_tiny_data(tmp_path: Path):
     recs.append(SimpleNamespace(label=1, group="unseen:Kandinsky 3", split="test", source="modern", path="k.png",
                                 key="k", origin="k"))
     feats.append(rng.normal(0, 3, 512) + rng.normal(0, 1, (5, 512)))
-    card = build_attribution(out_dir=tmp_path, records=recs, features=np.stack(feats), report=tmp_path / "a.md")
+    card = build_attribution(out_dir=tmp_path, records=recs, features=np.stack(feats), report=tmp_path / "a.md",
+                             grid={"power": [1.0], "shrinkage": [0.3, 0.8], "dim": [16]})
     m = card["metrics"]
+    # the knobs, temperature and threshold were chosen on train rows: the grid's table is in the card
+    assert [r["knobs"]["shrinkage"] for r in m["selection"]["table"]] == [0.3, 0.8]
+    assert card["extra"]["knobs"] == m["selection"]["chosen"]["knobs"]
+    assert m["threshold"] == m["selection"]["chosen"]["threshold"]
+    assert m["selection"]["chosen"]["top1"] >= 0.9
     assert m["closed_set"]["stored"]["top1"] >= 0.9
     assert set(m["open_set"]["folds"]) == {"sdxl", "kolors", "biggan", "hunyuan-dit"}
     assert "kandinsky-3" in m["never_seen"]["generators"]

@@ -26,21 +26,28 @@ import numpy as np
 
 from .families import FAMILIES
 
-__all__ = ["Space", "ClassMeans", "AttributionResult", "fit_space", "class_means", "distances", "attribute_z",
+__all__ = ["signed_power", "Space", "ClassMeans", "AttributionResult", "fit_space", "class_means", "distances", "attribute_z",
            "fit_temperature"]
 
 REAL = "real"
 
 
+def signed_power(x: np.ndarray, power: float) -> np.ndarray:
+    """``sign(x) |x|^power`` (``power`` 1: ``x`` itself): compresses the features' heavy tails."""
+    x = np.asarray(x, np.float64)
+    return x if power == 1.0 else np.sign(x) * np.abs(x) ** power
+
+
 @dataclass(frozen=True)
 class Space:
-    """The whitening: ``z = (x - mean) @ w``."""
+    """The whitening: ``z = (signed_power(x, power) - mean) @ w``."""
 
     mean: np.ndarray
     w: np.ndarray
+    power: float = 1.0
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        return (np.asarray(x, np.float64) - self.mean) @ self.w
+        return (signed_power(x, self.power) - self.mean) @ self.w
 
     @property
     def dim(self) -> int:
@@ -93,11 +100,13 @@ class AttributionResult:
                 "top": [[n, round(float(p), 4)] for n, p in self.top]}
 
 
-def fit_space(x: np.ndarray, classes: Sequence[str], *, shrinkage: float, dim: int | None = None) -> Space:
-    """The whitening of the features ``x`` (rows) given their classes: centre on the grand mean, shrink the
-    pooled within-class covariance ``S`` towards ``tr(S)/d * I`` by ``shrinkage``, whiten by its inverse
-    square root (keeping its ``dim`` largest-variance directions when given)."""
-    x = np.asarray(x, np.float64)
+def fit_space(x: np.ndarray, classes: Sequence[str], *, shrinkage: float, dim: int | None = None,
+              power: float = 1.0) -> Space:
+    """The whitening of the features ``x`` (rows) given their classes: :func:`signed_power` of them, centred
+    on the grand mean, the pooled within-class covariance ``S`` shrunk towards ``tr(S)/d * I`` by
+    ``shrinkage``, whitened by its inverse square root (keeping its ``dim`` largest-variance directions when
+    given)."""
+    x = signed_power(x, power)
     mean = x.mean(axis=0)
     cls = np.asarray(classes)
     xc = np.empty_like(x)
@@ -109,7 +118,7 @@ def fit_space(x: np.ndarray, classes: Sequence[str], *, shrinkage: float, dim: i
     vals, vecs = np.linalg.eigh(s)
     order = np.argsort(vals)[::-1][: dim or len(vals)]
     w = vecs[:, order] / np.sqrt(np.maximum(vals[order], 1e-12))
-    return Space(mean, w)
+    return Space(mean, w, float(power))
 
 
 def class_means(z: np.ndarray, classes: Sequence[str], families: Mapping[str, str]) -> ClassMeans:
@@ -196,15 +205,15 @@ def attribute_z(z: np.ndarray, means: ClassMeans, *, threshold: float, temperatu
 
 def save_arrays(path: str | Path, space: Space, means: ClassMeans, **scalars: float) -> None:
     """Write the space and the class means to an ``.npz`` (no pickles)."""
-    np.savez(path, mean=space.mean, w=space.w, names=np.array(means.names), families=np.array(means.families),
+    np.savez(path, mean=space.mean, w=space.w, power=np.float64(space.power), names=np.array(means.names), families=np.array(means.families),
              means=means.means, counts=np.array(means.counts, np.int64),
              **{k: np.float64(v) for k, v in scalars.items()})
 
 
 def load_arrays(path: str | Path) -> tuple[Space, ClassMeans, dict[str, float]]:
     with np.load(path, allow_pickle=False) as z:
-        space = Space(z["mean"], z["w"])
+        space = Space(z["mean"], z["w"], float(z["power"]) if "power" in z.files else 1.0)
         means = ClassMeans(tuple(str(s) for s in z["names"]), tuple(str(s) for s in z["families"]), z["means"],
                            tuple(int(c) for c in z["counts"]))
-        scalars = {k: float(z[k]) for k in z.files if z[k].ndim == 0 and k not in ("names", "families")}
+        scalars = {k: float(z[k]) for k in z.files if z[k].ndim == 0 and k not in ("names", "families", "power")}
     return space, means, scalars

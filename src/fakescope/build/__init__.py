@@ -243,12 +243,12 @@ def _attribution_step() -> Step:
 def _localizer_step() -> Step:
     from ..detectors.base import WEIGHTS_DIR
     from ..io.splits import SPLIT_FILE
-    from ..localization import synth
+    from ..localization import evaluate, synth
     from ..training import localizer as t
     from . import localizer as b
 
     def inputs() -> list[Path]:
-        return [SPLIT_FILE, Path(b.__file__), Path(t.__file__), Path(synth.__file__)]
+        return [SPLIT_FILE, Path(b.__file__), Path(t.__file__), Path(synth.__file__), Path(evaluate.__file__)]
 
     def extra() -> str:
         return scoring_keys(["rine"])  # the coarse map fused with the network's, measured here

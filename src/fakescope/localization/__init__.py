@@ -4,7 +4,9 @@ Two methods, fused: the ``localizer`` network (a small U-Net trained on syntheti
 ``weights/localizer.onnx``, made by ``fakescope build localizer``), and a coarse map from the ``rine``
 detector's calibrated probability on 224-px crops of a sliding grid (stride 112): a region made by a
 generator scores higher where the crops cover it.  The fused map is
-``w_unet * unet + w_rine * rine`` with the weights of the card.
+``sigmoid(a logit(unet) + b logit(rine) + c)`` with the weights of the card (fitted on the calibration
+split's photos, :func:`fakescope.localization.evaluate.fit_fusion`); each method has its own fixed
+threshold (the card's ``thresholds``).
 
 >>> import numpy as np
 >>> loc = Localizer(rine=False)
@@ -22,7 +24,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..types import Evidence
-from .synth import KINDS, make_partial
+from .evaluate import DEFAULT_FUSION, fuse, pixel_metrics
+from .synth import KINDS, make_partial, shrink
 
 __all__ = ["Localizer", "localize", "find_mask", "score_against_masks", "describe_regions", "write_map", "map_path", "KINDS", "make_partial"]
 
@@ -126,27 +129,34 @@ class Localizer:
                  threads: int = 1) -> None:
         from ..detectors.base import OnnxModel, load_card
 
-        self.fusion = {"unet": 0.75, "rine": 0.25}
+        self.use_rine = rine
+        self.fusion = dict(DEFAULT_FUSION)
+        self.thresholds: dict[str, float] = {}
         self.threshold = 0.5
         if onnx_path is None:
             self.card = load_card("localizer", card_path)
             onnx_path = self.card.verify()
-            self.fusion = dict(self.card.extra.get("fusion", self.fusion))
-            self.threshold = float(self.card.extra.get("threshold", 0.5))
+            self.fusion = {**self.fusion, **self.card.extra.get("fusion", {})}
+            self.thresholds = {k: float(v) for k, v in self.card.extra.get("thresholds", {}).items()}
+            self.threshold = self.threshold_for("fused" if rine else "unet")
             max_side = max_side or int(self.card.extra.get("max_side", 512))
         else:
             self.card = None
         self.max_side = int(max_side or 512)
         self.net = OnnxModel(onnx_path, threads=threads)
-        self.use_rine = rine
         self._rine: Any = None
         self._threads = threads
 
+    def threshold_for(self, method: str) -> float:
+        """The fixed threshold of a method's map (the card's, chosen on the calibration split)."""
+        if method == "fused" and not self.use_rine:
+            method = "unet"
+        default = float(self.card.extra.get("threshold", 0.5)) if self.card is not None else 0.5
+        return float(self.thresholds.get(method, default))
+
     # -- maps ------------------------------------------------------------------------------------
     def _shrunk(self, image: np.ndarray) -> np.ndarray:
-        from ..build.localizer import _shrink
-
-        return _shrink(image, self.max_side)
+        return shrink(image, self.max_side)
 
     def unet_map(self, image: np.ndarray) -> np.ndarray:
         """The network's probability map (float32 0..1) at the image's size."""
@@ -195,8 +205,7 @@ class Localizer:
             return self.rine_map(image)
         if method != "fused":
             raise ValueError(f"unknown method {method!r}; methods: fused, unet, rine")
-        wu, wr = float(self.fusion.get("unet", 0.75)), float(self.fusion.get("rine", 0.25))
-        return ((wu * self.unet_map(image) + wr * self.rine_map(image)) / (wu + wr)).astype(np.float32)
+        return fuse(self.unet_map(image), self.rine_map(image), self.fusion)
 
     def map(self, image: np.ndarray, *, method: str = "fused") -> np.ndarray:
         """The 8-bit map (uint8, the image's size, 255 = manipulated)."""
@@ -260,7 +269,7 @@ def score_against_masks(maps: Sequence[np.ndarray], masks: Sequence[np.ndarray],
     """Pixel metrics of probability maps (0..1, or uint8 0..255) against masks (non-zero = manipulated; resized
     to the map, nearest, when their sizes differ): pooled pixel AUC, F1/IoU at ``threshold`` and at the best
     threshold, the share of pixels marked where the mask is empty (the same functions as the build's
-    benchmark, :func:`fakescope.build.localizer.pixel_metrics`).
+    benchmark, :func:`fakescope.localization.evaluate.pixel_metrics`).
 
     >>> m = np.zeros((8, 8), np.float32); m[:4] = 0.9
     >>> k = np.zeros((8, 8), np.uint8); k[:4] = 1
@@ -268,8 +277,6 @@ def score_against_masks(maps: Sequence[np.ndarray], masks: Sequence[np.ndarray],
     1.0
     """
     from PIL import Image
-
-    from ..build.localizer import pixel_metrics
 
     probs, truths = [], []
     for m, k in zip(maps, masks):

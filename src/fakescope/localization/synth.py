@@ -1,5 +1,5 @@
 """Partial fakes with exact masks, made from real photos: the training and benchmark data of the
-localization network (:mod:`fakescope.build.localizer`).
+localization network (:mod:`fakescope.training.localizer`, :mod:`fakescope.build.localizer`).
 
 A partial fake is a real photo ``base`` with one region changed, and its mask (1 = changed).  Kinds
 (:data:`KINDS`): ``fake-paste`` (the region's content from an AI-generated image), ``splice`` (from another
@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["KINDS", "region_mask", "make_partial", "launder"]
+__all__ = ["KINDS", "region_mask", "make_partial", "launder", "shrink", "shrink_mask"]
 
 KINDS: tuple[str, ...] = ("fake-paste", "splice", "copy-move", "blur", "noise", "resample")
 
@@ -55,6 +55,28 @@ def _resize(image: np.ndarray, h: int, w: int, resample: int | None = None) -> n
 
     im = Image.fromarray(image)
     return np.asarray(im.resize((w, h), Image.Resampling.BICUBIC if resample is None else resample))
+
+
+def _shrunk_size(h: int, w: int, max_side: int) -> tuple[int, int]:
+    s = max_side / max(h, w)
+    return (h, w) if s >= 1 else (max(8, int(round(h * s))), max(8, int(round(w * s))))
+
+
+def shrink(image: np.ndarray, max_side: int) -> np.ndarray:
+    """``image`` with its long side reduced to at most ``max_side`` (bicubic; never enlarged): what the
+    localization network sees."""
+    h, w = image.shape[:2]
+    sh, sw = _shrunk_size(h, w, max_side)
+    return image if (sh, sw) == (h, w) else _resize(image, sh, sw)
+
+
+def shrink_mask(mask: np.ndarray, max_side: int) -> np.ndarray:
+    """A 0/1 mask reduced as :func:`shrink` reduces its image (nearest)."""
+    from PIL import Image
+
+    h, w = mask.shape[:2]
+    sh, sw = _shrunk_size(h, w, max_side)
+    return mask if (sh, sw) == (h, w) else _resize(mask * 255, sh, sw, Image.Resampling.NEAREST) // 255
 
 
 def _fit(donor: np.ndarray, h: int, w: int, rng: np.random.Generator) -> np.ndarray:

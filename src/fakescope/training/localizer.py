@@ -3,7 +3,8 @@
 
 The network maps ``(n, 3, H, W)`` float32 0..255 (H, W multiples of 8) to ``(n, 1, H, W)`` logits of
 "this pixel was changed".  Loss: binary cross-entropy plus soft Dice.  A quarter of the training crops
-are untouched (laundered) photos, so the network learns to leave them blank.
+are untouched photos, so the network learns to leave them blank; every crop is laundered (resize, JPEG)
+as the benchmark's are.
 """
 
 from __future__ import annotations
@@ -67,13 +68,23 @@ def _crop(image: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def sample_batch(reals: Sequence[np.ndarray], fakes: Sequence[np.ndarray], kinds: Sequence[str], n: int, size: int,
-                 rng: np.random.Generator, *, p_clean: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` training crops (``(n, 3, size, size)`` float32 0..255) and masks (``(n, 1, size, size)``)."""
+                 rng: np.random.Generator, *, p_clean: float = 0.25, p_resize: float = 0.5,
+                 scale: tuple[float, float] = (0.5, 1.0)) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` training crops (``(n, 3, size, size)`` float32 0..255) and masks (``(n, 1, size, size)``),
+    laundered as the benchmark's partial fakes are: with probability ``p_resize`` the edit is made on a
+    crop of ``size / s`` px (``s`` drawn from ``scale``) then reduced to ``size`` (bicubic; the mask
+    nearest), then JPEG q60-95 with probability 0.8 (:func:`fakescope.localization.synth.launder`)."""
+    from PIL import Image
+
+    from ..localization.synth import _resize
+
     xs, ms = [], []
     for _ in range(n):
-        base = _crop(reals[int(rng.integers(len(reals)))], size, rng)
+        s = float(rng.uniform(*scale)) if p_resize > 0 and rng.random() < p_resize else 1.0
+        big = max(size, int(round(size / s)))
+        base = _crop(reals[int(rng.integers(len(reals)))], big, rng)
         if rng.random() < p_clean:
-            img, mask = launder(base, np.zeros(base.shape[:2], np.uint8), rng, p_resize=0.0)
+            img, mask = base, np.zeros(base.shape[:2], np.uint8)
         else:
             kind = kinds[int(rng.integers(len(kinds)))]
             donor = None
@@ -81,7 +92,11 @@ def sample_batch(reals: Sequence[np.ndarray], fakes: Sequence[np.ndarray], kinds
                 donor = fakes[int(rng.integers(len(fakes)))]
             elif kind == "splice":
                 donor = reals[int(rng.integers(len(reals)))]
-            img, mask = make_partial(base, donor, kind, rng, area=(0.05, 0.4), p_resize=0.0)
+            img, mask = make_partial(base, donor, kind, rng, area=(0.05, 0.4), launder=False)
+        if big != size:
+            img = _resize(img, size, size)
+            mask = _resize(mask * 255, size, size, Image.Resampling.NEAREST) // 255
+        img, mask = launder(img, mask, rng, p_resize=0.0)
         xs.append(img.transpose(2, 0, 1))
         ms.append(mask[None])
     return np.stack(xs).astype(np.float32), np.stack(ms).astype(np.float32)
@@ -89,7 +104,7 @@ def sample_batch(reals: Sequence[np.ndarray], fakes: Sequence[np.ndarray], kinds
 
 def train_localizer(reals: Sequence[np.ndarray], fakes: Sequence[np.ndarray], kinds: Sequence[str], *, steps: int,
                     batch: int = 12, size: int = 128, width: int = 16, lr: float = 2e-3, seed: int = 0,
-                    log: Callable[[str], None] | None = None) -> tuple[TinyUNet, list[float]]:
+                    p_clean: float = 0.25, p_resize: float = 0.5, log: Callable[[str], None] | None = None) -> tuple[TinyUNet, list[float]]:
     """Train :class:`TinyUNet` for ``steps`` steps (Adam, cosine learning rate); returns it and the losses."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -100,7 +115,7 @@ def train_localizer(reals: Sequence[np.ndarray], fakes: Sequence[np.ndarray], ki
     t0 = time.time()
     net.train()
     for step in range(steps):
-        x, m = sample_batch(reals, fakes, kinds, batch, size, rng)
+        x, m = sample_batch(reals, fakes, kinds, batch, size, rng, p_clean=p_clean, p_resize=p_resize)
         xt, mt = torch.from_numpy(x), torch.from_numpy(m)
         logit = net(xt)
         p = torch.sigmoid(logit)

@@ -519,7 +519,8 @@ def _dist_version(name: str) -> str:
 
 def _cmd_provenance(args: argparse.Namespace) -> int:
     from .errors import DecodeError
-    from .io.decode import load
+    from .io.decode import decode, read_file
+    from .io.video import VideoLimits, sniff_video
     from .provenance import format_report, provenance_report
 
     if args.show_version:
@@ -533,12 +534,13 @@ def _cmd_provenance(args: argparse.Namespace) -> int:
         if not path.exists():
             raise UsageError(f"no such file: {path}")
         try:
-            if _is_video_file(os.fspath(path)):  # a video: its container (C2PA in MP4/MOV, encoder tags)
+            data = read_file(path, video_max_bytes=VideoLimits().max_bytes)  # one read: the bytes say what it is
+            if sniff_video(data[:64]) is not None:  # a video: its container (C2PA in MP4/MOV, encoder tags)
                 from .video import provenance_of_file
 
-                rep = provenance_of_file(os.fspath(path), options)
+                rep = provenance_of_file(os.fspath(path), options, data=data)
             else:
-                rep = provenance_report(load(path), options)
+                rep = provenance_report(decode(data, path=os.fsdecode(os.fspath(path))), options)
         except DecodeError as e:
             failed += 1
             reports.append({"path": str(path), "status": "error", "error": str(e)})
@@ -552,12 +554,6 @@ def _cmd_provenance(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(reports if len(reports) != 1 else reports[0], indent=2, default=str))
     return EXIT_SOME_FAILED if failed else EXIT_OK
-
-
-def _is_video_file(path: str) -> bool:
-    from .pipeline import _is_video_file as is_video
-
-    return is_video(path)
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:

@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 from .detectors import Detector, create_detector
 from .errors import DecodeError, FakescopeError
 from .fusion import Fuser
-from .io.decode import DecodeLimits, compression_class, decode, load
+from .io.decode import DecodeLimits, compression_class, decode, read_file
 from .types import Evidence, Sample, Verdict, display_text
 
 if TYPE_CHECKING:
     from .io.sources import InputProblem
+    from .io.video import VideoLimits
     from .provenance import ProvenanceOptions
     from .video import VideoOptions
 
@@ -82,7 +83,7 @@ class Scanner:
             import onnxruntime  # noqa: F401
         except ImportError:  # pragma: no cover - core dependency
             pass
-        from .io import video  # noqa: F401  (every path is sniffed for a video container first)
+        from .io import video  # noqa: F401  (every file's bytes are sniffed for a video container first)
 
         if self.provenance:
             from .provenance import preload
@@ -194,14 +195,23 @@ class Scanner:
         ``scan_path(path)`` gives."""
         t0 = time.perf_counter()
         path = os.fspath(path)
-        if _is_video_file(path):
-            return self._scan_video(path, path, t0)
         try:
-            sample = load(path, limits=self.limits) if data is None else \
-                decode(data, path=os.fsdecode(path), limits=self.limits)
+            if data is None:  # one read; the bytes say whether it is a video (a video's own size limit applies)
+                data = read_file(path, limits=self.limits, video_max_bytes=self.video_limits().max_bytes)
+            if _sniff_video(data[:64]):
+                return self._scan_video(data, os.fsdecode(path), t0)
+            sample = decode(data, path=os.fsdecode(path), limits=self.limits)
         except (DecodeError, OSError) as e:
             return _error(path, e, t0)
         return self._guarded(sample, t0)
+
+    def video_limits(self) -> "VideoLimits":
+        """The limits videos are read and decoded with (``video.limits``, else the defaults)."""
+        if self.video is not None:
+            return self.video.limits
+        from .io.video import VideoLimits
+
+        return VideoLimits()
 
     def scan_input(self, item: "str | InputProblem") -> Verdict:
         """Scan one input of :func:`fakescope.io.sources.iter_inputs`: a file, or a problem met while
@@ -242,15 +252,6 @@ def _sniff_video(head: bytes) -> bool:
     from .io.video import sniff_video
 
     return sniff_video(head) is not None
-
-
-def _is_video_file(path: str) -> bool:
-    """Whether a file's first bytes are a video container (judged from content, not the name)."""
-    try:
-        with open(path, "rb") as f:
-            return _sniff_video(f.read(64))
-    except OSError:
-        return False  # the image path reports the problem
 
 
 def _compression(sample: Sample) -> str:

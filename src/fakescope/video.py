@@ -361,16 +361,17 @@ def container_sample(path: str, sha256: str, data: bytes, info: Any, first: np.n
     return Sample(path=path, sha256=sha256, data=data, image=first, metadata=meta)
 
 
-def provenance_of_file(path: str, options: Any = None) -> dict[str, Any]:
+def provenance_of_file(path: str, options: Any = None, *, data: bytes | None = None) -> dict[str, Any]:
     """``fakescope provenance`` for a video file: :func:`fakescope.provenance.provenance_report` of its container
     (C2PA, generator tags), without the watermark check, plus a ``video`` section (container metadata).
-    Only the container's header is read; no frame is decoded."""
+    Only the container's header is read; no frame is decoded.  ``data``: the file's bytes, already read."""
     from dataclasses import replace
 
     from .io.video import open_video
     from .provenance import ProvenanceOptions, provenance_report
 
-    reader = open_video(path, sampling=Sampling("keyframes"))
+    reader = open_video(path, sampling=Sampling("keyframes")) if data is None else \
+        VideoReader(data, path=path, sampling=Sampling("keyframes"))
     try:
         sample = container_sample(reader.path, reader.sha256, reader.data, reader.info)
     finally:

@@ -106,3 +106,38 @@ def test_rine_build_step_on_tiny_data(shared_data, tmp_path):
     assert [c.to_dict() for _, c in a] == [c.to_dict() for _, c in b]
     assert [n for n, _ in a] == list(R.CHAINS)
     assert np.isfinite(det.raw_scores([img])).all()
+    import onnx
+
+    assert not [n for n in onnx.load(str(tmp_path / "rine.onnx")).graph.node if n.op_type == "Pad"]
+
+
+def test_fold_pads_keeps_the_outputs_and_drops_the_pads(tmp_path):
+    """TensorFlow SAME padding (asymmetric at stride 2) exported as Pad + Conv, folded into Conv pads."""
+    import io
+
+    import onnx
+
+    from fakescope.backbones.efficientnet_lite import SameConv2d
+    from fakescope.build.rine import fold_pads
+    from fakescope.detectors.base import OnnxModel
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(SameConv2d(3, 8, 3, stride=2), torch.nn.ReLU6(),
+                              SameConv2d(8, 8, 5, stride=2, groups=8), SameConv2d(8, 4, 3)).eval()
+    buf = io.BytesIO()
+    with torch.no_grad():
+        torch.onnx.export(net, (torch.zeros(1, 3, 32, 32),), buf, input_names=["image"], output_names=["out"],
+                          dynamic_axes={"image": {0: "n"}, "out": {0: "n"}}, opset_version=17, dynamo=False)
+    raw = buf.getvalue()
+    folded = fold_pads(raw)
+    assert [n for n in onnx.load_from_string(raw).graph.node if n.op_type == "Pad"]
+    g = onnx.load_from_string(folded)
+    assert not [n for n in g.graph.node if n.op_type == "Pad"]
+    pads = [list(a.ints) for n in g.graph.node if n.op_type == "Conv" for a in n.attribute if a.name == "pads"]
+    assert [0, 0, 1, 1] in pads  # stride 2 on an even size: TensorFlow pads only the bottom and right
+    x = np.random.default_rng(0).uniform(0, 255, (3, 3, 32, 32)).astype(np.float32)
+    a, b = tmp_path / "a.onnx", tmp_path / "b.onnx"
+    a.write_bytes(raw)
+    b.write_bytes(folded)
+    assert np.abs(OnnxModel(a)(x) - OnnxModel(b)(x)).max() == 0.0
+    assert np.allclose(OnnxModel(b)(x), net(torch.from_numpy(x)).detach().numpy(), atol=1e-3)

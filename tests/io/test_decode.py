@@ -528,3 +528,28 @@ def test_every_real_file_decodes(data_root):
             load(p)
     print(f"decoded {sum(counts.values())} real files: {dict(sorted(counts.items()))}; "
           f"{len(others)} non-image files rejected")
+
+
+def test_images_and_videos_share_the_file_checks(tmp_path):
+    """io.video reads files through io.decode's one implementation: same errors for the same problems."""
+    from fakescope.io.decode import read_file
+    from fakescope.io.video import VideoLimits, load_video
+
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    big = tmp_path / "big.mp4"
+    big.write_bytes(b"\0" * 1000)
+    cases = [(tmp_path / "gone.mp4", DecodeError, "no such file"), (tmp_path, DecodeError, "is a folder"),
+             (empty, EmptyFileError, "is empty")]
+    for path, err, words in cases:
+        with pytest.raises(err, match=words):
+            read_file(path)
+        with pytest.raises(err, match=words):
+            load_video(path)
+    with pytest.raises(ImageTooLargeError, match=r"DecodeLimits\.max_bytes"):
+        read_file(big, limits=DecodeLimits(max_bytes=100))
+    with pytest.raises(ImageTooLargeError, match=r"VideoLimits\.max_bytes"):
+        load_video(big, limits=VideoLimits(max_bytes=100))
+    # not a video container: the image limit holds even when a video limit is given
+    with pytest.raises(ImageTooLargeError, match=r"DecodeLimits\.max_bytes"):
+        read_file(big, limits=DecodeLimits(max_bytes=100), video_max_bytes=10_000)

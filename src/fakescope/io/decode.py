@@ -83,7 +83,7 @@ try:  # Pillow >= 11.2 ships an AVIF plugin; without it AVIF files are "unsuppor
 except ImportError:  # pragma: no cover - depends on the Pillow build
     pass
 
-__all__ = ["DecodeLimits", "decode", "load", "read_file", "IMAGE_EXTENSIONS", "SUPPORTED_FORMATS", "compression_class", "COMPRESSION_CLASSES"]
+__all__ = ["DecodeLimits", "decode", "load", "read_file", "read_limited", "IMAGE_EXTENSIONS", "SUPPORTED_FORMATS", "compression_class", "COMPRESSION_CLASSES"]
 
 _log = logging.getLogger(__name__)
 
@@ -193,16 +193,37 @@ def load(path: str | os.PathLike[str] | os.PathLike[bytes] | bytes, *,
 
 
 def read_file(path: str | os.PathLike[str] | os.PathLike[bytes] | bytes, *,
-              limits: DecodeLimits = DecodeLimits()) -> bytes:
+              limits: DecodeLimits = DecodeLimits(), video_max_bytes: int | None = None) -> bytes:
     """Read an image file's bytes with :func:`load`'s checks and errors, without decoding them.
 
     ``decode(read_file(p), path=os.fsdecode(p))`` is ``load(p)``: the Ray engine's driver reads the
     files this way and ships the bytes to the workers, which need no access to the files.
 
+    ``video_max_bytes``: the file may also be a video (the scan reads every input once and sniffs
+    the bytes): a file over ``limits.max_bytes`` whose first bytes are a video container
+    (:func:`fakescope.io.video.sniff_video`) is read up to this limit instead (``VideoLimits.max_bytes``).
+
     Raises
     ------
     DecodeError
         As :func:`load`, for everything met before decoding.
+    """
+    return read_limited(path, limits.max_bytes, limit_name="DecodeLimits.max_bytes", video_max_bytes=video_max_bytes)
+
+
+def read_limited(path: str | os.PathLike[str] | os.PathLike[bytes] | bytes, max_bytes: int, *,
+                 limit_name: str, what: str = "an image", video_max_bytes: int | None = None) -> bytes:
+    """A file's bytes with the checks every reader of media files makes (the one implementation, for
+    images and videos): it must exist and be a regular file, not empty, and at most ``max_bytes``
+    (checked on its size before a byte is read; the read stops one byte past the limit, so a file
+    that grows, or a device, cannot make it read more).  ``limit_name`` names the limit in the message;
+    ``what`` ("an image", "a video") the kind of file expected; ``video_max_bytes``: see :func:`read_file`.
+
+    Raises
+    ------
+    DecodeError
+        Missing, a folder, not a regular file, unreadable (OS error chained); :class:`EmptyFileError`,
+        :class:`ImageTooLargeError` subclasses of it.
     """
     name = os.fsdecode(os.fspath(path))
     try:
@@ -212,19 +233,30 @@ def read_file(path: str | os.PathLike[str] | os.PathLike[bytes] | bytes, *,
     except OSError as e:
         raise DecodeError(f"{name}: cannot read the file: {e.strerror or e}") from e
     if stat.S_ISDIR(st.st_mode):
-        raise DecodeError(f"{name}: is a folder, not an image file")
+        raise DecodeError(f"{name}: is a folder, not {what} file")
     if not stat.S_ISREG(st.st_mode):
         raise DecodeError(f"{name}: is not a regular file (a pipe, socket or device), not reading it")
     if st.st_size == 0:
         raise EmptyFileError(f"{name}: the file is empty (0 bytes)")
-    if st.st_size > limits.max_bytes:
-        raise ImageTooLargeError(_too_many_bytes(name, st.st_size, limits))
+    limit = max_bytes
     try:
         with open(path, "rb") as f:
-            data = f.read(limits.max_bytes + 1)
+            if st.st_size > max_bytes:
+                head = f.read(64) if video_max_bytes is not None else b""
+                if head and st.st_size <= video_max_bytes and _sniff_video(head):
+                    limit = video_max_bytes  # type: ignore[assignment]
+                else:
+                    raise ImageTooLargeError(_too_many_bytes(name, st.st_size, max_bytes, limit_name))
+                return head + f.read(limit + 1 - len(head))
+            return f.read(limit + 1)
     except OSError as e:
         raise DecodeError(f"{name}: cannot read the file: {e.strerror or e}") from e
-    return data
+
+
+def _sniff_video(head: bytes) -> bool:
+    from .video import sniff_video
+
+    return sniff_video(head) is not None
 
 
 def decode(data: bytes, *, path: str = "<bytes>", limits: DecodeLimits = DecodeLimits()) -> Sample:
@@ -279,7 +311,7 @@ def decode(data: bytes, *, path: str = "<bytes>", limits: DecodeLimits = DecodeL
     if size == 0:
         raise EmptyFileError(f"{path}: the file is empty (0 bytes)")
     if size > limits.max_bytes:
-        raise ImageTooLargeError(_too_many_bytes(path, size, limits))
+        raise ImageTooLargeError(_too_many_bytes(path, size, limits.max_bytes))
     if not isinstance(data, bytes):
         data = memoryview(data).tobytes()
 
@@ -806,9 +838,8 @@ def _boxes_end_early(data: bytes) -> bool:
     return False
 
 
-def _too_many_bytes(path: str, size: int, limits: DecodeLimits) -> str:
-    return (f"{path}: the file is {size:,} bytes, over the limit of {limits.max_bytes:,} bytes "
-            "(DecodeLimits.max_bytes); not reading it")
+def _too_many_bytes(path: str, size: int, max_bytes: int, limit_name: str = "DecodeLimits.max_bytes") -> str:
+    return f"{path}: the file is {size:,} bytes, over the limit of {max_bytes:,} bytes ({limit_name}); not reading it"
 
 
 #: compression classes of :func:`compression_class`

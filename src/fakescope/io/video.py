@@ -33,7 +33,6 @@ import hashlib
 import io
 import math
 import os
-import stat
 import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Literal
@@ -415,25 +414,10 @@ def open_video(path: str | os.PathLike[str], *, limits: VideoLimits = VideoLimit
 
 
 def _read(path: str | os.PathLike[str], limits: VideoLimits) -> bytes:
-    name = os.fsdecode(os.fspath(path))
-    try:
-        st = os.stat(path)
-    except FileNotFoundError as e:
-        raise DecodeError(f"{name}: no such file") from e
-    except OSError as e:
-        raise DecodeError(f"{name}: cannot read the file: {e.strerror or e}") from e
-    if not stat.S_ISREG(st.st_mode):
-        raise DecodeError(f"{name}: is not a regular file, not reading it")
-    if st.st_size == 0:
-        raise EmptyFileError(f"{name}: the file is empty (0 bytes)")
-    if st.st_size > limits.max_bytes:
-        raise ImageTooLargeError(f"{name}: the file is {st.st_size:,} bytes, over the limit of "
-                                 f"{limits.max_bytes:,} (VideoLimits.max_bytes)")
-    try:
-        with open(path, "rb") as f:
-            return f.read(limits.max_bytes + 1)
-    except OSError as e:
-        raise DecodeError(f"{name}: cannot read the file: {e.strerror or e}") from e
+    """The file's bytes with the checks of every media read (:func:`fakescope.io.decode.read_limited`)."""
+    from .decode import read_limited
+
+    return read_limited(path, limits.max_bytes, limit_name="VideoLimits.max_bytes", what="a video")
 
 
 def _replace(info: VideoInfo, **kw: Any) -> VideoInfo:

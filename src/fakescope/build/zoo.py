@@ -100,7 +100,7 @@ def build_tilenet(name: str, root: str | os.PathLike[str] | None = None, *, log:
     else:  # the shared data's train rows (all_records) then the aligned fakes: the order the shipped runs saw
         adir.mkdir(parents=True, exist_ok=True)
         (adir / "records.json").write_text(json.dumps([r.__dict__ for r in ae]), encoding="utf-8")
-        data, adir_arg = str(data_root(root)), adir
+        data, adir_arg = ("shared" if root is None else str(root)), adir  # "shared": the call the shipped runs made
     torch.set_num_threads(2)
     res = train(recipe, data, run / "run", aligned_fakes=adir_arg, log=log)
     log(f"{name}: best step {res.best_step}, validation {json.dumps(res.best_metrics)}, {res.seconds:.0f}s")
@@ -112,7 +112,7 @@ def build_tilenet(name: str, root: str | os.PathLike[str] | None = None, *, log:
     seconds = extra.pop("train_seconds", None)  # wall-clock: in metrics.build, not in the scoring key
     card = replace(card, weights=res.onnx_path.name, extra=extra,
                    training_data=card.training_data.replace(str(adir), "the aligned fakes (fakescope.build.aligned)")
-                   .replace(data, "the shared data"))
+                   .replace(str(data_root(root)), "the shared data"))
     card = record_build(card, step=name, recipe={"trainer": recipe.to_dict(), "aligned_fakes": aligned.RECIPE},
                         inputs_sha256=inputs_sha256, best_step=res.best_step, train_seconds=seconds,
                         steps_run=int(res.history[-1]["step"]) if res.history else None,

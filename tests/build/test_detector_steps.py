@@ -37,7 +37,7 @@ def tiny(shared_data, tmp_path_factory):
             pick += _small([r for r in recs if r.source == "modern" and r.split == split and r.label == label
                             and not r.group.startswith("heldout")], n_full)
     ae = aligned.aligned_fakes(shared_data, records=pick, recipe={"steps": 2, "variants": ["nearest"], "max_side": 128},
-                               work=tmp_path_factory.mktemp("aligned"))
+                               work=tmp_path_factory.mktemp("aligned"), threads=1)
     return pick, ae
 
 
@@ -104,7 +104,7 @@ def test_npr_step_tiny(tiny, tmp_path):
 
     recs, ae = tiny
     card = build_npr(log=None, inputs_sha256="abc", out_dir=tmp_path, recipe=_tiny_recipe(),
-                     int8={**INT8, "images": 6}, records=recs, aligned_records=ae)
+                     int8={**INT8, "images": 6}, records=recs, aligned_records=ae, threads=1)
     assert {p.name for p in tmp_path.iterdir()} >= {"npr.onnx", "npr.int8.onnx", "npr.json"}
     saved = DetectorCard(**json.loads((tmp_path / "npr.json").read_text()))
     assert saved.weights == "npr.int8.onnx" and saved.extra["reference_weights"]["file"] == "npr.onnx"
@@ -135,7 +135,7 @@ def test_tilenet_step_tiny(tiny, tmp_path):
 
     recs, ae = tiny
     card = build_tilenet("cnnspot", inputs_sha256="abc", out_dir=tmp_path / "w", overrides=TINY_TRAIN,
-                         records=recs, aligned_records=ae, work=tmp_path / "run")
+                         records=recs, aligned_records=ae, work=tmp_path / "run", threads=1)
     assert card.metrics["build"]["steps_run"] == 2 and card.metrics["inputs_sha256"] == "abc"
     assert "train_seconds" not in card.extra and card.metrics["build"]["train_seconds"] > 0  # clock: not scoring key
     det = TileNetDetector(replace(DetectorCard.load(tmp_path / "w" / "cnnspot.json"),
@@ -148,7 +148,7 @@ def test_npr_thumb_step_tiny(tiny, tmp_path):
 
     recs, _ = tiny
     card = build_npr_thumb(inputs_sha256="abc", out_dir=tmp_path / "w", overrides={**TINY_TRAIN, "batch_crops": 0},
-                           records=recs, work=tmp_path / "run")
+                           records=recs, work=tmp_path / "run", threads=1)
     assert card.name == "npr-thumb" and card.extra["regime"] == "thumbnail" and card.extra["seeds"] == [20261128]
     assert "train_seconds" not in card.extra and card.metrics["build"]["best_steps"] == [2]
     assert (tmp_path / "w" / "npr-thumb.onnx").is_file()

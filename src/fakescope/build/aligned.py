@@ -64,11 +64,12 @@ def cache_root() -> Path:
 
 def aligned_fakes(root: str | os.PathLike[str] | None = None, *, log: Log | None = None,
                   recipe: dict[str, Any] | None = None, records: Sequence[Any] | None = None,
-                  work: str | os.PathLike[str] | None = None) -> list[Any]:
+                  work: str | os.PathLike[str] | None = None, threads: int = 2) -> list[Any]:
     """The auto-encoder reconstructions (records with source ``"ae"``), built on first use.
 
-    ``records`` (default: the frozen split's records) and ``work`` (default: a folder under
-    :func:`cache_root` named by the fingerprint) exist for tests on tiny data.
+    ``records`` (default: the frozen split's records), ``work`` (default: a folder under
+    :func:`cache_root` named by the fingerprint) and ``threads`` (torch threads: the shipped
+    reconstructions were made with two, and the float results depend on it) exist for tests on tiny data.
     """
     import torch
 
@@ -90,7 +91,7 @@ def aligned_fakes(root: str | os.PathLike[str] | None = None, *, log: Log | None
             if log:
                 log(f"aligned fakes: {len(out)} reconstructions from {work}")
             return out
-    torch.set_num_threads(2)  # the shipped reconstructions were made with two threads
+    torch.set_num_threads(threads)
     rng = streams(int(rec["seed"]))[0]
     train_src = [r for r in recs if r.split == "train" and r.label == 0 and r.source in ("photos", "modern")]
     imgs = [load_rgb(r.path) for r in train_src]

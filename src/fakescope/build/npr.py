@@ -72,10 +72,11 @@ def _int8_batches(records: Sequence[Any], int8: dict[str, Any]) -> list[np.ndarr
 
 def build_npr(root: str | os.PathLike[str] | None = None, *, log: Log | None = None, inputs_sha256: str = "",
               out_dir: str | os.PathLike[str] | None = None, recipe: Recipe = RECIPE, int8: dict[str, Any] = INT8,
-              records: Sequence[Any] | None = None, aligned_records: Sequence[Any] | None = None) -> Any:
+              records: Sequence[Any] | None = None, aligned_records: Sequence[Any] | None = None,
+              threads: int = 2) -> Any:
     """Train, export, quantize and calibrate npr into ``out_dir`` (default the package's ``weights/``);
-    returns the card.  ``records``/``aligned_records`` (default: the frozen split and :func:`.aligned.aligned_fakes`)
-    and a small ``recipe`` exist for tests on tiny data."""
+    returns the card.  ``records``/``aligned_records`` (default: the frozen split and :func:`.aligned.aligned_fakes`),
+    a small ``recipe`` and ``threads`` (torch threads; the shipped weights used two) exist for tests on tiny data."""
     import torch
 
     from ..detectors.base import WEIGHTS_DIR, sha256_file
@@ -93,7 +94,7 @@ def build_npr(root: str | os.PathLike[str] | None = None, *, log: Log | None = N
     out.mkdir(parents=True, exist_ok=True)
     recs = list(records) if records is not None else all_records(root)
     ae = list(aligned_records) if aligned_records is not None else aligned.aligned_fakes(root, log=log)
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads)
     data = load_train_data([r for r in recs + ae if r.split == "train"], log=log)
     model = train_npr(data, recipe.npr, rng=aligned.streams(recipe.seed)[1], log=log)
     seconds = time.perf_counter() - t0

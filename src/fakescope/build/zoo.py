@@ -75,10 +75,12 @@ def _run_dir(name: str, work: str | os.PathLike[str] | None, inputs_sha256: str)
 def build_tilenet(name: str, root: str | os.PathLike[str] | None = None, *, log: Log | None = None,
                   inputs_sha256: str = "", out_dir: str | os.PathLike[str] | None = None,
                   overrides: dict[str, Any] | None = None, records: Sequence[Any] | None = None,
-                  aligned_records: Sequence[Any] | None = None, work: str | os.PathLike[str] | None = None) -> Any:
+                  aligned_records: Sequence[Any] | None = None, work: str | os.PathLike[str] | None = None,
+                  threads: int = 2) -> Any:
     """Train ``name`` (safe, cnnspot or patchcraft) and install it into ``out_dir`` (default the package's
     ``weights/``); returns the card.  ``records`` (written as a manifest), ``aligned_records``,
-    ``overrides`` (recipe settings) and ``work`` exist for tests on tiny data."""
+    ``overrides`` (recipe settings), ``work`` and ``threads`` (torch threads; the shipped runs used two)
+    exist for tests on tiny data."""
     import json
 
     import torch
@@ -101,7 +103,7 @@ def build_tilenet(name: str, root: str | os.PathLike[str] | None = None, *, log:
         adir.mkdir(parents=True, exist_ok=True)
         (adir / "records.json").write_text(json.dumps([r.__dict__ for r in ae]), encoding="utf-8")
         data, adir_arg = ("shared" if root is None else str(root)), adir  # "shared": the call the shipped runs made
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads)
     res = train(recipe, data, run / "run", aligned_fakes=adir_arg, log=log)
     log(f"{name}: best step {res.best_step}, validation {json.dumps(res.best_metrics)}, {res.seconds:.0f}s")
     out = Path(out_dir) if out_dir is not None else WEIGHTS_DIR
@@ -124,7 +126,7 @@ def build_tilenet(name: str, root: str | os.PathLike[str] | None = None, *, log:
 def build_npr_thumb(root: str | os.PathLike[str] | None = None, *, log: Log | None = None, inputs_sha256: str = "",
                     out_dir: str | os.PathLike[str] | None = None, overrides: dict[str, Any] | None = None,
                     seeds: int = THUMB_SEEDS, records: Sequence[Any] | None = None,
-                    work: str | os.PathLike[str] | None = None) -> Any:
+                    work: str | os.PathLike[str] | None = None, threads: int = 2) -> Any:
     """Train npr-thumb (``seeds`` networks, averaged) and install it; returns the card."""
     import torch
 
@@ -142,7 +144,7 @@ def build_npr_thumb(root: str | os.PathLike[str] | None = None, *, log: Log | No
     recs = list(records) if records is not None else all_records(root)
     manifest = write_manifest(run / "cifake.csv", [r for r in recs if r.source == "cifake"
                                                    and r.split in ("train", "calibration")])
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads)
     runs = []
     for i in range(seeds):
         recipe = replace(base, seed=base.seed + i)

@@ -7,12 +7,6 @@ the build's one scoring loop (:func:`fakescope.build.generalisation.score_wild`:
 each detector's own input policy).  The fusion (:class:`fakescope.fusion.Fuser`) fits its stackers
 on these rows, so any subset of detectors can be fused.
 
-The ``ensemble`` detector's stacker (``weights/ensemble.json``) is fitted here on the same rows
-(:func:`fakescope.training.calibrate.fit_ensemble_card` over :data:`ENSEMBLE_MEMBERS`: one stacker per
-regime; at full resolution the combination with the best leave-one-generator-out AUC); its column of
-the file is that stacker applied to its members' scores, exactly what the detector computes, so the
-ensemble is never scored (nor an input of this step).
-
 The default sets a plain scan fuses, one per regime (thumbnails ≤ 64 px, full resolution), are
 chosen on the sources no detector trained on (``weights/wild.json``: the test split and the wild
 sources, as stored and laundered), never on the calibration split: for every candidate set of the
@@ -25,6 +19,12 @@ Full resolution fuses at least two families and takes the cheapest set (millisec
 per-source AUCs over the square root of their number).  Because the sets are chosen on these
 sources, :func:`nested_loso` also reports what the rule gives a source it did not see: each
 source's AUC under the set chosen on all the other sources.
+
+The ``ensemble`` detector's stacker (``weights/ensemble.json``) is fitted here on the same rows
+(:func:`fakescope.training.calibrate.fit_ensemble_card` over :data:`ENSEMBLE_MEMBERS`: one stacker per
+regime; at full resolution the combination with the best leave-one-generator-out AUC); its column of
+the file is that stacker applied to its members' scores, exactly what the detector computes, so the
+ensemble is never scored (nor an input of this step).
 """
 
 from __future__ import annotations

@@ -167,11 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     info = {}
     for n, d in dets.items():
         c = d.card
-        secs = c.extra.get("train_seconds")
-        if n in ("npr", "spectral"):  # trained together by bench/train_defaults.py
-            rep = WORK / "train" / "train_report.json"
-            if rep.exists():
-                secs = json.loads(rep.read_text()).get("timings_s", {}).get(f"{n}_train")
+        # wall-clock training time: the build step's record, else the card's (weights made before the build)
+        secs = c.metrics.get("build", {}).get("train_seconds") or c.extra.get("train_seconds")
         info[n] = {"parameters": c.parameters, "train_seconds": secs, "summary": c.summary, "paper": c.paper,
                    "input_policy": c.input_policy}
 
@@ -229,8 +226,8 @@ def markdown(out: dict, rows: dict) -> str:
          f"{out['n_test']} test images). Split: {out['split']}", "",
          "Default fusion (what `fakescope scan` fuses) = logistic stacking of "
          f"{', '.join(out['default_fusion']['full'])} for full-resolution images and of "
-         f"{', '.join(out['default_fusion']['thumbnail'])} for thumbnails (<= 64 px), chosen by cross-validation "
-         "inside the calibration split (bench/calibrate_zoo.py).", "",
+         f"{', '.join(out['default_fusion']['thumbnail'])} for thumbnails (<= 64 px), chosen "
+         "on held-out sources (`fakescope build calibrate`).", "",
          ENSEMBLE_CAVEAT, "",
          "## Summary", "",
          "| detector | CIFAKE AUC | modern seen AUC | never-seen AUC | all full-res AUC | full-res AP | full-res "

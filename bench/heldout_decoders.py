@@ -8,8 +8,8 @@ whose reconstructions the detectors learned from, on the same train-split real p
 reconstruct the calibration- and test-split photos and modern reals into
 ``bench/_work/heldout`` (``records.json``).  No training recipe reads them.
 
-bench/calibrate_zoo.py adds the calibration part to the calibration split (each decoder its
-own fake group, so leave-one-group-out and the per-group CV scores see three generators that
+The old calibration script (bench/calibrate_zoo.py, removed) added the calibration part to the
+calibration split (each decoder its own fake group, so leave-one-group-out and the per-group CV scores see three generators that
 no member was trained on); bench/quality.py and bench/detectors.py report the test part.
 """
 

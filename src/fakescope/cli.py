@@ -157,8 +157,10 @@ def _build_parser() -> argparse.ArgumentParser:
     tprog.add_argument("--no-progress", dest="progress", action="store_false")
 
     bd = sub.add_parser("build", help="the model build: run its steps (splits, wild) or all; up-to-date steps are skipped")
-    bd.add_argument("steps", nargs="+", metavar="STEP", help="splits, rine, wild, calibrate, cascade, localizer, "
-                    "attribution, video, generators, attack-models, or all")
+    bd.add_argument("steps", nargs="*", metavar="STEP", help="splits, rine, npr, spectral, safe, cnnspot, patchcraft, "
+                    "npr-thumb, probe, wild, calibrate, cascade, localizer, attribution, video, generators, "
+                    "attack-models, or all (see --list)")
+    bd.add_argument("--list", action="store_true", help="list the steps in build order and whether each is up to date")
     bd.add_argument("--data", type=Path, default=None, help="the shared data folder (default: $FAKESCOPE_DATA, "
                                                             "else ../shared/data beside the checkout)")
     bd.add_argument("-j", "--jobs", type=int, default=2, help="worker processes for scoring (default 2)")
@@ -636,6 +638,15 @@ def _cmd_build(args: argparse.Namespace) -> int:
         print(f"split manifest: {len(report['missing'])} missing (optional packages not installed, or data absent), "
               f"{len(report['changed'])} changed")
         return EXIT_SOME_FAILED if report["changed"] else EXIT_OK
+    if args.list:
+        from .build import steps
+
+        for name, step in steps().items():
+            state = ("up to date" if step.up_to_date() else "stale") if step.inputs() else "always runs"
+            print(f"{name:<14} {state:<12} {step.output.name:<18} {step.doc}")
+        return EXIT_OK
+    if not args.steps:
+        raise UsageError("name the build steps to run (or all); --list shows them")
     run_steps(args.steps, root=root, jobs=max(1, args.jobs), force=args.force, log=lambda m: print(m, flush=True))
     return EXIT_OK
 

@@ -13,11 +13,23 @@ input fingerprint is up to date and skipped (``--force`` reruns it).  Steps so f
                photos (``weights/zed.onnx``, :mod:`fakescope.build.zed`; not in the default sets)
 ``rine-adv``   the ``rine-adv`` detector: rine's head adversarially trained against PGD 4/255 through
                its own graph (``weights/rine-adv.onnx``, :mod:`fakescope.build.rine_adv`; not default)
+``npr``        train the NPR network on the train split + aligned fakes (auto-encoder reconstructions,
+               :mod:`fakescope.build.aligned`), export it, quantize it to int8 (``weights/npr.onnx``,
+               ``npr.int8.onnx``, :mod:`fakescope.build.npr`)
+``spectral``   fit the residual-spectrum MLP on the same pools (``weights/spectral.npz``,
+               :mod:`fakescope.build.spectral`)
+``safe``, ``cnnspot``, ``patchcraft``  train the tile networks with ``configs/train/<name>.yaml`` on the
+               train split + aligned fakes (``weights/<name>.onnx``, :mod:`fakescope.build.zoo`)
+``npr-thumb``  train the NPR thumbnail specialist on CIFAKE (``weights/npr-thumb.onnx``,
+               :mod:`fakescope.build.zoo`)
+``probe``      fit the probe head on frozen Lite0 features and the rigid calibration (``weights/probe.npz``,
+               ``probe.json``, ``rigid.json``, :mod:`fakescope.build.probe`)
 ``wild``       score every shipped core detector on every held-out image under each laundering
                condition (``weights/wild.json``): the fusion's "real" rule and the default sets' choice
                (:mod:`fakescope.build.generalisation`)
-``calibrate``  score the calibration split with every shipped detector; choose the default sets on the
-               held-out sources (``weights/calibration.json``, :mod:`fakescope.build.calibrate`)
+``calibrate``  score the calibration split with every shipped detector; fit the ensemble's stacker on those
+               scores (``weights/ensemble.json``); choose the default sets on the held-out sources
+               (``weights/calibration.json``, :mod:`fakescope.build.calibrate`)
 ``cascade``    fit the two-stage scan's first stage on the calibration split (``weights/cascade.json``,
                :mod:`fakescope.build.cascade`)
 ``localizer``  train the localization network on partial fakes of train-split photos
@@ -34,9 +46,8 @@ input fingerprint is up to date and skipped (``--force`` reruns it).  Steps so f
                (``weights/attacks/``, :mod:`fakescope.attacks.autoencoders`)
 =============  ========================================================================================
 
-Still outside the build (their scripts under ``bench/`` and their cards say how they were made):
-training the CNN families (``bench/train_defaults.py``, ``bench/train_zoo.py``), the probe/rigid heads
-(``bench/ship_probe_rigid.py``) and the ensemble's stacker (``weights/ensemble.json``).
+Every shipped weight file is made by one of these steps; each card records its step, recipe and input
+fingerprint (``metrics.build``).  ``fakescope build --list`` prints the steps in order.
 """
 
 from __future__ import annotations
@@ -193,12 +204,14 @@ def _calibrate_step() -> Step:
         return [SPLIT_FILE, Path(c.__file__), WILD_FILE]
 
     def extra() -> str:
-        return scoring_keys(c.CALIBRATION_DETECTORS)
+        # the ensemble is fitted here from the members' scores: its own card is an output, not an input
+        return scoring_keys(c.SCORED_DETECTORS)
 
     def run(root: str | None, jobs: int, log: Log) -> None:
         c.write_calibration(root, jobs=jobs, log=log, inputs_sha256=fingerprint(inputs(), extra()))
 
-    return Step("calibrate", "score the calibration split; choose the default sets on held-out sources", inputs,
+    return Step("calibrate", "score the calibration split; fit the ensemble; choose the default sets on held-out sources",
+                inputs,
                 CALIBRATION_FILE, run, extra)
 
 
@@ -322,13 +335,16 @@ def _attack_models_step() -> Step:
 
 def steps() -> dict[str, Step]:
     """The build steps in order."""
-    return {s.name: s for s in (_splits_step(), _rine_step(), _zed_step(), _rine_adv_step(), _wild_step(),
-                                _calibrate_step(), _cascade_step(), _localizer_step(), _attribution_step(),
-                                _video_step(), _generators_step(), _attack_models_step())}
+    from .experts import expert_steps
+
+    return {s.name: s for s in (_splits_step(), _rine_step(), _zed_step(), _rine_adv_step(), *expert_steps(),
+                                _wild_step(), _calibrate_step(), _cascade_step(), _localizer_step(),
+                                _attribution_step(), _video_step(), _generators_step(), _attack_models_step())}
 
 
-STEPS: tuple[str, ...] = ("splits", "rine", "zed", "rine-adv", "wild", "calibrate", "cascade", "localizer",
-                          "attribution", "video", "generators", "attack-models")
+STEPS: tuple[str, ...] = ("splits", "rine", "zed", "rine-adv", "npr", "spectral", "safe", "cnnspot", "patchcraft",
+                          "npr-thumb", "probe", "wild", "calibrate", "cascade", "localizer", "attribution", "video",
+                          "generators", "attack-models")
 
 
 def run_steps(names: Sequence[str], *, root: str | None = None, jobs: int = 2, force: bool = False,

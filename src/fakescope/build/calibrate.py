@@ -19,6 +19,12 @@ Full resolution fuses at least two families and takes the cheapest set (millisec
 per-source AUCs over the square root of their number).  Because the sets are chosen on these
 sources, :func:`nested_loso` also reports what the rule gives a source it did not see: each
 source's AUC under the set chosen on all the other sources.
+
+The ``ensemble`` detector's stacker (``weights/ensemble.json``) is fitted here on the same rows
+(:func:`fakescope.training.calibrate.fit_ensemble_card` over :data:`ENSEMBLE_MEMBERS`: one stacker per
+regime; at full resolution the combination with the best leave-one-generator-out AUC); its column of
+the file is that stacker applied to its members' scores, exactly what the detector computes, so the
+ensemble is never scored (nor an input of this step).
 """
 
 from __future__ import annotations
@@ -35,8 +41,8 @@ import numpy as np
 from ..perturbations import Chain, Perturbation
 from .generalisation import source_aucs
 
-__all__ = ["CAL_CHAINS", "CALIBRATION_DETECTORS", "CORE_DETECTORS", "calibration_rows",
-           "choose_defaults", "nested_loso", "write_calibration"]
+__all__ = ["CAL_CHAINS", "CALIBRATION_DETECTORS", "SCORED_DETECTORS", "ENSEMBLE_MEMBERS", "CORE_DETECTORS",
+           "calibration_rows", "choose_defaults", "nested_loso", "fit_ensemble", "write_calibration"]
 
 Log = Callable[[str], None]
 
@@ -46,6 +52,10 @@ CAL_CHAINS: dict[str, Chain] = {"original": Chain([]),
 #: every detector the calibration file scores (any subset can be fused with ``--detector``)
 CALIBRATION_DETECTORS: tuple[str, ...] = ("npr", "spectral", "safe", "cnnspot", "patchcraft", "npr-thumb", "rine",
                                           "probe", "rigid", "ensemble")
+#: the ensemble's members (the low-level experts and the two frozen-backbone heads)
+ENSEMBLE_MEMBERS: tuple[str, ...] = ("npr", "spectral", "safe", "cnnspot", "patchcraft", "probe", "rigid")
+#: what the step scores: every detector but the ensemble, which it fits
+SCORED_DETECTORS: tuple[str, ...] = tuple(n for n in CALIBRATION_DETECTORS if n != "ensemble")
 #: the candidates for a plain scan's default sets: what a core install runs (ONNX/numpy only)
 CORE_DETECTORS: tuple[str, ...] = ("npr", "spectral", "safe", "cnnspot", "patchcraft", "npr-thumb", "rine")
 SPLIT_DOC = ("calibration split of the frozen manifest fakescope/io/split.csv (rows with split 'calibration': "
@@ -150,11 +160,27 @@ def nested_loso(tables: Mapping[str, Sequence[Mapping[str, Any]]], cost: Mapping
     return out
 
 
+def fit_ensemble(cal: Mapping[str, Any], cards: Mapping[str, Any], *, inputs_sha256: str = "",
+                 members: Sequence[str] = ENSEMBLE_MEMBERS) -> Any:
+    """The ``ensemble`` card fitted on the calibration scores ``cal`` (:func:`fit_ensemble_card`), with this
+    step's split description and input fingerprint."""
+    from dataclasses import replace
+
+    from ..training.calibrate import fit_ensemble_card
+
+    card = fit_ensemble_card(cal, list(members), cards)
+    build = {"step": "calibrate", "command": "fakescope build calibrate", "inputs_sha256": inputs_sha256,
+             "fitted_on": f"{len(cal['labels'])} calibration rows (calibration.json)"}
+    return replace(card, split=SPLIT_DOC, metrics={**card.metrics, "inputs_sha256": inputs_sha256, "build": build})
+
+
 def write_calibration(root: str | os.PathLike[str] | None = None, *, path: str | os.PathLike[str] | None = None,
                       jobs: int = 2, log: Log | None = None, inputs_sha256: str = "",
-                      detectors: Sequence[str] = CALIBRATION_DETECTORS, records: Sequence[Any] | None = None,
-                      wild: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Score the calibration split, choose the defaults, write ``weights/calibration.json``."""
+                      detectors: Sequence[str] = SCORED_DETECTORS, records: Sequence[Any] | None = None,
+                      wild: Mapping[str, Any] | None = None,
+                      ensemble_path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """Score the calibration split, fit the ensemble (when all its members are scored: ``weights/ensemble.json``,
+    or ``ensemble_path``), choose the defaults, write ``weights/calibration.json``."""
     from ..detectors import create_detector
     from ..fusion import CALIBRATION_FILE
     from ..io.decode import load
@@ -164,6 +190,7 @@ def write_calibration(root: str | os.PathLike[str] | None = None, *, path: str |
 
     t0 = time.time()
     recs = calibration_rows(root) if records is None else list(records)
+    detectors = [n for n in detectors if n != "ensemble"]
     d = score_wild(recs, detectors=detectors, chains=CAL_CHAINS, jobs=jobs, log=log, what="calibration scores")
     cal = {"split": SPLIT_DOC, "split_sha256": split_sha256(), "inputs_sha256": inputs_sha256,
            "labels": d["labels"], "groups": d["groups"], "origins": d["origins"], "variants": d["conditions"],
@@ -171,6 +198,17 @@ def write_calibration(root: str | os.PathLike[str] | None = None, *, path: str |
     wild_d = wild if wild is not None else json.loads(Path(WILD_FILE).read_text(encoding="utf-8"))
     dets = {n: create_detector(n) for n in detectors}
     families = {n: dets[n].card.family for n in detectors}
+    if all(m in d["scores"] for m in ENSEMBLE_MEMBERS):
+        from ..detectors.base import WEIGHTS_DIR
+        from ..training.calibrate import stacker_scores
+
+        ens = fit_ensemble(cal, {n: dets[n].card for n in ENSEMBLE_MEMBERS}, inputs_sha256=inputs_sha256)
+        ens.save(Path(ensemble_path) if ensemble_path is not None else WEIGHTS_DIR / "ensemble.json")
+        z = stacker_scores(cal, ens.extra["members"], ens.extra["stacking"])
+        cal["scores"]["ensemble"] = [round(float(v), 6) for v in z]
+        if log:
+            log(f"ensemble over {list(ENSEMBLE_MEMBERS)}: full-resolution stacker "
+                f"{ens.metrics['full_resolution_stacking']}, cv {json.dumps(ens.metrics['calibration_cv5_auc'])}")
     photo = next((r for r in recs if r.source == "photos"), None)
     img = load(photo.path).image if photo is not None else \
         np.random.default_rng(0).integers(0, 256, (768, 1024, 3), dtype=np.uint8)

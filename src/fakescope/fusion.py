@@ -352,8 +352,10 @@ class OperatingPoint:
     calibration_tpr: float
     n_real: int = 0  # calibration images behind it
     n_fake: int = 0
-    #: what set ``real_threshold``: "calibration" (the miss rate on calibration fakes) or "unseen
-    #: sources" (at most ``unseen_miss`` of every never-seen source's fakes below it)
+    #: what set ``real_threshold``: "calibration" (the miss rate on calibration fakes), "unseen
+    #: sources" (at most ``unseen_miss`` of every never-seen source's fakes below it), or "not established"
+    #: (no held-out rule could be measured for these detectors: ``real_threshold`` is 0, pixels never say
+    #: real; ``real_note`` says why)
     real_basis: str = "calibration"
     unseen_miss: float = 0.0
     real_margin: float = 0.0  # standard deviations of the sources' cuts below the lowest (see real_rule)
@@ -361,6 +363,7 @@ class OperatingPoint:
     #: class reach the fpr at a higher threshold (lossy WebP makes real photos look fake to some detectors)
     condition: str = ""
     n_condition_reals: int = 0
+    real_note: str = ""  # why no "real" rule was established (real_basis "not established")
 
 
 @dataclass(frozen=True)
@@ -530,9 +533,12 @@ class Fuser:
         full-resolution images, when they cover exactly the full-resolution set and belong to
         this calibration file; :meth:`default` passes the shipped ones.
     wild : scores on never-seen sources (:class:`WildScores`; default: the shipped ``weights/wild.json``;
-        None: the "real" cut from the calibration split alone).  When they hold every fused detector,
-        the "real" cut keeps at most ``unseen_miss`` of every never-seen source's fakes below it, and
-        they widen the region of scores the fusion counts as covered.
+        None: the "real" cut from the calibration split alone, for experiments only: the scan never does
+        this).  When they hold every fused detector, the "real" cut keeps at most ``unseen_miss`` of every
+        never-seen source's fakes below it, and they widen the region of scores the fusion counts as
+        covered.  When they lack one of the fused detectors, or hold too few never-seen fakes of a regime
+        to set that rule, pixels never say real there (``real_basis`` "not established"): a weak or new
+        detector set cannot call an image real from a merely low score.
     unseen_miss : see ``wild``.
     """
 
@@ -684,7 +690,15 @@ class Fuser:
         op = self._operating_point(st.p(x), y)
         covered = x
         wild = self._wild
+        if names is not None and wild is not None and not all(n in wild.scores for n in names):
+            # a set whose scores on never-seen sources were never measured (weights/wild.json): the calibration
+            # fakes' miss rate says nothing about fakes of generators the detectors never saw, so no "real"
+            lacking = sorted(n for n in names if n not in wild.scores)
+            op = replace(op, real_threshold=0.0, real_basis="not established", real_note=(
+                f"the scores of {', '.join(lacking)} on the fakes of generators the detectors never saw were never "
+                "measured (weights/wild.json), so no held-out rule says how low such fakes score"))
         if names is not None and wild is not None and all(n in wild.scores for n in names):
+            established = False
             rows = np.array([regime_of(int(v)) == regime for v in wild.min_side], bool)
             xw = np.stack([wild.scores[n] for n in names], axis=1)[rows]
             covered = np.r_[x, xw]
@@ -704,9 +718,15 @@ class Fuser:
                     # in this regime the fused score ranks never-seen fakes below held-out reals: a low
                     # score says nothing, so pixels never say real here
                     cut, margin = 0.0, float("inf")
-                if cut < op.real_threshold and not math.isnan(margin):
+                established = not math.isnan(margin)
+                if cut < op.real_threshold and established:
                     op = replace(op, real_threshold=cut, real_basis="unseen sources", unseen_miss=self.unseen_miss,
                                  real_margin=margin)
+            if not established:
+                op = replace(op, real_threshold=0.0, real_basis="not established", real_note=(
+                    f"no source the detectors never saw has {MIN_UNSEEN_UNIT} or more "
+                    f"{'thumbnail' if regime == 'thumbnail' else 'full-resolution'} fakes in the wild scores "
+                    "(weights/wild.json), so no held-out rule says how low such fakes score"))
             if wild.compression is not None:
                 condition_ops = self._condition_ops(op, st.p(xw), wild.labels[rows],
                                                     np.asarray(wild.compression)[rows], st.p(x), y)
@@ -934,6 +954,10 @@ class Fuser:
         elif outside is not None:
             head = (f"Inconclusive: {outside}, so the calibrated probability {p:.2f} is an extrapolation "
                     "and is not used to label the image")
+        elif p < op.threshold and op.real_basis == "not established":
+            head = (f"Inconclusive: the calibrated probability {p:.2f} is below the AI-generated threshold "
+                    f"{op.threshold:.2f}, but these detectors never say real: {op.real_note} (a low score is not "
+                    "proof: fakes of generators the detectors never saw score low too)")
         elif p < op.threshold and op.real_basis != "calibration" and op.real_threshold <= 0.0:
             head = (f"Inconclusive: the calibrated probability {p:.2f} is below the AI-generated threshold "
                     f"{op.threshold:.2f}, but for images like this one pixels never say real: no score cut kept the "

@@ -329,6 +329,10 @@ def _explain(label: str, pooled: float, params: VideoFusionParams, segments: lis
     if segments:
         return (f"{_segments_words(segments).capitalize()} look generated, but the clip as a whole is not conclusive: "
                 f"{how} (ai-generated at {params.threshold:.2f}).")
+    if real_thr <= 0.0:
+        return (f"Inconclusive: {how}, below the ai-generated threshold {params.threshold:.2f}, but for these "
+                "detectors frames never say real: no held-out rule kept the fakes of generators they never saw "
+                "out of 'real' (see the image fusion's explanation for a frame).")
     return f"Inconclusive: {how}, between the real ({real_thr:.2g}) and ai-generated " \
            f"({params.threshold:.2f}) thresholds."
 

@@ -87,8 +87,12 @@ def test_known_segment_in_a_synthetic_clip(tmp_path: Path, monkeypatch) -> None:
         f = pattern(i, 96, 64)
         f[..., 0] = 0
         black.append(f)
-    v3 = scan_video(scanner, str(write_clip(tmp_path / "nored.mp4", black, options={"crf": "0"})), options=opts)
+    nored = str(write_clip(tmp_path / "nored.mp4", black, options={"crf": "0"}))
+    v3 = scan_video(scanner, nored, options=opts)
     assert v3.segments == () and v3.label == "real" and v3.p_fake < 0.01
+    # through a detector set with no held-out "real" rule (rine-adv: no scores on never-seen sources), never real
+    v4 = scan_video(Scanner(["rine-adv"], provenance=False, attribution=False), nored, options=opts)
+    assert v4.p_fake < 0.01 and v4.label == "inconclusive" and "never say real" in v4.explanation
 
 
 def test_faces_are_cropped_and_scanned(tmp_path: Path, data_dir: Path) -> None:

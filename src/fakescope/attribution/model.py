@@ -101,12 +101,16 @@ class AttributionResult:
 
 
 def fit_space(x: np.ndarray, classes: Sequence[str], *, shrinkage: float, dim: int | None = None,
-              power: float = 1.0) -> Space:
-    """The whitening of the features ``x`` (rows) given their classes: :func:`signed_power` of them, centred
-    on the grand mean, the pooled within-class covariance ``S`` shrunk towards ``tr(S)/d * I`` by
+              power: float = 1.0, scale: np.ndarray | None = None) -> Space:
+    """The whitening of the features ``x`` (rows) given their classes: :func:`signed_power` of them (times
+    ``scale`` per column when given: blocks of features of different units weigh alike in the shrinkage),
+    centred on the grand mean, the pooled within-class covariance ``S`` shrunk towards ``tr(S)/d * I`` by
     ``shrinkage``, whitened by its inverse square root (keeping its ``dim`` largest-variance directions when
-    given)."""
+    given).  The scale is folded into the returned space's ``mean`` and ``w``."""
     x = signed_power(x, power)
+    if scale is not None:
+        sp = fit_space(x * scale, classes, shrinkage=shrinkage, dim=dim, power=1.0)
+        return Space(sp.mean / scale, sp.w * scale[:, None], float(power))
     mean = x.mean(axis=0)
     cls = np.asarray(classes)
     xc = np.empty_like(x)

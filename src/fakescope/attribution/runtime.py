@@ -1,8 +1,10 @@
 """The attribution analyzer at scan time and the user's registry of enrolled generators.
 
 :class:`Attributor` reads ``weights/attribution.json`` (its card) with ``attribution.onnx`` (EfficientNet-Lite0
-up to stage 5 and the pooled statistics of stages 2-5: the features of :mod:`fakescope.detectors.rine`) and
-``attribution.npz`` (the whitening and the class means, :mod:`fakescope.attribution.model`).  A
+up to the last of the card's ``stages`` and the pooled statistics of those maps: 2-5 are the features of
+:mod:`fakescope.detectors.rine`), when the card names one the log noise-residual spectrum of the same crops
+(``extra.spectrum``, :mod:`fakescope.attribution.residual`, numpy only), and ``attribution.npz`` (the whitening
+and the class means, :mod:`fakescope.attribution.model`).  A
 :class:`Registry` (a small JSON file; by default ``<user data dir>/fakescope/generators.json``) adds the
 means of enrolled generators; no retraining.
 """
@@ -41,12 +43,22 @@ def default_registry_path() -> Path:
     return Path(base).expanduser() / "fakescope" / "generators.json"
 
 
-def image_features(model: Any, images: Sequence[np.ndarray], *, max_crops: int = MAX_CROPS) -> np.ndarray:
+def image_features(model: Any, images: Sequence[np.ndarray], *, max_crops: int = MAX_CROPS,
+                   spectrum: dict[str, int] | None = None) -> np.ndarray:
     """The attribution features of each image: :func:`fakescope.detectors.rine.crop_features` (the mean
-    over up to ``max_crops`` native 224-px crops of the pooled stage statistics)."""
+    over up to ``max_crops`` native 224-px crops of the pooled stage statistics) and, with ``spectrum``
+    (``{"pool": p, "grid": g}``), the log residual spectrum of the same crops
+    (:func:`fakescope.attribution.residual.spectrum_features` pooled by ``p``, averaged down to ``g``x``g``)."""
     from ..detectors.rine import crop_features
 
-    return crop_features(model, images, max_crops=max_crops)
+    x = crop_features(model, images, max_crops=max_crops)
+    if not spectrum or not len(images):
+        return x
+    from ..backbones import native_crops
+    from .residual import coarsen, spectrum_features
+
+    sp = np.stack([spectrum_features(native_crops(im, max_crops=max_crops), int(spectrum["pool"])) for im in images])
+    return np.concatenate([x, coarsen(sp, int(spectrum["grid"]))], axis=1)
 
 
 def enrolment_views(image: np.ndarray, key: str) -> list[np.ndarray]:
@@ -136,6 +148,7 @@ class Attributor:
         self.temperature = float(scalars["temperature"])
         self.family_threshold = float(scalars.get("family_threshold", 0.5))
         self.max_crops = int(self.card.extra.get("max_crops", MAX_CROPS))
+        self.spectrum = self.card.extra.get("spectrum") or None
         self.model = OnnxModel(onnx_path, threads=threads)
         self.model_sha256 = str(self.card.extra["arrays_sha256"])
         self.registry: Registry | None = None
@@ -149,7 +162,7 @@ class Attributor:
         return tuple(n for n in self.means.names if n != "real")
 
     def features(self, images: Sequence[np.ndarray]) -> np.ndarray:
-        return image_features(self.model, images, max_crops=self.max_crops)
+        return image_features(self.model, images, max_crops=self.max_crops, spectrum=self.spectrum)
 
     def attribute_features(self, x: np.ndarray) -> list[AttributionResult]:
         return attribute_z(self.space(x), self.means, threshold=self.threshold, temperature=self.temperature,

@@ -235,14 +235,15 @@ def _docs_benchmarks() -> Path | None:
 
 
 def _attribution_step() -> Step:
-    from ..attribution import families, model
+    from ..attribution import families, model, residual
     from ..backbones import efficientnet_lite0_path
     from ..detectors.base import WEIGHTS_DIR
     from ..io.splits import SPLIT_FILE
     from . import attribution as a
 
     def inputs() -> list[Path]:
-        return [SPLIT_FILE, Path(a.__file__), Path(model.__file__), Path(families.__file__), efficientnet_lite0_path()]
+        return [SPLIT_FILE, Path(a.__file__), Path(model.__file__), Path(families.__file__), Path(residual.__file__),
+                efficientnet_lite0_path()]
 
     def run(root: str | None, jobs: int, log: Log) -> None:
         docs = _docs_benchmarks()

@@ -51,9 +51,9 @@ def image_features(model: Any, images: Sequence[np.ndarray], *, max_crops: int =
 
 def enrolment_views(image: np.ndarray, key: str) -> list[np.ndarray]:
     """An enrolment image as stored and through the laundering chains the shipped classes were fitted
-    with (:func:`fakescope.build.rine.training_chains`, parameters drawn from ``key``), so an enrolled mean
+    with (:func:`fakescope.perturbations.laundering.training_chains`, parameters drawn from ``key``), so an enrolled mean
     sits in the same place as a shipped one."""
-    from ..build.rine import training_chains
+    from ..perturbations.laundering import training_chains
 
     return [c.apply(image) for _, c in training_chains(key, ENROL_SEED)]
 

@@ -39,11 +39,12 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..perturbations import Chain, Perturbation, preset
+from ..perturbations import Chain
+from ..perturbations.laundering import CHAINS, RECIPE as LAUNDERING, training_chains
 from ..detectors.probe import apply_head
 from .generalisation import loso_predict, map_chunks, source_aucs
 
-__all__ = ["RECIPE", "training_chains", "train_records", "chain_features", "fit_head", "select_l2", "export_rine",
+__all__ = ["RECIPE", "train_records", "chain_features", "fit_head", "select_l2", "export_rine",
            "fold_pads", "build_rine"]
 
 Log = Callable[[str], None]
@@ -51,32 +52,13 @@ Log = Callable[[str], None]
 RECIPE: dict[str, Any] = {
     "stages": [2, 3, 4, 5],
     "crops_grid": [1, 4],
-    "seed": 20261207,
-    "chains": {
-        "stored": "as stored",
-        "design": "long side U{768..1280} (Lanczos), JPEG quality U{75..95} 4:2:0",
-        "web": "long side U{384..640} (Lanczos), JPEG quality U{60..80} 4:2:0",
-        "webp": "lossy WebP quality U{70..90}, same size",
-        "screenshot": "the 'screenshot' preset (display scale 0.5, area resample, sharpening 0.3, PNG)",
-    },
+    "seed": LAUNDERING["seed"],
+    "chains": LAUNDERING["chains"],
     "l2_grid": [1e-5, 1e-4, 1e-3, 1e-2, 1e-1],
     "selection": "crops and L2 together by leave-one-source-out over every non-CIFAKE source of the manifest (all "
                  "splits, every chain); criterion: mean over chains of the mean per-source AUC (sources of >= 5 "
                  "images); the head itself is fitted on the train rows only",
 }
-CHAINS: tuple[str, ...] = tuple(RECIPE["chains"])
-
-
-def training_chains(key: str, seed: int = RECIPE["seed"]) -> list[tuple[str, Chain]]:
-    """The laundering chains one training image goes through, parameters drawn from ``seed`` and its key."""
-    rng = np.random.default_rng(int(hashlib.sha256(f"{seed}:{key}".encode()).hexdigest()[:12], 16))
-    design = Perturbation("whatsapp", {"long_side": int(rng.integers(768, 1281)), "quality": int(rng.integers(75, 96)),
-                                       "aspect": None})
-    web = Perturbation("whatsapp", {"long_side": int(rng.integers(384, 641)), "quality": int(rng.integers(60, 81)),
-                                    "aspect": None})
-    webp = Perturbation("webp", {"quality": int(rng.integers(70, 91))})
-    return [("stored", Chain([])), ("design", Chain([design])), ("web", Chain([web])), ("webp", Chain([webp])),
-            ("screenshot", preset("screenshot"))]
 
 
 def train_records(root: str | os.PathLike[str] | None = None, split: str = "train") -> list[Any]:

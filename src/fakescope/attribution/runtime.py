@@ -1,7 +1,8 @@
 """The attribution analyzer at scan time and the user's registry of enrolled generators.
 
 :class:`Attributor` reads ``weights/attribution.json`` (its card) with ``attribution.onnx`` (EfficientNet-Lite0
-up to stage 5 and the pooled statistics of stages 2-5: the features of :mod:`fakescope.detectors.rine`) and
+up to stage 5 and the pooled statistics of stages 2-5, computed by :func:`fakescope.detectors.rine.crop_features`;
+the rine detector's head reads stages 3-5 of the same export) and
 ``attribution.npz`` (the whitening and the class means, :mod:`fakescope.attribution.model`).  A
 :class:`Registry` (a small JSON file; by default ``<user data dir>/fakescope/generators.json``) adds the
 means of enrolled generators; no retraining.

@@ -245,6 +245,66 @@ def variant_features(pool, jobs: int, log) -> Path:
     return path
 
 
+def grid_crops(image: np.ndarray, size: int = 224) -> np.ndarray:
+    """Up to nine native ``size``-px crops: along each axis at least three crops long, the start, the middle
+    and the end; at least two, the start and the end (as :func:`~fakescope.backbones.native_crops`); else
+    centred; images under ``size`` resized as ``native_crops`` does (the "9 crops" candidates)."""
+    from fakescope.backbones import resize_center_crop
+
+    h, w = image.shape[:2]
+    if min(h, w) < size:
+        return resize_center_crop(image, size)[None]
+
+    def pos(n):
+        return [0, (n - size) // 2, n - size] if n >= 3 * size else ([0, n - size] if n >= 2 * size else
+                                                                      [(n - size) // 2])
+
+    return np.stack([image[y : y + size, x : x + size] for y in pos(h) for x in pos(w)])
+
+
+def _grid_chunk(args):
+    from fakescope.build.rine import training_chains
+    from fakescope.detectors.base import OnnxModel
+    from fakescope.io.decode import load
+
+    items, rgb_path = args
+    rgb = OnnxModel(rgb_path)
+    out = []
+    for path, key in items:
+        image = load(path).image
+        for _, c in training_chains(key):
+            x = grid_crops(c.apply(image)).transpose(0, 3, 1, 2).astype(np.float32)
+            out.append(np.concatenate([rgb(x[i : i + 1]) for i in range(len(x))]).astype(np.float64).mean(0))
+    return np.stack(out)
+
+
+def grid_features(pool, jobs: int, log) -> Path:
+    """The RGB part of :func:`variant_graph` averaged over :func:`grid_crops` (up to 9 crops) of every record x
+    chain, in the column layout of :func:`variant_columns`; the cache file is returned."""
+    import inspect
+
+    from fakescope.backbones import resize_center_crop
+    from fakescope.build.generalisation import map_chunks
+    from fakescope.build.rine import RECIPE, training_chains
+    from fakescope.io.splits import split_sha256
+
+    rgb_path = variant_graph(False)
+    what = json.dumps({"split": split_sha256(), "paths": [r.path for r in pool], "keys": [r.key for r in pool],
+                       "chains": RECIPE["chains"], "seed": RECIPE["seed"], "graph": rgb_path,
+                       "code": [inspect.getsource(f) for f in (training_chains, _grid_chunk, grid_crops,
+                                                               resize_center_crop)]}, sort_keys=True)
+    path = cache_dir_build() / f"loso-grid9-{hashlib.sha256(what.encode()).hexdigest()[:16]}.npz"
+    if path.is_file():
+        return path
+    parts = map_chunks(_grid_chunk, [(r.path, r.key) for r in pool], (rgb_path,), size=4, jobs=jobs, log=log,
+                       what="lite0 9-crop features", every=25)
+    x = np.concatenate(parts)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, x=x)
+    os.replace(tmp, path)
+    return path
+
+
 def cache_dir_build() -> Path:
     from fakescope.backbones import cache_dir
 
@@ -308,6 +368,9 @@ VARIANTS: dict[str, dict] = {
                                                        "weights": "source+class"},
     "maps 3-5, sources weighted by 1/sqrt(rows)": {"parts": [("rgb", (3, 4, 5), ("mean", "std"))],
                                                    "weights": "sqrt-source"},
+    "maps 3-5, sources weighted equally, up to 9 crops": {"parts": [("rgb", (3, 4, 5), ("mean", "std"))],
+                                                          "weights": "source", "crops": 9},
+    "maps 2-5, up to 9 crops": {"parts": [("rgb", (2, 3, 4, 5), ("mean", "std"))], "crops": 9},
     "maps 4-5, sources weighted equally": {"parts": [("rgb", (4, 5), ("mean", "std"))], "weights": "source"},
     "maps 3-5, mean+std+max, sources weighted equally": {"parts": [("rgb", (3, 4, 5), ("mean", "std", "max"))],
                                                          "weights": "source"},
@@ -419,13 +482,15 @@ def graph_costs(pool) -> dict:
             m(x)
             ts[k].append(time.perf_counter() - t)
     out = {k: float(np.median(v)) for k, v in ts.items()}
-    n_full, n_half = [], []
+    n_full, n_half, n_grid = [], [], []
     for r in pool:
         with Image.open(r.path) as im:
             w, h = im.size
         n_full.append(len(native_crops(np.broadcast_to(np.zeros((1, 1, 3), np.uint8), (h, w, 3)))))
+        n_grid.append(len(grid_crops(np.broadcast_to(np.zeros((1, 1, 3), np.uint8), (h, w, 3)))))
         n_half.append(len(native_crops(np.broadcast_to(np.zeros((1, 1, 3), np.uint8), (h // 2, w // 2, 3)))))
     out["crops"], out["half_crops"] = float(np.mean(n_full)), float(np.mean(n_half))
+    out["grid_crops"] = float(np.mean(n_grid))
     return out
 
 
@@ -439,6 +504,8 @@ def variant_cost(spec: dict, costs: dict) -> float:
         c += costs["rgb+residual"] - costs["rgb"]
     if "half" in branches:
         c += costs["shipped"] * costs["half_crops"] / costs["crops"]
+    if spec.get("crops") == 9:
+        c *= costs["grid_crops"] / costs["crops"]
     return c / costs["shipped"]
 
 
@@ -498,17 +565,21 @@ def main() -> int:
 
         t1 = time.time()
         feats_path = variant_features(pool, args.jobs, log)
+        grid_path = grid_features(pool, args.jobs, log) if any(s.get("crops") == 9 for s in VARIANTS.values()) \
+            else None
         feat_s = time.time() - t1
         old = {r.get("key"): r for r in prev.get("variants", {}).get("candidates", {}).values()}
         done, todo = {}, []
         for name, spec in VARIANTS.items():
-            key = json.dumps([spec, VARIANT_L2, feats_path.name], default=list)
+            key = json.dumps([spec, VARIANT_L2, (grid_path if spec.get("crops") == 9 else feats_path).name],
+                             default=list)
             if not args.fresh and key in old:
                 done[name] = old[key]
             else:
                 todo.append((name, spec, key))
         with ProcessPoolExecutor(max(1, args.jobs)) as ex:
-            for (name, r), (_, _, key) in zip(ex.map(_variant_job, [(n, s, str(feats_path), y, origins, chains)
+            for (name, r), (_, _, key) in zip(ex.map(_variant_job, [(n, s, str(grid_path if s.get("crops") == 9 else feats_path),
+                                                                    y, origins, chains)
                                                                    for n, s, _ in todo]), todo):
                 r["key"] = key
                 done[name] = r
@@ -575,7 +646,8 @@ def write_md(out: dict) -> None:
               "noise. Cost: time of the candidate's crops relative to the shipped graph (median per 224-px crop, one "
               f"thread; shipped {1000 * g['shipped']:.1f} ms, RGB variant graph {1000 * g['rgb']:.1f} ms, RGB + "
               f"residual {1000 * g['rgb+residual']:.1f} ms; a stored image has {g['crops']:.2f} crops on average, "
-              f"its half-size view {g['half_crops']:.2f}; timed on a loaded machine: ratios move by ~0.1 between runs). rine is "
+              f"its half-size view {g['half_crops']:.2f}, up to 9 crops (a 3x3 grid where a side is at least 672 px) "
+              f"{g.get('grid_crops', float('nan')):.2f}; timed on a loaded machine: ratios move by ~0.1 between runs). rine is "
               "most of a default scan's time.", "",
               "| candidate | dims | L2 | criterion | Δ (95% interval) | cost | " + " | ".join(CHAINS) + " |",
               "|---|---|---|---|---|---|" + "---|" * nc]

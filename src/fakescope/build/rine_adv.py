@@ -7,7 +7,8 @@ head).  Recipe (:data:`RECIPE`, recorded in the card):
 
 * clean rows: exactly ``rine``'s training rows — the frozen split's ``train`` rows outside CIFAKE, as
   stored and through its four laundering chains, features over the card's crops
-  (:func:`fakescope.build.rine._cached_features`), with ``rine``'s L2 strength;
+  (:func:`fakescope.build.rine._cached_features`, the columns of the maps ``rine``'s head reads), with
+  ``rine``'s L2 strength and source weights (:func:`fakescope.build.rine.source_weights`);
 * adversarial rows: each train image's centre 224×224 crop attacked by L∞ PGD (eps 4/255, random
   start, ``steps`` steps of 2.5 eps / steps, :func:`fakescope.attacks._gradient_attack`, quantised to
   uint8) through the graph with the *current* head — fakes pushed to look real, reals to look fake
@@ -30,12 +31,12 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-__all__ = ["RECIPE", "build_rine_adv", "train_crops", "adversarial_rounds", "fit_weighted_head"]
+__all__ = ["RECIPE", "build_rine_adv", "train_crops", "adversarial_rounds"]
 
 Log = Callable[[str], None] | None
 
 RECIPE: dict[str, Any] = {
-    "base": "rine (its train rows, chains, crops, stages and L2; see fakescope.build.rine)",
+    "base": "rine (its train rows, chains, crops, stages, L2 and source weights; see fakescope.build.rine)",
     "eps": "4/255",
     "steps": 5,
     "step_size": "2.5 eps / steps",
@@ -74,18 +75,6 @@ def _head_net(head: dict[str, Any], stages: Sequence[int]) -> Any:
     return Net()
 
 
-def fit_weighted_head(x: np.ndarray, y: np.ndarray, l2: float, weight: np.ndarray | None = None) -> dict[str, Any]:
-    """:func:`fakescope.build.rine.fit_head` with row weights (standardised on every row, then the one
-    logistic fitter)."""
-    from ..fitting import fit_logistic
-
-    mean = x.mean(axis=0).astype(np.float64)
-    scale = x.std(axis=0).astype(np.float64) + 1e-6
-    coef, intercept = fit_logistic((x - mean) / scale, y, l2=l2, sample_weight=weight)
-    return {"mean": mean, "scale": scale, "coef": coef, "intercept": np.float64(intercept),
-            "backbone": np.array("efficientnet_lite0")}
-
-
 def train_crops(records: Sequence[Any]) -> np.ndarray:
     """The centre 224×224 crop of each record's image (decoded by the scan's decoder): ``(n, 224, 224, 3)``."""
     from ..backbones import native_crops
@@ -96,10 +85,12 @@ def train_crops(records: Sequence[Any]) -> np.ndarray:
 
 def adversarial_rounds(crops: np.ndarray, labels: np.ndarray, x_clean: np.ndarray, y_clean: np.ndarray,
                        l2: float, *, stages: Sequence[int], recipe: dict[str, Any] = RECIPE,
+                       clean_weight: np.ndarray | None = None,
                        log: Log = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The head after ``recipe['rounds']`` rounds of attack-and-refit (see the module docs); returns it
     and per round: the share of adversarial crops the head *before* the refit gets wrong (logit on the
-    wrong side of 0) and after it, per class."""
+    wrong side of 0) and after it, per class.  ``clean_weight``: the clean rows' weights (rine's
+    :func:`~fakescope.build.rine.source_weights`; default equal)."""
     import torch
 
     from ..attacks import _gradient_attack, parse_eps
@@ -107,11 +98,13 @@ def adversarial_rounds(crops: np.ndarray, labels: np.ndarray, x_clean: np.ndarra
     from ..detectors.base import OnnxModel
     from ..detectors.probe import apply_head
     from ..detectors.rine import crop_features
+    from .rine import fit_head
 
     torch.set_num_threads(1)
     eps = parse_eps(recipe["eps"])
     onnx = OnnxModel(backbone_onnx("efficientnet_lite0", stages=tuple(stages)))
-    head = fit_weighted_head(x_clean, y_clean, l2)
+    wc = np.ones(len(x_clean)) if clean_weight is None else np.asarray(clean_weight, np.float64)
+    head = fit_head(x_clean, y_clean, l2, wc)
     sign = np.where(labels == 1, 1.0, -1.0)
     x_adv: list[np.ndarray] = []
     rounds: list[dict[str, Any]] = []
@@ -129,9 +122,9 @@ def adversarial_rounds(crops: np.ndarray, labels: np.ndarray, x_clean: np.ndarra
         wa = float(recipe["adv_weight"]) * len(x_clean) / len(xa_all)
         x = np.concatenate([x_clean, xa_all])
         y = np.concatenate([y_clean, ya_all])
-        weight = np.concatenate([np.ones(len(x_clean)), np.full(len(xa_all), wa)])
+        weight = np.concatenate([wc, np.full(len(xa_all), wa)])
         weight *= len(weight) / weight.sum()  # mean 1: the L2 penalty keeps its scale
-        head = fit_weighted_head(x, y, l2, weight)
+        head = fit_head(x, y, l2, weight)
         after = apply_head(xa, head)
 
         def wrong(z: np.ndarray, lab: int) -> float:
@@ -172,27 +165,31 @@ def build_rine_adv(root: str | os.PathLike[str] | None = None, *, jobs: int = 2,
     base = load_card("rine")
     stages = tuple(int(s) for s in base.extra["stages"])
     max_crops, l2 = int(base.extra["max_crops"]), float(base.extra["l2"])
+    cols = rine.stage_columns(stages)  # rine's head reads these maps of the cached stage features
     if records is None:
         pool = rine.selection_records(root)
         feats = rine._cached_features(pool, jobs=jobs, log=log)
-        xk = feats[list(rine.RECIPE["crops_grid"]).index(max_crops)]
+        xk = feats[list(rine.RECIPE["crops_grid"]).index(max_crops)][:, cols]
         nc = len(rine.CHAINS)
         is_train = np.repeat([r.split == "train" for r in pool], nc)
         x_clean = xk[is_train]
         y_clean = np.repeat([r.label for r in pool], nc).astype(np.float64)[is_train]
+        w_clean = rine.source_weights(np.repeat([r.origin for r in pool], nc)[is_train])
         train = [r for r in pool if r.split == "train"]
     else:
         train = list(records)
-        x_clean = rine.chain_features(train, max_crops=max_crops, launder=False, jobs=1)
+        x_clean = rine.chain_features(train, max_crops=max_crops, launder=False, jobs=1)[:, cols]
         y_clean = np.array([r.label for r in train], np.float64)
+        w_clean = rine.source_weights([r.origin for r in train])
     cal = list(calibration) if calibration is not None else rine.train_records(root, "calibration")
     labels = np.array([r.label for r in train], np.int64)
     if log:
         log(f"rine-adv: {len(train)} train images ({int(labels.sum())} fake), {len(x_clean)} clean rows; "
             f"{rec['rounds']} round(s) of PGD {rec['eps']} x {rec['steps']} steps")
     crops = train_crops(train)
-    head, rounds = adversarial_rounds(crops, labels, x_clean, y_clean, l2, stages=stages, recipe=rec, log=log)
-    xc = rine.chain_features(cal, max_crops=max_crops, launder=False, jobs=jobs)
+    head, rounds = adversarial_rounds(crops, labels, x_clean, y_clean, l2, stages=stages, recipe=rec,
+                                      clean_weight=w_clean, log=log)
+    xc = rine.chain_features(cal, max_crops=max_crops, launder=False, jobs=jobs)[:, cols]
     yc = np.array([r.label for r in cal], np.float64)
     raw_c = apply_head(xc, head)
     (a,), b = fit_logistic(raw_c[:, None], yc)

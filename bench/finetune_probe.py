@@ -227,16 +227,14 @@ def paired(a: dict, b: dict, n: int = 2000, seed: int = 0) -> tuple[float, float
 def frozen_loso() -> float:
     """rine's leave-one-source-out criterion recomputed from the same cached features, L2 and fit as the
     folds use (checks that the frozen arm is rine's recipe: it should equal the card's value)."""
+    from fakescope.build.generalisation import chain_rows
     from fakescope.build.rine import RECIPE, _cached_features, selection_records, select_l2, stage_columns
     from fakescope.detectors.base import load_card
     from fakescope.perturbations.laundering import CHAINS
 
     card = load_card("rine")
     pool = selection_records()
-    nc = len(CHAINS)
-    y = np.repeat([r.label for r in pool], nc).astype(np.float64)
-    origins = np.repeat([r.origin for r in pool], nc)
-    chains = np.tile(CHAINS, len(pool))
+    y, origins, chains = chain_rows(pool, CHAINS)
     x = _cached_features(pool, jobs=1, log=None)[list(RECIPE["crops_grid"]).index(int(card.extra["max_crops"]))]
     l2 = float(card.extra["l2"])
     _, table = select_l2(x[:, stage_columns([3, 4, 5])], y, origins, chains, grid=[l2])
@@ -267,7 +265,7 @@ def main() -> int:
 
     import torch
 
-    from fakescope.build.generalisation import source_aucs
+    from fakescope.build.generalisation import chain_rows, source_aucs
     from fakescope.build.rine import _cached_features, fit_head, selection_records, source_weights, stage_columns
     from fakescope.detectors.base import load_card
     from fakescope.detectors.probe import apply_head
@@ -283,10 +281,7 @@ def main() -> int:
     card = load_card("rine")
     l2, max_crops = float(card.extra["l2"]), int(card.extra["max_crops"])
     pool = selection_records()
-    nc = len(CHAINS)
-    y = np.repeat([r.label for r in pool], nc).astype(np.float64)
-    origins = np.repeat([r.origin for r in pool], nc)
-    chains = np.tile(CHAINS, len(pool))
+    y, origins, chains = chain_rows(pool, CHAINS)
     from fakescope.build.rine import RECIPE
 
     feats = _cached_features(pool, jobs=args.jobs, log=log)[list(RECIPE["crops_grid"]).index(max_crops)]

@@ -519,16 +519,14 @@ def main() -> int:
                          "features are unchanged)")
     args = ap.parse_args()
     from fakescope.backbones import backbone_source
+    from fakescope.build.generalisation import chain_rows
     from fakescope.build.rine import CHAINS, select_l2, selection_records
     from fakescope.errors import FakescopeError
 
     t0 = time.time()
     log = lambda s: print(s, flush=True)  # noqa: E731
     pool = selection_records()
-    nc = len(CHAINS)
-    y = np.repeat([r.label for r in pool], nc).astype(np.float64)
-    origins = np.repeat([r.origin for r in pool], nc)
-    chains = np.tile(CHAINS, len(pool))
+    y, origins, chains = chain_rows(pool, CHAINS)
     json_path = DOCS / "loso_candidates.json"
     prev = json.loads(json_path.read_text()) if json_path.is_file() else {}
     out: dict = {"images": len(pool), "rows": int(y.size), "sources": len(set(origins.tolist())),

@@ -122,6 +122,7 @@ def main() -> None:
         return
     from fakescope.benchmark.metrics import roc_auc
     from fakescope.build.generalisation import loso_predict, source_table
+    from fakescope.build.generalisation import chain_rows
     from fakescope.build.rine import CHAINS, _cached_features, fit_head, selection_records
     from fakescope.detectors import create_detector
     from fakescope.detectors.base import load_card
@@ -134,11 +135,8 @@ def main() -> None:
     t0 = time.time()
     log = lambda m: print(m, flush=True)  # noqa: E731
     pool = selection_records()
-    nc = len(CHAINS)
-    y = np.repeat([r.label for r in pool], nc).astype(np.float64)
-    origins = np.repeat([r.origin for r in pool], nc)
-    chains = np.tile(CHAINS, len(pool))
-    split = np.repeat([r.split for r in pool], nc)
+    y, origins, chains = chain_rows(pool, CHAINS)
+    split = np.repeat([r.split for r in pool], len(CHAINS))
     zcard, rcard = load_card("zed"), load_card("rine")
     stats = zed_stats_all(pool, args.jobs, log)
     ok = np.isfinite(stats).all(1)

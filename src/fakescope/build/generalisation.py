@@ -35,6 +35,7 @@ from ..perturbations import Chain, Perturbation, preset
 
 __all__ = ["LAUNDERING", "launder", "heldout_records", "is_unseen", "rule_unit", "score_wild", "write_wild",
            "source_table", "source_aucs", "summarize_sources", "map_chunks", "label_table", "loso_predict",
+           "chain_rows",
            "WILD_FILE", "WILD_DETECTORS", "MIN_UNIT"]
 
 Log = Callable[[str], None]
@@ -286,3 +287,12 @@ def loso_predict(x: np.ndarray, y: np.ndarray, groups: Sequence[str],
         model = fit(x[~te], np.asarray(y)[~te], groups[~te]) if pass_groups else fit(x[~te], np.asarray(y)[~te])
         out[te] = predict(model, x[te])
     return out
+
+
+def chain_rows(records: Sequence[Any], chains: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Labels, origins and chain names of the rows of a record-major feature array with one row per record and
+    chain (``chains`` in order): what leave-one-source-out over laundered copies groups and scores by."""
+    nc = len(chains)
+    y = np.repeat([r.label for r in records], nc).astype(np.float64)
+    origins = np.repeat([r.origin for r in records], nc)
+    return y, origins, np.tile(np.asarray(chains), len(records))

@@ -7,7 +7,7 @@ What it measures (nothing here is fitted into a shipped file):
 
 * every non-CIFAKE image of the frozen split (train, calibration, test and wild rows: the pool the
   ``rine`` build step chooses its knobs on) as stored and through the rine recipe's four laundering
-  chains (:func:`fakescope.build.rine.training_chains`: the same per-image parameters rine's
+  chains (:func:`fakescope.perturbations.laundering.training_chains`: the same per-image parameters rine's
   criterion uses);
 * ``zed``: the shipped detector's six coding statistics (:func:`fakescope.detectors.zed.zed_stats`)
   and its score; it trained on the train split's *real* photos only (other chains' parameters),
@@ -48,7 +48,7 @@ WORK = REPO / "bench" / "_work"
 
 
 def _chunk(args):
-    from fakescope.build.rine import training_chains
+    from fakescope.perturbations.laundering import training_chains
     from fakescope.detectors import create_detector
     from fakescope.detectors.zed import zed_stats
     from fakescope.io.decode import load
@@ -69,7 +69,7 @@ def _chunk(args):
 
 def zed_stats_all(pool, jobs, log):
     from fakescope.build.generalisation import map_chunks
-    from fakescope.build.rine import training_chains
+    from fakescope.perturbations.laundering import training_chains
     from fakescope.detectors.base import WEIGHTS_DIR, sha256_file
     from fakescope.detectors.zed import zed_stats
 

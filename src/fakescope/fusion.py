@@ -690,14 +690,14 @@ class Fuser:
         op = self._operating_point(st.p(x), y)
         covered = x
         wild = self._wild
-        if names is not None and wild is not None and not all(n in wild.scores for n in names):
+        lacking = sorted(n for n in names if n not in wild.scores) if names is not None and wild is not None else []
+        if lacking:
             # a set whose scores on never-seen sources were never measured (weights/wild.json): the calibration
             # fakes' miss rate says nothing about fakes of generators the detectors never saw, so no "real"
-            lacking = sorted(n for n in names if n not in wild.scores)
             op = replace(op, real_threshold=0.0, real_basis="not established", real_note=(
                 f"the scores of {', '.join(lacking)} on the fakes of generators the detectors never saw were never "
                 "measured (weights/wild.json), so no held-out rule says how low such fakes score"))
-        if names is not None and wild is not None and all(n in wild.scores for n in names):
+        elif names is not None and wild is not None:
             established = False
             rows = np.array([regime_of(int(v)) == regime for v in wild.min_side], bool)
             xw = np.stack([wild.scores[n] for n in names], axis=1)[rows]

@@ -148,7 +148,7 @@ def _wild_step() -> Step:
     from . import generalisation as g
 
     def inputs() -> list[Path]:
-        return [SPLIT_FILE]
+        return [SPLIT_FILE, Path(g.__file__)]
 
     def extra() -> str:
         return json.dumps({k: v[1].to_dict() for k, v in g.LAUNDERING.items()}, sort_keys=True) + \

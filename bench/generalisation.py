@@ -173,9 +173,12 @@ def _selection_summary(sel: dict) -> dict:
 def _markdown(out, wild, origins) -> str:
     conds = list(out["conditions"])
     n_img = wild.labels.size // len(conds)
-    L = ["# In the wild: sources the detectors never trained on", "",
+    L = ["# In the wild: sources the scoring detectors never trained on", "",
          "Written by `bench/generalisation.py` from `src/fakescope/weights/wild.json` (the `wild` step of the model "
-         "build, `fakescope build wild`). No weights were trained on these rows. Three choices used them, each "
+         "build, `fakescope build wild`). No score here comes from weights that saw the row's source: `rine`'s shipped head "
+         "is cross-fitted (fitted on the train, test and wild rows), and every `rine` score of this page comes from the "
+         "head fitted without the row's fold (its origin; the faces set whole; and every fake of the same generator; "
+         "`rine-folds.npz`), the other detectors never trained on these rows. Three choices used them, each "
          "checked by leaving each source out: the default scan's \"real\" cut (section 2; checked in section 3), "
          "the default detector sets (section 5, with a nested leave-one-source-out check), and two knobs of `rine` "
          "(crops and L2, chosen by leave-one-source-out over all 42 sources; its card).", "",

@@ -222,8 +222,11 @@ def main() -> None:
              "the calibration rows alone hold no real photo of a face). Test clips: "
              f"{a.test} photo clips (reals of `test` rows; fakes of `test` and `wild` rows: modern generators, "
              f"ComfyUI, faces) and {2 * a.faces if a.faces else 0} face clips (below). No detector was trained on "
-             "the calibration or test photos; the detectors did see the `train` rows the calibration face clips "
-             "draw on (as stills, not blended into another photo and encoded).",
+             "the calibration photos, and none but `rine` on the test clips' stills: `rine`'s shipped head is "
+             "cross-fitted (fitted on the `test` and `wild` rows too; its held-out figures, each source scored by a "
+             "head that never saw it, are in generalisation.md), so the test clips are in-sample for `rine`; the "
+             "detectors did see the `train` rows the calibration face clips draw on (as stills, not blended into "
+             "another photo and encoded).",
              f"* each clip: {N_FRAMES / FPS:.0f} s at {FPS} fps, {SIZE[0]}x{SIZE[1]}, a camera pan or zoom over a "
              "real photo; one clip in three all real, one in six all fake, the rest with one fake segment of "
              "1.2-3.0 s at a random position (frames of a fake image with the same camera motion, cut in).",
@@ -281,7 +284,8 @@ def main() -> None:
         lines += ["", "### Face clips", "",
                   f"Two sets of {a.faces} clips of {FACE_SIZE[0]}x{FACE_SIZE[1]} from the `wild` face crops of the "
                   "split (web photos of public figures and FLUX.1 + LoRA portraits of the same people made with "
-                  "ComfyUI; never trained on, never used to choose the fusion), H.264 CRF 23, the same draws for "
+                  "ComfyUI; never used to choose the fusion; `rine`'s cross-fitted head was fitted on these stills, "
+                  "the other detectors never saw them), H.264 CRF 23, the same draws for "
                   f"both ({n_face_real} all real each): **face-swap** — the fake frames show the real photo with the "
                   "fake's face blended in (Haar boxes, Poisson blending, `fakescope.benchmark.video.face_swap`, "
                   "ForgeryNet-style); **FLUX portrait** — the fake frames are the fake portrait itself. Rows: the "

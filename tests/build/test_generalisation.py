@@ -44,15 +44,22 @@ def test_wild_scores_are_the_scans_scores(shared_data, tmp_path):
     d = g.write_wild(shared_data, path=out, jobs=1, records=recs, inputs_sha256="x")
     assert len(d["labels"]) == len(recs) * len(g.LAUNDERING)
     assert d["unseen"] == [g.is_unseen(r) for r in recs for _ in g.LAUNDERING]
-    scanner = Scanner(["npr", "spectral"], provenance=False, exhaustive=True)
+    scanner = Scanner(["npr", "spectral", "rine"], provenance=False, exhaustive=True)
+    folds = g.FoldScorer()
     i = 0
     for r in recs:
         sample = load(r.path)
+        fold = folds.fold(r)
         for c in g.LAUNDERING:
             smp = dataclasses.replace(sample, image=g.launder(sample.image, c))
             _, raw, _ = scanner.analyze(smp)
             for name in ("npr", "spectral"):
                 assert d["scores"][name][i] == pytest.approx(raw[name], abs=2e-6)
+            if fold is None:  # a row rine's shipped head never saw: the scan's score
+                assert d["scores"]["rine"][i] == pytest.approx(raw["rine"], abs=2e-6)
+            else:  # cross-fitted: the head of the row's fold, which never saw it, not the shipped head
+                assert d["scores"]["rine"][i] == pytest.approx(folds(smp.image, fold), abs=2e-6)
+                assert abs(d["scores"]["rine"][i] - raw["rine"]) > 1e-4
             assert d["conditions"][i] == c and d["min_side"][i] == min(smp.image.shape[:2])
             i += 1
     from fakescope.fusion import Fuser, WildScores
@@ -69,6 +76,8 @@ def test_shipped_wild_scores_cover_the_held_out_split(shared_data):
     assert held and all((r.key, r.group) in rows for r in held)
     assert set(raw["conditions"]) == set(g.LAUNDERING)
     assert set(raw["scores"]) == set(g.WILD_DETECTORS)
+    folds = g.FoldScorer()  # every held-out row rine's head was fitted on has a fold head without it
+    assert all(folds.fold(r) is None or folds.fold(r) in folds.heads for r in held)
     # its recorded inputs are today's: split manifest, the detectors' cards, the laundering chains
     assert steps()["wild"].up_to_date()
 

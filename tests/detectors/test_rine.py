@@ -107,10 +107,28 @@ def test_rine_build_step_on_tiny_data(shared_data, tmp_path):
         sources = [k for k in sorted(by) if k[0] == label and len(by[k]) >= 3][:2]
         picked += [r for k in sources for r in by[k][:3]]
     assert {r.label for r in picked} == {0, 1} and len({r.origin for r in picked}) >= 3
+    # cross-fitting: rows of a held-out (test) origin join the head, and get a fold head without them
+    tested = [r for r in R.selection_records(shared_data) if r.split == "test" and r.label == 1]
+    fold = R.fold_of(tested[0])
+    extra = [r for r in tested if R.fold_of(r) == fold][:3]
+    picked += extra
     cal = R.train_records(shared_data, "calibration")[:4] + [r for r in R.train_records(shared_data, "calibration")
                                                              if r.label == 1][:2]
     d = R.build_rine(shared_data, jobs=1, out_dir=tmp_path, records=picked, calibration=cal, inputs_sha256="abc")
     assert d["inputs_sha256"] == "abc" and d["metrics"]["onnx_parity"] < 1e-3
+    heads = R.load_fold_heads(tmp_path / R.FOLDS_FILE)
+    assert set(heads) == {fold} and d["extra"]["folds"]["n"] == 1
+    # the fold head is the shipped fit without the fold's rows: those rows' logits differ from the head's
+    nc = len(R.CHAINS)
+    x = R._cached_features(picked, jobs=1, log=None)[list(R.RECIPE["crops_grid"]).index(d["extra"]["max_crops"])]
+    x = x[:, R.stage_columns(R.RECIPE["head_stages"])]
+    keep = np.repeat([R.fold_of(r) != fold for r in picked], nc)
+    y = np.repeat([r.label for r in picked], nc).astype(float)
+    origins = np.repeat([r.origin for r in picked], nc)
+    w, b = R._folded(R.fit_head(x[keep], y[keep], d["extra"]["l2"], R.source_weights(origins[keep])))
+    np.testing.assert_allclose(heads[fold][0], w, rtol=1e-9, atol=1e-12)
+    full_w, full_b = R._folded(R.fit_head(x, y, d["extra"]["l2"], R.source_weights(origins)))
+    assert not np.allclose(x[~keep] @ full_w + full_b, x[~keep] @ w + b)
     card = load_card("rine", tmp_path / "rine.json")
     det = RineDetector(card)
     img = load(picked[0].path).image

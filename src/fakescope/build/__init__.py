@@ -148,7 +148,7 @@ def _wild_step() -> Step:
     from . import generalisation as g
 
     def inputs() -> list[Path]:
-        return [SPLIT_FILE]
+        return [SPLIT_FILE, Path(g.__file__)]
 
     def extra() -> str:
         return json.dumps({k: v[1].to_dict() for k, v in g.LAUNDERING.items()}, sort_keys=True) + \
@@ -174,7 +174,7 @@ def _rine_step() -> Step:
     def run(root: str | None, jobs: int, log: Log) -> None:
         rine.build_rine(root, jobs=jobs, log=log, inputs_sha256=fingerprint(inputs()))
 
-    return Step("rine", "fit the rine head (intermediate Lite0 features) on the train split", inputs,
+    return Step("rine", "fit the rine head (intermediate Lite0 features) on train, test and wild rows; fold heads", inputs,
                 WEIGHTS_DIR / "rine.json", run)
 
 

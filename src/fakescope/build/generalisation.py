@@ -8,6 +8,9 @@ Two uses share this module:
   ``weights/wild.json``.  The fusion reads it (:class:`fakescope.fusion.WildScores`) to decide when
   pixels alone may say ``real``: only below the score under which at most 10% of the fakes of
   *every* source the detectors never saw fall, as stored or laundered;
+  ``rine``'s head is cross-fitted (:mod:`fakescope.build.rine`): it was fitted on test and wild rows
+  too, so those rows are scored here with the head of their fold (``rine-folds.npz``: the same fit
+  without the row's source), never with the shipped head that saw them (:class:`FoldScorer`);
 * the generalisation benchmark (``bench/generalisation.py``) reports AUC per source and
   condition, pooled, mean and worst, with bootstrap intervals (:func:`source_table`), the label
   rates per source (:func:`label_table`), and leave-one-source-out scores of trainable heads
@@ -35,7 +38,7 @@ from ..perturbations import Chain, Perturbation, preset
 
 __all__ = ["LAUNDERING", "launder", "heldout_records", "is_unseen", "rule_unit", "score_wild", "write_wild",
            "source_table", "source_aucs", "summarize_sources", "map_chunks", "label_table", "loso_predict",
-           "chain_rows",
+           "chain_rows", "FoldScorer",
            "WILD_FILE", "WILD_DETECTORS", "MIN_UNIT"]
 
 Log = Callable[[str], None]
@@ -112,22 +115,77 @@ def map_chunks(fn: Callable[..., Any], items: Sequence[Any], extra: tuple[Any, .
     return parts
 
 
-def _score_chunk(args: tuple[list[tuple[str, int]], tuple[str, ...], dict[str, Chain], dict[str, str]]
+class FoldScorer:
+    """``rine``'s scores for rows its shipped head was fitted on: the stage features of the detector's
+    own crops (:func:`fakescope.detectors.rine.crop_features`, the numbers its graph pools) through the
+    head of the row's fold, which never saw it (:func:`fakescope.build.rine.fold_heads`).  ``fold(record)``
+    is None for rows the shipped head never saw (scored by the detector itself)."""
+
+    def __init__(self) -> None:
+        from ..detectors.base import load_card, sha256_file
+        from ..errors import WeightsError
+
+        card = load_card("rine")
+        recipe = card.extra.get("recipe", {})
+        self.fit_splits = tuple(recipe.get("fit_splits", ["train"]))
+        self.joint = tuple(recipe.get("joint_folds", []))
+        self.stages = tuple(int(s) for s in card.extra["stages"])
+        self.max_crops = int(card.extra["max_crops"])
+        self.heads: dict[str, tuple[np.ndarray, float]] = {}
+        info = card.extra.get("folds")
+        if info:
+            from .rine import load_fold_heads
+
+            weights = card.weights_path()
+            assert weights is not None  # verified by load_card's detector
+            path = weights.parent / info["file"]
+            if not path.is_file() or sha256_file(path) != info["sha256"]:
+                raise WeightsError(f"{path} is missing or not the file the rine card names: run `fakescope build rine`")
+            self.heads = load_fold_heads(path)
+        self._model: Any = None
+
+    def fold(self, record: Any) -> str | None:
+        if record.split not in self.fit_splits:
+            return None
+        if record.split == "train":
+            raise ValueError(f"{record.key}: a train row of rine's head has no held-out score")
+        return record.source if record.source in self.joint else record.origin
+
+    def __call__(self, image: np.ndarray, fold: str) -> float:
+        from ..errors import WeightsError
+
+        if fold not in self.heads:
+            raise WeightsError(f"rine's head was fitted on rows of {fold!r} and rine-folds.npz holds no head "
+                               "without them: run `fakescope build rine`")
+        if self._model is None:
+            from ..backbones import backbone_onnx
+            from ..detectors.base import OnnxModel
+
+            self._model = OnnxModel(backbone_onnx("efficientnet_lite0", stages=self.stages))
+        from ..detectors.rine import crop_features
+
+        w, b = self.heads[fold]
+        return float(crop_features(self._model, [image], max_crops=self.max_crops)[0] @ w + b)
+
+
+def _score_chunk(args: tuple[list[tuple[str, int, str | None]], tuple[str, ...], dict[str, Chain], dict[str, str]]
                  ) -> list[dict[str, Any]]:
     from ..detectors import create_detector
     from ..io.decode import compression_class, load
 
     items, names, chains, classes = args
     dets = {n: create_detector(n) for n in names}
+    folds = FoldScorer() if "rine" in names and any(f is not None for _, _, f in items) else None
     out = []
-    for path, idx in items:
+    for path, idx, fold in items:
         sample = load(path)
         stored = compression_class(sample.metadata.format, sample.data)
         for c, chain in chains.items():
             im = chain.apply(sample.image)
             row: dict[str, Any] = {"index": idx, "condition": c, "min_side": int(min(im.shape[:2])),
                                    "compression": classes.get(c, stored)}
-            row["scores"] = {n: float(d.raw_scores([im])[0]) for n, d in dets.items()}
+            row["scores"] = {n: float(folds(im, fold) if n == "rine" and fold is not None and folds is not None
+                                      else d.raw_scores([im])[0]) for n, d in dets.items()}
             out.append(row)
     return out
 
@@ -137,12 +195,14 @@ def score_wild(records: Sequence[Any], *, detectors: Sequence[str] = WILD_DETECT
                chains: Mapping[str, Chain] | None = None, what: str = "wild scores") -> dict[str, Any]:
     """Raw scores of ``detectors`` on every record under every condition (decoded by the scan's
     decoder, each detector's own input policy, exhaustive), row per (record, condition): the build's
-    one scoring loop.  ``chains`` (name → chain) replaces the :data:`LAUNDERING` conditions."""
+    one scoring loop.  ``chains`` (name → chain) replaces the :data:`LAUNDERING` conditions.  ``rine`` scores a
+    row its head was fitted on with the head of the row's fold (:class:`FoldScorer`)."""
     if chains is None:
         chains = {c: LAUNDERING[c][1] for c in conditions}
     conditions = tuple(chains)
     classes = {c: LAUNDERED_COMPRESSION[c] for c in conditions if c in LAUNDERED_COMPRESSION}
-    items = [(r.path, i) for i, r in enumerate(records)]
+    fold = FoldScorer().fold if "rine" in detectors else (lambda r: None)
+    items = [(r.path, i, fold(r)) for i, r in enumerate(records)]
     rows = [row for part in map_chunks(_score_chunk, items, (tuple(detectors), dict(chains), classes), jobs=jobs,
                                        log=log, what=what) for row in part]
     rows.sort(key=lambda r: (r["index"], list(conditions).index(r["condition"])))
@@ -172,7 +232,8 @@ def write_wild(root: str | os.PathLike[str] | None = None, *, path: str | os.Pat
     d = score_wild(recs, jobs=jobs, log=log)
     d = {"about": "raw scores of the shipped core detectors on every held-out image of the frozen split (test and "
                   "wild, CIFAKE aside) under each laundering condition; the fusion sets the pixel 'real' rule on "
-                  "the fakes of never-seen sources (fakescope.build.generalisation)",
+                  "the fakes of never-seen sources (fakescope.build.generalisation); rine's rows come from the head of "
+                  "their fold, fitted without their source (cross-fitting, fakescope.build.rine)",
          "split_sha256": split_sha256(), "inputs_sha256": inputs_sha256,
          "conditions": {k: v[0] for k, v in LAUNDERING.items()}, **d}
     Path(path).write_text(json.dumps(d, separators=(",", ":")) + "\n", encoding="utf-8")

@@ -192,7 +192,9 @@ def write_report(card: dict[str, Any], path: str | os.PathLike[str]) -> None:
          "these test images: optimistic, shown only as a ceiling); pixel AUC; image-level AUC of the map's 99th "
          "percentile, edited vs untouched; the share of pixels marked on untouched photos.", "",
          "Methods: `unet` the network; `rine` the rine detector's calibrated probability per 224-px crop on a "
-         "sliding grid (stride 112), averaged per pixel (coarse); `fused` sigmoid(a logit(unet) + b logit(rine) + c) "
+         "sliding grid (stride 112), averaged per pixel (coarse; `rine`'s shipped head is cross-fitted: it was "
+         "fitted on the test photos and fakes these partial fakes are made of, as whole images, so its rows are "
+         "in-sample for that head; the network never saw them); `fused` sigmoid(a logit(unet) + b logit(rine) + c) "
          "with a = {unet:.3g}, b = {rine:.3g}, c = {bias:.3g} fitted on the calibration photos (what the scan "
          "ships).".format(**{"unet": 1.0, "rine": 0.0, "bias": 0.0, **card['extra']['fusion']}), ""]
     thr = card["extra"].get("thresholds", {})

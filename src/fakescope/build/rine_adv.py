@@ -5,7 +5,9 @@ The detector ``rine-adv`` (:mod:`fakescope.detectors.rine`, registered, not in t
 head fitted on adversarial examples as well as clean ones (Madry et al. 2018, restricted to the
 head).  Recipe (:data:`RECIPE`, recorded in the card):
 
-* clean rows: exactly ``rine``'s training rows — the frozen split's ``train`` rows outside CIFAKE, as
+* clean rows: ``rine``'s train-split rows — the frozen split's ``train`` rows outside CIFAKE (``rine`` itself
+  is cross-fitted on the test and wild rows too; ``rine-adv`` keeps to the train split, so the test rows
+  attacks.md measures it on stay unseen), as
   stored and through its four laundering chains, features over the card's crops
   (:func:`fakescope.build.rine._cached_features`, the columns of the maps ``rine``'s head reads), with
   ``rine``'s L2 strength and source weights (:func:`fakescope.build.rine.source_weights`);
@@ -205,9 +207,14 @@ def build_rine_adv(root: str | os.PathLike[str] | None = None, *, jobs: int = 2,
               "Adversarial Attacks, ICLR 2018 (here: the linear head only, the backbone stays frozen)",
         weights="rine-adv.onnx", sha256=sha256_file(onnx_path),
         input_policy=base.input_policy, preprocessing=base.preprocessing,
-        training_data=base.training_data + f"; plus {rec['rounds']} x {len(train)} adversarial centre crops of the "
-                      "train images (PGD through the head being fitted, see extra.recipe)",
-        split=base.split,
+        training_data=f"TRAIN split outside CIFAKE: {sum(1 - r.label for r in train)} real and "
+                      f"{sum(r.label for r in train)} fake images from {len(set(r.origin for r in train))} sources, "
+                      "each as stored and through 4 laundering chains (rine's recipe, extra.recipe); plus "
+                      f"{rec['rounds']} x {len(train)} adversarial centre crops of the train images (PGD through the "
+                      "head being fitted, see extra.recipe)",
+        split="the frozen split manifest fakescope/io/split.csv (sha256 " + split_sha256()[:16] + "…): train rows "
+              "fit the head, calibration rows the Platt parameters; test and wild rows are never read here (unlike "
+              "rine's cross-fitted head)",
         parameters=base.parameters,
         metrics={"rounds": rounds, "calibration_auc_stored": float(roc_auc(yc, raw_c)), "n_calibration": int(len(cal)),
                  "n_train": int(len(train)), "n_clean_rows": int(len(x_clean)), "onnx_parity": parity,

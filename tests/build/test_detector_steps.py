@@ -64,15 +64,13 @@ def test_build_list_shows_the_new_steps(capsys):
 
 
 def test_recipes_are_the_shipped_cards():
-    """The steps train with the recipe recorded in each shipped card (only the auto-encoders' wall-clock cap
-    is gone)."""
+    """The steps train with the recipe recorded in each shipped card (fixed step counts, no wall-clock limit)."""
     from fakescope.build import npr, zoo
     from fakescope.training.trainer import load_recipe
 
     want = DetectorCard.load(WEIGHTS_DIR / "npr.json").extra["recipe"]
     got = json.loads(json.dumps(npr.RECIPE.to_dict()))
-    assert want.pop("ae_time_limit_s") == 180.0 and got.pop("ae_time_limit_s") is None
-    assert got == want
+    assert got == want and "time_limit_s" not in json.dumps(got)
     assert DetectorCard.load(WEIGHTS_DIR / "spectral.json").extra["recipe"]["spectral"] == got["spectral"]
     for name in (*zoo.FAMILIES, zoo.THUMB):
         card = DetectorCard.load(WEIGHTS_DIR / f"{name}.json")
@@ -195,3 +193,68 @@ def test_calibrate_step_fits_the_ensemble(tmp_path):
     assert cal["variants"][0] == "original" and cal["keys"][0] == rec.key
     det = EnsembleDetector(card)
     assert abs(det.raw_scores([load(rec.path).image])[0] - z[0]) < 1e-4
+
+
+def test_check_reproduced_compares_with_the_files_replaced(tmp_path):
+    """A step records `reproduced: true` only when the weights it wrote are bitwise the files it replaced and
+    the calibration agrees; anything else is recorded as a difference, with the hashes."""
+    import shutil
+
+    from fakescope.build.experts import check_reproduced, shipped_state
+
+    for f in ("spectral.json", "spectral.npz"):
+        shutil.copy2(WEIGHTS_DIR / f, tmp_path / f)
+    before = shipped_state("spectral", tmp_path)
+    assert set(before["spectral"]["files"]) == {"spectral.npz"}
+    assert check_reproduced("spectral", before, tmp_path)  # nothing changed: reproduced
+    build = DetectorCard.load(tmp_path / "spectral.json").metrics["build"]
+    assert build["reproduced"] is True and "bitwise identical" in build["reproduced_check"]
+    d = json.loads((tmp_path / "spectral.json").read_text())  # calibration moved by less than the tolerance
+    assert d["weights"] == "spectral.npz"  # the card still names its file, not a resolved path
+    d["calibration"]["a"] += 1e-6
+    (tmp_path / "spectral.json").write_text(json.dumps(d))
+    assert check_reproduced("spectral", before, tmp_path)
+    (tmp_path / "spectral.npz").write_bytes(b"other weights")
+    assert not check_reproduced("spectral", before, tmp_path)
+    build = DetectorCard.load(tmp_path / "spectral.json").metrics["build"]
+    assert build["reproduced"] is False and "spectral.npz" in build["reproduced_check"]
+    assert not check_reproduced("spectral", {}, tmp_path)  # a first build: nothing to compare with
+
+
+def test_steps_are_bitwise_reproducible_on_tiny_data(tiny, tmp_path):
+    """Built twice from the same inputs (fixed step counts, seeds and torch threads, no clock), the aligned
+    fakes and the npr, spectral, tile-network and probe weights are the same bytes, with the same Platt
+    parameters (every cache recomputed: separate work folders)."""
+    import hashlib
+
+    from fakescope.build import aligned
+    from fakescope.build.npr import INT8, build_npr
+    from fakescope.build.probe import build_probe
+    from fakescope.build.spectral import build_spectral
+    from fakescope.build.zoo import build_tilenet
+
+    recs, ae = tiny
+    ae2 = aligned.aligned_fakes(None, records=recs, recipe={"steps": 2, "variants": ["nearest"], "max_side": 128},
+                                work=tmp_path / "aligned", threads=1)
+    assert [r.key for r in ae2] == [r.key for r in ae]
+    assert all(open(a.path, "rb").read() == open(b.path, "rb").read() for a, b in zip(ae, ae2))
+
+    def sha(p):
+        return hashlib.sha256(p.read_bytes()).hexdigest()
+
+    files = {}
+    for run in ("a", "b"):
+        out = tmp_path / run
+        build_npr(out_dir=out, recipe=_tiny_recipe(), int8={**INT8, "images": 6}, records=recs, aligned_records=ae2,
+                  threads=2)  # the build's thread count
+        build_spectral(out_dir=out, recipe=_tiny_recipe(), records=recs, aligned_records=ae2)
+        build_tilenet("cnnspot", out_dir=out, overrides=TINY_TRAIN, records=recs, aligned_records=ae2,
+                      work=tmp_path / f"run-{run}", threads=2)
+        build_probe(out_dir=out, records=recs, aligned_records=ae2, work=tmp_path / f"feat-{run}", l2_grid=(1000.0,),
+                    timing_reps=1)
+        files[run] = {p.name: sha(p) for p in sorted(out.iterdir()) if p.suffix in (".onnx", ".npz")}
+        files[run]["calibration"] = {n: DetectorCard.load(out / f"{n}.json").calibration
+                                     for n in ("npr", "spectral", "cnnspot", "probe", "rigid")}
+    assert set(files["a"]) == {"npr.onnx", "npr.int8.onnx", "spectral.npz", "cnnspot.onnx", "probe.npz",
+                               "calibration"}
+    assert files["a"] == files["b"]

@@ -14,10 +14,12 @@ probe steps call :func:`aligned_fakes`, which builds the reconstructions once in
 ``$FAKESCOPE_CACHE/build/aligned-<fingerprint>/`` (PNG files and ``records.json``) and reuses them;
 its fingerprint (:func:`inputs`, :func:`recipe_json`) is part of theirs.
 
-The shipped weights were trained on reconstructions made by ``bench/train_defaults.py`` with these
-settings plus a 180-second cap per auto-encoder (``ae_time_limit_s`` in their cards); how many of
-the 1000 steps each reached was not logged. The build has no cap: see each card's
-``metrics.build.reproduced`` for what was checked.
+Deterministic: a fixed step count per auto-encoder (no wall-clock limit), seeded streams, two torch
+threads (the float results depend on the thread count), the split's record order
+(``tests/build/test_detector_steps.py`` builds them twice on tiny data and compares the PNG bytes).
+Weights trained on the reconstructions ``bench/train_defaults.py`` once made under a 180-second cap per
+auto-encoder cannot be reproduced; a detector step records in its card whether its weights are bitwise
+the files they replaced (``metrics.build.reproduced``, :func:`fakescope.build.experts.check_reproduced`).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ __all__ = ["RECIPE", "inputs", "recipe_json", "aligned_fakes", "streams", "cache
 
 Log = Callable[[str], None]
 
-#: the reconstructions' recipe (the shipped cards' ``ae_*`` fields, without the wall-clock cap)
+#: the reconstructions' recipe (a fixed step count per auto-encoder; no wall-clock limit)
 RECIPE: dict[str, Any] = {"seed": 20240601, "steps": 1000, "max_side": 768,
                           "variants": ["nearest", "transposed", "bilinear", "pixelshuffle"]}
 

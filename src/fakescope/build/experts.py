@@ -2,7 +2,10 @@
 
 A step writes the weights and a card; the card's ``metrics.build`` records the step, its recipe,
 its input fingerprint (also ``metrics.inputs_sha256``, read by :meth:`fakescope.build.Step.up_to_date`)
-and what is known about reproducing the shipped file.  Build facts go into ``metrics``, not
+and whether it reproduced the files it replaced: the step hashes the weight files its cards name before it
+runs and again after (:func:`shipped_state`, :func:`check_reproduced`): ``reproduced`` is true only when
+every weight file is bitwise identical and the Platt parameters agree within :data:`CALIBRATION_TOL`, so
+``fakescope build STEP --force`` on a checkout is the reproducibility check.  Build facts go into ``metrics``, not
 ``extra``: ``extra`` is part of the detector's scoring key, so a rebuild that reproduces the weights
 does not make every scoring step stale.
 """
@@ -14,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-__all__ = ["record_build", "calibration_platt", "write_manifest", "expert_steps"]
+__all__ = ["record_build", "calibration_platt", "write_manifest", "expert_steps", "shipped_state", "check_reproduced"]
 
 Log = Callable[[str], None]
 
@@ -23,7 +26,8 @@ def record_build(card: Any, *, step: str, recipe: Any, inputs_sha256: str, **mor
     """``card`` with ``metrics.inputs_sha256`` and ``metrics.build`` (step, recipe, fingerprint, ``more``)."""
     build = {"step": step, "command": f"fakescope build {step}", "inputs_sha256": inputs_sha256,
              "recipe": json.loads(json.dumps(recipe, default=str)),
-             "reproduced": f"made by `fakescope build {step}` itself", **more}
+             "reproduced": None, "reproduced_check": "not checked (filled in by the step: see check_reproduced)",
+             **more}
     return replace(card, metrics={**card.metrics, "inputs_sha256": inputs_sha256, "build": build})
 
 
@@ -61,6 +65,76 @@ def write_manifest(path: Path, records: Sequence[Any]) -> Path:
     return path
 
 
+#: the cards each step writes (their weight files and calibration are what a rebuild must reproduce)
+STEP_CARDS: dict[str, tuple[str, ...]] = {"probe": ("probe", "rigid")}
+#: calibration parameters may differ by this much (floats summed in another order); weights must be bitwise equal
+CALIBRATION_TOL = 1e-4
+
+
+def shipped_state(step: str, weights_dir: Path | None = None) -> dict[str, Any]:
+    """What the ``step``'s cards in ``weights_dir`` (default the package's) hold before a rebuild: the sha256 of
+    every weight file they name (``weights``, ``extra.reference_weights``) and their calibration parameters."""
+    from ..detectors.base import WEIGHTS_DIR, sha256_file
+
+    wd = Path(weights_dir) if weights_dir is not None else WEIGHTS_DIR
+    state: dict[str, Any] = {}
+    for name in STEP_CARDS.get(step, (step,)):
+        try:
+            d = json.loads((wd / f"{name}.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        files = [d.get("weights"), ((d.get("extra") or {}).get("reference_weights") or {}).get("file")]
+        shas = {Path(f).name: sha256_file(wd / Path(f).name) for f in files if f and (wd / Path(f).name).is_file()}
+        state[name] = {"files": shas, "calibration": d.get("calibration")}
+    return state
+
+
+def _calibration_close(a: Any, b: Any, tol: float) -> bool:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_calibration_close(a[k], b[k], tol) for k in a)
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return abs(float(a) - float(b)) <= tol
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_calibration_close(x, y, tol) for x, y in zip(a, b))
+    return a == b
+
+
+def check_reproduced(step: str, before: dict[str, Any], weights_dir: Path | None = None, *,
+                     log: Log | None = None) -> bool:
+    """Compare the cards the step just wrote with ``before`` (:func:`shipped_state` taken before it ran) and
+    record the outcome in each card's ``metrics.build`` (``reproduced``: true when every weight file is
+    bitwise identical and the calibration parameters agree within :data:`CALIBRATION_TOL`)."""
+    from ..detectors.base import WEIGHTS_DIR
+
+    wd = Path(weights_dir) if weights_dir is not None else WEIGHTS_DIR
+    after = shipped_state(step, wd)
+    same = bool(before) and all(
+        n in before and before[n]["files"] == after[n]["files"]
+        and _calibration_close(before[n]["calibration"], after[n]["calibration"], CALIBRATION_TOL) for n in after)
+    if not before:
+        note = "no previous build to compare with"
+    elif same:
+        files = sorted(f for n in after for f in after[n]["files"])
+        note = (f"rebuilt and compared with the files it replaced: {', '.join(files)} bitwise identical (sha256), "
+                f"calibration parameters within {CALIBRATION_TOL:g}")
+    else:
+        diff = sorted(f"{f} {before.get(n, {}).get('files', {}).get(f, 'absent')[:12]} -> {sha[:12]}"
+                      for n in after for f, sha in after[n]["files"].items()
+                      if before.get(n, {}).get("files", {}).get(f) != sha)
+        note = ("differs from the files it replaced" + (f": {'; '.join(diff)}" if diff else ": calibration parameters")
+                + " (a first build, or inputs changed; rebuild once more to check reproducibility)")
+    for name in after:  # edited as JSON (DetectorCard.load resolves the weights' path), written as a card is
+        path = wd / f"{name}.json"
+        d = json.loads(path.read_text(encoding="utf-8"))
+        d["metrics"]["build"] = {**d["metrics"]["build"], "reproduced": same, "reproduced_check": note}
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(d, f, indent=2, sort_keys=False)
+            f.write("\n")
+    if log:
+        log(f"{step}: reproduced {same}: {note}")
+    return same
+
+
 def expert_steps() -> list[Any]:
     """The detector-training steps in build order (before ``wild`` and ``calibrate``, which score them)."""
     from ..detectors.base import WEIGHTS_DIR
@@ -70,7 +144,9 @@ def expert_steps() -> list[Any]:
     def make(name: str, doc: str, inputs: Callable[[], list[Path]], extra: Callable[[], str],
              build: Callable[..., Any]) -> Step:
         def run(root: str | None, jobs: int, log: Log) -> None:
+            before = shipped_state(name)
             build(root, log=log, inputs_sha256=fingerprint(inputs(), extra()))
+            check_reproduced(name, before, log=log)
 
         return Step(name, doc, inputs, WEIGHTS_DIR / f"{name}.json", run, extra)
 

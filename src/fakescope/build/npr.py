@@ -33,8 +33,8 @@ __all__ = ["RECIPE", "INT8", "FIRST_CONV", "build_npr", "inputs"]
 
 Log = Callable[[str], None]
 
-#: the shipped npr's recipe (its card's ``extra.recipe``), with no wall-clock cap on the auto-encoders
-RECIPE = Recipe(seed=int(aligned.RECIPE["seed"]), ae_steps=int(aligned.RECIPE["steps"]), ae_time_limit_s=None,
+#: the npr recipe (its card's ``extra.recipe``): fixed step counts, no wall-clock limit anywhere
+RECIPE = Recipe(seed=int(aligned.RECIPE["seed"]), ae_steps=int(aligned.RECIPE["steps"]),
                 ae_max_side=int(aligned.RECIPE["max_side"]), ae_variants=tuple(aligned.RECIPE["variants"]),
                 npr=NPRConfig(width=32, image_weight=1.0, norm="none", lr=1e-3, steps=2500,
                               cifake_crop_sizes=(24, 28, 32, 32), p_blur_real=0.3, p_blur_fake=0.1),

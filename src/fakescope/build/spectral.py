@@ -3,7 +3,7 @@
 The train split of the frozen manifest plus the aligned fakes (:mod:`.aligned`), the same pools as
 npr; :func:`fakescope.training.loops.spectral_training_set` draws format-aligned views and
 :func:`fakescope.training.loops.fit_spectral` fits the MLP (a fixed ``max_iter``), both from the third
-stream of ``SeedSequence(RECIPE.seed).spawn(4)`` (:data:`fakescope.build.npr.RECIPE`'s ``spectral``);
+stream of ``SeedSequence(RECIPE.seed).spawn(4)``, two torch threads (:data:`fakescope.build.npr.RECIPE`'s ``spectral``);
 saved as plain arrays; Platt parameters on the calibration split (as stored and JPEG q90).
 """
 
@@ -39,8 +39,12 @@ def recipe_dict(recipe: Recipe = RECIPE) -> dict[str, Any]:
 
 def build_spectral(root: str | os.PathLike[str] | None = None, *, log: Log | None = None, inputs_sha256: str = "",
                    out_dir: str | os.PathLike[str] | None = None, recipe: Recipe = RECIPE,
-                   records: Sequence[Any] | None = None, aligned_records: Sequence[Any] | None = None) -> Any:
-    """Fit spectral into ``out_dir`` (default the package's ``weights/``); returns the card."""
+                   records: Sequence[Any] | None = None, aligned_records: Sequence[Any] | None = None,
+                   threads: int = 2) -> Any:
+    """Fit spectral into ``out_dir`` (default the package's ``weights/``); returns the card.  ``threads``:
+    torch threads of the MLP fit (set, not inherited: the float results depend on it)."""
+    import torch
+
     from ..detectors.base import WEIGHTS_DIR, sha256_file
     from ..detectors.spectral import SpectralDetector
     from ..training.data import all_records
@@ -56,6 +60,7 @@ def build_spectral(root: str | os.PathLike[str] | None = None, *, log: Log | Non
     recs = list(records) if records is not None else all_records(root)
     ae = list(aligned_records) if aligned_records is not None else aligned.aligned_fakes(root, log=log)
     data = load_train_data([r for r in recs + ae if r.split == "train"], log=log)
+    torch.set_num_threads(threads)
     rng = aligned.streams(recipe.seed)[2]
     X, y, w = spectral_training_set(data, recipe.spectral, rng=rng, log=log)
     mlp = fit_spectral(X, y, w, recipe.spectral, rng=rng)

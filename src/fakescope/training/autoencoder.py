@@ -1,6 +1,6 @@
 """Aligned fakes: auto-encoder reconstructions of real photos.
 
-A stride-8 convolutional auto-encoder is trained for a few CPU minutes on crops of the
+A stride-8 convolutional auto-encoder is trained for a fixed number of steps on crops of the
 *train-split* real photos only; its reconstructions keep a photo's content but carry the
 decoder's up-sampling traces, which is what a detector should learn (Rajan et al. 2025,
 "On the Effectiveness of Dataset Alignment for Fake Image Detection").  Reconstructions
@@ -9,7 +9,6 @@ of calibration/test photos stay in those splits.
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Sequence
@@ -38,7 +37,7 @@ def _batch(images: Sequence[np.ndarray], rng: np.random.Generator, size: int, n:
 
 def train_autoencoder(images: Sequence[np.ndarray], *, upsample: str, rng: np.random.Generator,
                       steps: int = 1500, crop: int = 64, batch: int = 24, lr: float = 2e-3,
-                      time_limit_s: float | None = None, latent: int = 48, width: int = 32,
+                      latent: int = 48, width: int = 32,
                       log: Callable[[str], None] | None = None) -> ConvAutoEncoder:
     """Train a :class:`ConvAutoEncoder` on random ``crop``-pixel crops with an L1 loss.
 
@@ -51,9 +50,8 @@ def train_autoencoder(images: Sequence[np.ndarray], *, upsample: str, rng: np.ra
     rng : numpy.random.Generator
         Drives the crops and seeds torch's initialisation (reproducible).
     steps, crop, batch, lr : int, int, int, float
-        Optimisation schedule (Adam, cosine decay).
-    time_limit_s : float, optional
-        Stop early after this many seconds (the schedule still decays over ``steps``).
+        Optimisation schedule (Adam, cosine decay): exactly ``steps`` optimizer steps, no wall-clock
+        limit, so the same inputs, seed and torch thread count give the same weights.
     """
     if not images:
         raise UsageError("train_autoencoder needs at least one image")
@@ -65,7 +63,6 @@ def train_autoencoder(images: Sequence[np.ndarray], *, upsample: str, rng: np.ra
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
     loss_fn = nn.L1Loss()
-    t0 = time.perf_counter()
     model.train()
     for step in range(steps):
         x = _batch(images, rng, crop, batch)
@@ -76,10 +73,6 @@ def train_autoencoder(images: Sequence[np.ndarray], *, upsample: str, rng: np.ra
         sched.step()
         if log and (step % 100 == 0 or step == steps - 1):
             log(f"ae[{upsample}] step {step} L1 {loss.item():.4f}")
-        if time_limit_s is not None and time.perf_counter() - t0 > time_limit_s:
-            if log:
-                log(f"ae[{upsample}] time limit reached after {step + 1} steps")
-            break
     return model.eval()
 
 

@@ -189,7 +189,6 @@ class NPRConfig:
     p_blur_real: float = 0.0
     p_blur_fake: float = 0.0
     cifake_crop_sizes: tuple[int, ...] = ()
-    time_limit_s: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -241,10 +240,6 @@ def train_npr(data: TrainData, config: NPRConfig, *, rng: np.random.Generator, l
             h = np.asarray(hist[-100:])
             log(f"npr step {step}/{config.steps}  loss cifake {np.nanmean(h[:, 0]):.3f}  crops "
                 f"{np.nanmean(h[:, 1]):.3f}  ({time.perf_counter() - t0:.0f}s)")
-        if config.time_limit_s is not None and time.perf_counter() - t0 > config.time_limit_s:
-            if log:
-                log(f"npr: time limit reached after {step + 1} steps")
-            break
     return model.eval()
 
 

@@ -41,20 +41,19 @@ class Recipe:
 
     seed: int = 20240601
     ae_steps: int = 1000
-    ae_time_limit_s: float = 180.0
     ae_max_side: int = 768
     ae_variants: tuple[str, ...] = ("nearest", "transposed", "bilinear", "pixelshuffle")
     npr: NPRConfig = NPRConfig()
     spectral: SpectralConfig = SpectralConfig()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"seed": self.seed, "ae_steps": self.ae_steps, "ae_time_limit_s": self.ae_time_limit_s,
+        return {"seed": self.seed, "ae_steps": self.ae_steps,
                 "ae_max_side": self.ae_max_side, "ae_variants": list(self.ae_variants), "npr": self.npr.to_dict(), "spectral": self.spectral.to_dict()}
 
 
 def build_heldout_records(records: Sequence[Record], work: Path, *, rng: np.random.Generator, log: Log,
                           variants: Sequence[str] = HELDOUT_UPSAMPLERS, steps: int = 1000,
-                          time_limit_s: float = 180.0, max_side: int = 768) -> tuple[list[Record], dict[str, Any]]:
+                          max_side: int = 768) -> tuple[list[Record], dict[str, Any]]:
     """Fakes from decoders no detector was trained on: stand-ins for new generators.
 
     One auto-encoder per held-out decoder (:data:`.models.HELDOUT_UPSAMPLERS`), trained like
@@ -68,8 +67,7 @@ def build_heldout_records(records: Sequence[Record], work: Path, *, rng: np.rand
     models = {}
     for variant in variants:
         t0 = time.perf_counter()
-        models[f"ae-{variant}"] = train_autoencoder(imgs, upsample=variant, rng=rng, steps=steps,
-                                                    time_limit_s=time_limit_s, log=log)
+        models[f"ae-{variant}"] = train_autoencoder(imgs, upsample=variant, rng=rng, steps=steps, log=log)
         log(f"ae-{variant}: trained in {time.perf_counter() - t0:.0f}s")
     sources = [r for r in records if r.label == 0 and r.source in ("photos", "modern") and r.split != "train"]
     recs, psnr = make_ae_fakes(sources, models, Path(work) / "ae", max_side=max_side, log=log, source="heldout",

@@ -298,7 +298,14 @@ def test_detectors_is_a_compact_table_and_name_shows_a_card_verbatim():
     lines = r.stdout.splitlines()
     assert len(lines) < 30 and max(len(x) for x in lines) <= 80
     rows = {x.split("│")[1].strip(): x for x in lines if x.startswith("│")}
-    assert {"npr", "spectral", "safe", "rine"} <= set(rows) and "full+thumb" in rows["rine"]
+    assert {"npr", "spectral", "safe", "rine"} <= set(rows)
+    from fakescope.fusion import Fuser
+
+    fuser = Fuser.default()  # the default column names each detector's regimes in the shipped fusion
+    for name in set(fuser.detectors_for(1024)) | set(fuser.detectors_for(32)):
+        both = name in fuser.detectors_for(1024) and name in fuser.detectors_for(32)
+        want = "full+thumb" if both else ("full" if name in fuser.detectors_for(1024) else "thumb")
+        assert f"│ {want} " in rows[name], rows[name]
     assert "crops 224" in rows["rine"] and "tiles 96" in rows["npr"] and "crops 128" in rows["zed"]
     assert "…" not in r.stdout  # nothing cut
     r = subprocess.run([sys.executable, "-m", "fakescope.cli", "detectors", "npr"], capture_output=True, text=True,

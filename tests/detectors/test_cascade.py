@@ -115,17 +115,24 @@ def test_scan_exits_early_without_changing_labels(photo_1024x768, shared_data, t
         paths.append(p)
     modern = sorted((shared_data / "modern").rglob("*.png"))
     paths += [modern[i] for i in rng.choice(len(modern), 12, replace=False)]
-    # and the calibration images (as stored) whose first stage exits: the calibration rows say which
+    # and the calibration images whose first stage exits: the calibration rows say which — as stored where
+    # their (lossless) files' threshold lets them exit, else as JPEG q95 copies where the JPEG threshold does
     from fakescope.build.calibrate import calibration_rows
+    from fakescope.io.decode import load
 
     cal, cascade, fuser = load_calibration(), load_cascade(), Fuser.default()
     recs = calibration_rows(shared_data)
     names = fuser.detectors_for(768)
     for i in range(0, cal.labels.size, 2):  # record-major rows: as stored, then JPEG q90
         first = {n: float(cascade.scores[n][i]) for n in names}
-        if np.isfinite(list(first.values())).all() and fuser.early_exit(first, min_side=cal.min_sides()[i],
-                                                                         compression="lossless"):
+        if not np.isfinite(list(first.values())).all():
+            continue
+        if fuser.early_exit(first, min_side=cal.min_sides()[i], compression="lossless"):
             paths.append(recs[i // 2].path)
+        elif fuser.early_exit(first, min_side=cal.min_sides()[i], compression="jpeg"):
+            p = tmp_path / f"cal{i}.jpg"
+            Image.fromarray(load(recs[i // 2].path).image).save(p, quality=95, subsampling=0)
+            paths.append(p)
     two = list(fakescope.scan(paths))
     exhaustive = list(fakescope.scan(paths, exhaustive=True))
     assert [v.label for v in two] == [v.label for v in exhaustive]

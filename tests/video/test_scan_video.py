@@ -75,10 +75,17 @@ def test_known_segment_in_a_synthetic_clip(tmp_path: Path, monkeypatch) -> None:
     d = v.to_dict()
     assert d["media"] == "video" and d["duration_s"] == pytest.approx(4.0) and d["fps"] == 10.0
     assert d["video"]["codec"] == "h264" and d["video"]["sampled_frames"] == 20
-    # the same clip without the red frames: no segment; its frames score about 0.1, which the image flow would
-    # not call real (its real threshold is far lower), so neither is the clip
+    # the same clip without the red frames: no segment; its frames score between the image flow's real cut for
+    # frames of this size and the video fusion's (0.3): the image flow would not call them real, so neither is the clip
     opts = VideoOptions(sampling=Sampling(fps=5), faces=False, fusion=params)
-    clean = write_clip(tmp_path / "clean.mp4", [pattern(i, 96, 64) // 4 for i in range(40)])
+    cut = min(scanner.fuser.operating_point_for(64, "other").real_threshold, params.real_threshold)
+    level = int(round(255 * (cut + params.real_threshold) / 2))
+    dull = []
+    for i in range(40):
+        f = pattern(i, 96, 64) // 4
+        f[..., 0] = level
+        dull.append(f)
+    clean = write_clip(tmp_path / "clean.mp4", dull)
     v2 = scan_video(scanner, str(clean), options=opts)
     assert v2.segments == () and v2.label == "inconclusive" and "between the real" in v2.explanation
     # frames with no red at all score 0: below every real threshold, labelled real

@@ -85,10 +85,15 @@ def bound_note(stages: dict[str, float]) -> str:
     dets = {k.split(" ", 1)[1]: v for k, v in stages.items() if k.startswith("detector ")}
     top = max(dets, key=dets.get)
     rest = whole - read - dets[top]
-    return (f"In one process the scan keeps {read / whole:.0%} of decode-only ({read:.1f} of {whole:.1f} ms per image). "
+    head = (f"In one process the scan keeps {read / whole:.0%} of decode-only ({read:.1f} of {whole:.1f} ms per image). "
             f"`{top}` takes {dets[top] / whole:.0%} of the call ({dets[top]:.1f} ms); keeping 25% of decode-only needs the "
-            f"whole call within {4 * read:.1f} ms, so `{top}` would have to fit in {max(4 * read - read - rest, 0):.1f} ms "
-            f"beside the other {rest:.1f} ms — {dets[top] / max(4 * read - read - rest, 1e-9):.1f}× less than it takes.")
+            f"whole call within {4 * read:.1f} ms, so ")
+    room = 4 * read - read - rest
+    if room <= 0:  # the other steps alone are over the budget
+        return head + (f"even without `{top}` it is out of reach: the other steps take {rest:.1f} ms beside decoding "
+                       f"({', '.join(f'`{k}` {v:.1f} ms' for k, v in dets.items() if k != top)} among them).")
+    return head + (f"`{top}` would have to fit in {room:.1f} ms beside the other {rest:.1f} ms — "
+                   f"{dets[top] / room:.1f}× less than it takes.")
 
 
 def cold_start(path: str, repeats: int = 5) -> float:

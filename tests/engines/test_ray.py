@@ -180,7 +180,7 @@ def test_a_killed_then_interrupted_ray_scan_resumes_into_the_same_file(cluster: 
     d = tmp_path / "many"
     d.mkdir()
     thumbs = sorted(SAMPLES.glob("*cifake*.jpg"))  # 32x32: quick to scan, so the run is mostly scheduling
-    n = 500
+    n = 1500  # enough that the resumed scan is still running when it is interrupted (~200 thumbnails/s here)
     for i in range(n):
         shutil.copy(thumbs[i % len(thumbs)], d / f"{i:04d}.jpg")
     out = tmp_path / "out.jsonl"

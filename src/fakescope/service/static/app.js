@@ -211,12 +211,17 @@
 
   /* ---------------------------------------------------------------- history */
   function loadHistory(reset) {
-    if (reset) { state.offset = 0; clear($("history").tBodies[0]); }
+    // overlapping loads (two uploads in quick succession) must not both fill the table: only the newest
+    // request's answer is shown, and a reset clears the rows when that answer arrives
+    var seq = state.histSeq = (state.histSeq || 0) + 1;
+    var offset = reset ? 0 : state.offset;
     var q = $("q").value.trim(), label = $("label-filter").value;
-    var url = "/v1/results?limit=25&offset=" + state.offset + (q ? "&q=" + encodeURIComponent(q) : "") +
+    var url = "/v1/results?limit=25&offset=" + offset + (q ? "&q=" + encodeURIComponent(q) : "") +
       (label ? "&label=" + encodeURIComponent(label) : "");
     return api(url).then(function (page) {
+      if (seq !== state.histSeq) { return; }  // a newer load superseded this one
       var tb = $("history").tBodies[0];
+      if (reset) { clear(tb); }
       page.items.forEach(function (it) {
         var tr = el("tr", { tabindex: "0", "data-sha": it.sha256, "data-label": it.label || "" });
         tr.appendChild(el("td", { "class": "path" }, it.name || ""));
@@ -229,7 +234,7 @@
         tr.addEventListener("keydown", function (e) { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); open(); } });
         tb.appendChild(tr);
       });
-      state.offset += page.items.length;
+      state.offset = offset + page.items.length;
       $("hist-count").textContent = page.total + " scan" + (page.total === 1 ? "" : "s") + (q || label ? " match" : " stored");
       $("more").hidden = page.next_offset === null;
     }).catch(function (e) { $("hist-count").textContent = e.message; });

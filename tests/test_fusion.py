@@ -116,6 +116,39 @@ def test_thumbnails_and_full_resolution_are_calibrated_apart():
     assert fuser.operating_point.n_real == n
 
 
+def test_native_and_made_thumbnails_weigh_equally_in_the_thumbnail_stacker():
+    """2,000 native thumbnails on which detector 'b' ranks backwards must not turn 'b' against the few
+    thumbnails made of larger images, on which it is the better detector (the CIFAKE trap)."""
+    from fakescope.regimes import MADE_THUMBNAIL
+
+    rng = np.random.default_rng(5)
+    n, k, f = 1000, 40, 300
+    y = np.r_[np.zeros(n), np.ones(n), np.zeros(k), np.ones(k), np.zeros(f), np.ones(f)].astype(np.int64)
+    # native: 'a' separates, 'b' backwards; made: 'a' barely, 'b' clearly; full resolution: both
+    a = np.r_[rng.normal(0, 1, n), rng.normal(3, 1, n), rng.normal(0, 1, k), rng.normal(0.3, 1, k),
+              rng.normal(0, 1, f), rng.normal(2, 1, f)]
+    b = np.r_[rng.normal(0, 1, n), rng.normal(-1.0, 1, n), rng.normal(0, 1, k), rng.normal(3, 1, k),
+              rng.normal(0, 1, f), rng.normal(2, 1, f)]
+    variants = ("original",) * (2 * n) + (MADE_THUMBNAIL,) * (2 * k) + ("original",) * (2 * f)
+    sides = (32,) * (2 * n) + (48,) * (2 * k) + (512,) * (2 * f)
+    kw = dict(split="s", labels=y, groups=("g",) * y.size, scores={"a": a, "b": b}, min_side=sides)
+    weighted = Fuser(["a", "b"], calibration=CalibrationSet(**kw, variants=variants))
+    plain = Fuser(["a", "b"], calibration=CalibrationSet(**kw))
+    assert CalibrationSet(**kw, variants=variants).fit_weights()[2 * n:2 * (n + k)].sum() == \
+        pytest.approx(CalibrationSet(**kw, variants=variants).fit_weights()[:2 * n].sum())
+    made = slice(2 * n, 2 * (n + k))
+
+    def auc(fuser):
+        p = np.array([fuser.pixel_probability({"a": u, "b": v}, min_side=48) for u, v in zip(a[made], b[made])])
+        return float(np.mean(p[y[made] == 1][:, None] > p[y[made] == 0][None, :]))
+
+    assert plain._models["thumbnail"].weights[1] < 0 < weighted._models["thumbnail"].weights[1]
+    assert auc(weighted) > auc(plain) + 0.1
+    # full resolution is fitted as before: every row weighs 1 there
+    assert weighted.pixel_probability({"a": 1.0, "b": 1.0}, min_side=512) == \
+        pytest.approx(plain.pixel_probability({"a": 1.0, "b": 1.0}, min_side=512))
+
+
 def test_held_out_decoder_rows_are_not_fitted_on(synthetic_calibration):
     base = synthetic_calibration(1000, seed=0)
     rng = np.random.default_rng(3)

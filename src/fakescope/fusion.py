@@ -32,7 +32,7 @@ import numpy as np
 
 from .errors import UsageError, WeightsError
 from .fitting import _sigmoid, fit_logistic
-from .regimes import HELDOUT_PREFIX, REGIMES, THUMBNAIL_MAX_SIDE, regime_of
+from .regimes import HELDOUT_PREFIX, REGIMES, THUMBNAIL_MAX_SIDE, fit_weights, regime_of
 from .types import Attribution, Evidence
 
 __all__ = ["CalibrationSet", "CascadeScores", "WildScores", "load_cascade", "load_wild", "Fuser", "OperatingPoint",
@@ -79,11 +79,17 @@ class CalibrationSet:
     default: tuple[str, ...] = ()  # the detectors a plain scan fuses (empty: every scored detector)
     regime_default: Mapping[str, tuple[str, ...]] | None = None  # per-regime default sets, when chosen so
     sha256: str = ""  # of the file it was read from
+    variants: tuple[str, ...] | None = None  # each row's variant ("original", "jpeg90", "thumbnail-64"), when recorded
 
     def fit_mask(self) -> np.ndarray:
         """Rows the fusion is fitted on: all but the held-out-decoder fakes (groups ``heldout:*``), which
         the calibration split keeps to choose the ensemble's stacker, not to fit the default fusion."""
         return ~heldout_mask(self.groups) if self.groups else np.ones(self.labels.size, bool)
+
+    def fit_weights(self) -> np.ndarray:
+        """Each row's weight in the stackers' fits (:func:`fakescope.regimes.fit_weights`: native and made
+        thumbnails weigh equally in the thumbnail regime; every other row 1)."""
+        return fit_weights(self.min_sides(), self.variants)
 
     def min_sides(self) -> list[int | None]:
         """Each calibration image's smaller side (from the file, else from its group: CIFAKE is 32 px)."""
@@ -107,6 +113,9 @@ class CalibrationSet:
             if v.shape != labels.shape:
                 raise WeightsError(f"calibration scores for {k!r} have {v.size} values, labels {labels.size}")
         ms = d.get("min_side")
+        variants = d.get("variants")
+        if variants is not None and len(variants) != labels.size:
+            raise WeightsError(f"calibration file {path}: {len(variants)} variants for {labels.size} rows")
         raw_default = d.get("default") or ()
         regime_default = None
         if isinstance(raw_default, dict):
@@ -121,7 +130,8 @@ class CalibrationSet:
             raise WeightsError(f"calibration file {path}: default detectors {unknown} have no scores")
         return cls(split=d.get("split", ""), labels=labels, groups=tuple(d.get("groups", [])), scores=scores,
                    min_side=tuple(int(v) for v in ms) if ms is not None else None, default=default,
-                   regime_default=regime_default, sha256=hashlib.sha256(raw_bytes).hexdigest())
+                   regime_default=regime_default, sha256=hashlib.sha256(raw_bytes).hexdigest(),
+                   variants=tuple(variants) if variants is not None else None)
 
 
 @lru_cache(maxsize=4)
@@ -583,14 +593,16 @@ class Fuser:
             self._names[r] = names
         regimes = np.array([regime_of(s) for s in cal.min_sides()])
         fit = cal.fit_mask()
+        wt = cal.fit_weights()
         self._models: dict[str, _Stacker] = {}
         for r in REGIMES:
             x = np.stack([cal.scores[d] for d in self._names[r]], axis=1)
             m = (regimes == r) & fit
             n_real, n_fake = int(np.sum(cal.labels[m] == 0)), int(np.sum(cal.labels[m] == 1))
             # a regime with too few calibration images of either class falls back to the pooled fit
-            self._models[r] = self._fit(x[m], cal.labels[m], self._names[r], r) \
-                if min(n_real, n_fake) >= MIN_PER_CLASS else self._fit(x[fit], cal.labels[fit], self._names[r], r)
+            if min(n_real, n_fake) < MIN_PER_CLASS:
+                m = fit
+            self._models[r] = self._fit(x[m], cal.labels[m], self._names[r], r, weight=wt[m])
         self._cascade = self._fit_cascade(cal, cascade, (regimes == "full") & fit)
 
     def _fit_cascade(self, cal: CalibrationSet, cascade: CascadeScores | None, rows: np.ndarray) -> _Cascade | None:
@@ -680,12 +692,13 @@ class Fuser:
         return self._names[regime_of(min_side)]
 
     def _fit(self, x: np.ndarray, y: np.ndarray, names: Sequence[str] | None = None,
-             regime: str | None = None) -> "_Stacker":
-        """A stacker on calibration rows ``x``; with the detectors' ``names`` and the ``regime``, the
-        wild rows of that regime set its "real" cut (see the class docs) and join its coverage."""
+             regime: str | None = None, weight: np.ndarray | None = None) -> "_Stacker":
+        """A stacker on calibration rows ``x`` (rows weighted by ``weight``: :meth:`CalibrationSet.fit_weights`);
+        with the detectors' ``names`` and the ``regime``, the wild rows of that regime set its "real" cut
+        (see the class docs) and join its coverage."""
         mu = x.mean(axis=0)
         sd = x.std(axis=0) + 1e-9
-        w, b = fit_logistic((x - mu) / sd, y)
+        w, b = fit_logistic((x - mu) / sd, y, sample_weight=weight)
         st = _Stacker(mu, sd, w, b, None)  # type: ignore[arg-type]
         op = self._operating_point(st.p(x), y)
         covered = x
@@ -806,7 +819,7 @@ class Fuser:
             m = (np.array([regime_of(s) for s in cal.min_sides()]) == key[1]) & fit
             y = cal.labels
             ok = m if min(int(np.sum(y[m] == 0)), int(np.sum(y[m] == 1))) >= MIN_PER_CLASS else fit
-            self._subsets[key] = self._fit(x[ok], y[ok], names, key[1])
+            self._subsets[key] = self._fit(x[ok], y[ok], names, key[1], weight=cal.fit_weights()[ok])
         return self._subsets[key], names
 
     def decide(self, evidence: Sequence[Evidence], raw: Mapping[str, float] | None = None, *,

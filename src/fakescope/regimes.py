@@ -7,11 +7,18 @@ imports the rest of the package, so any layer may use it.
 
 from __future__ import annotations
 
-__all__ = ["REGIMES", "THUMBNAIL_MAX_SIDE", "HELDOUT_PREFIX", "regime_of"]
+from typing import Sequence
+
+import numpy as np
+
+__all__ = ["REGIMES", "THUMBNAIL_MAX_SIDE", "HELDOUT_PREFIX", "MADE_THUMBNAIL", "regime_of", "fit_weights"]
 
 REGIMES = ("thumbnail", "full")
 THUMBNAIL_MAX_SIDE = 64  # CIFAR-size images behave unlike photos: calibrated on their own
 HELDOUT_PREFIX = "heldout:"  # calibration groups of fakes from decoders no detector trained on
+#: the calibration variant that makes a thumbnail of a larger image (long side 64, JPEG q90; the same
+#: chain as the held-out scores' ``thumbnail-64`` condition)
+MADE_THUMBNAIL = "thumbnail-64"
 
 
 def regime_of(min_side: int | None) -> str:
@@ -21,3 +28,31 @@ def regime_of(min_side: int | None) -> str:
     ('thumbnail', 'full', 'full')
     """
     return "thumbnail" if min_side is not None and min_side <= THUMBNAIL_MAX_SIDE else "full"
+
+
+def fit_weights(min_sides: Sequence[int | None], variants: Sequence[str] | None) -> np.ndarray:
+    """Row weights for fitting a regime's stacker on calibration rows.
+
+    Thumbnails come in two kinds: images stored that small (CIFAKE's 32-px photos and fakes) and
+    thumbnails made from larger images (the :data:`MADE_THUMBNAIL` variant).  The two kinds carry equal
+    total weight in the thumbnail regime, so the stacker is not the stacker of whichever kind has more
+    rows (2,000 CIFAKE rows beside ~70 made thumbnails would otherwise decide alone, and a detector that
+    ranks CIFAKE backwards would be turned against every other thumbnail).  Every other row weighs 1;
+    without variants, or with only one kind present, every row weighs 1.  The weights average 1 within
+    the thumbnail regime.
+
+    >>> fit_weights([32, 32, 32, 64, 500], ["original", "jpeg90", "original", MADE_THUMBNAIL, "original"]).tolist()
+    [0.6666666666666666, 0.6666666666666666, 0.6666666666666666, 2.0, 1.0]
+    """
+    w = np.ones(len(min_sides))
+    if variants is None:
+        return w
+    thumb = np.array([regime_of(s) == "thumbnail" for s in min_sides], bool)
+    made = thumb & (np.asarray(list(variants)) == MADE_THUMBNAIL)
+    native = thumb & ~made
+    n_made, n_native = int(made.sum()), int(native.sum())
+    if n_made and n_native:
+        total = n_made + n_native
+        w[made] = total / (2 * n_made)
+        w[native] = total / (2 * n_native)
+    return w

@@ -39,8 +39,14 @@ def test_calibrate_step_on_tiny_data(tiny_calibration):
 
     recs, out, d = tiny_calibration
     assert {r.label for r in recs if r.source != "cifake"} == {0, 1}
-    assert len(d["labels"]) == 2 * len(recs) and d["inputs_sha256"] == "xyz"
-    assert d["variants"] == [v for _ in recs for v in ("original", "jpeg90")]
+    n = 2 * len(recs)
+    assert d["inputs_sha256"] == "xyz"
+    assert d["variants"][:n] == [v for _ in recs for v in ("original", "jpeg90")]
+    # then a thumbnail made of every image larger than one (CIFAKE's are thumbnails already)
+    big = [r for i, r in enumerate(recs) if d["min_side"][2 * i] > 64]
+    assert big and len(big) < len(recs)
+    assert d["variants"][n:] == ["thumbnail-64"] * len(big) and d["keys"][n:] == [r.key for r in big]
+    assert all(s <= 64 for s in d["min_side"][n:])
     # the rows are the scan's scores: the scan's decoder, the detector's own input policy
     npr = create_detector("npr")
     for i, r in enumerate(recs[:4]):
@@ -48,6 +54,9 @@ def test_calibrate_step_on_tiny_data(tiny_calibration):
         assert d["scores"]["npr"][2 * i] == pytest.approx(float(npr.raw_scores([img])[0]), abs=2e-6)
         j90 = c.CAL_CHAINS["jpeg90"].apply(img)
         assert d["scores"]["npr"][2 * i + 1] == pytest.approx(float(npr.raw_scores([j90])[0]), abs=2e-6)
+    thumb = c.THUMBNAIL_CHAINS["thumbnail-64"].apply(load(big[0].path).image)
+    assert max(thumb.shape[:2]) == 64
+    assert d["scores"]["npr"][n] == pytest.approx(float(npr.raw_scores([thumb])[0]), abs=2e-6)
     # full resolution fuses two families at least; the choice and its leave-one-source-out check are recorded
     sel = d["default_selection"]
     assert len(d["default"]["full"]) >= 2 and d["default"]["thumbnail"]
@@ -112,7 +121,7 @@ def test_cascade_step_scores_as_the_scan_and_refuses_without_a_plan(tiny_calibra
             if v is not None:
                 assert v == pytest.approx(d["scores"][n][i], abs=2e-6)
         # thumbnails (CIFAKE) have no stages at all
-        assert all(s[n]["full"][i] is None for i, m in enumerate(d["min_side"]) if m <= 64)
+        assert all(s[n]["full"][i] is None for i, m in enumerate(d["min_side"][:len(s[n]["full"])]) if m <= 64)
     with pytest.raises(WeightsError, match="no two-stage plan|rows are not"):
         k.write_cascade(path=tmp_path / "cascade.json", jobs=1, records=recs, calibration=out)
     with pytest.raises(WeightsError, match="rows are not"):

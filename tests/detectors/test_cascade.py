@@ -123,7 +123,7 @@ def test_scan_exits_early_without_changing_labels(photo_1024x768, shared_data, t
     cal, cascade, fuser = load_calibration(), load_cascade(), Fuser.default()
     recs = calibration_rows(shared_data)
     names = fuser.detectors_for(768)
-    for i in range(0, cal.labels.size, 2):  # record-major rows: as stored, then JPEG q90
+    for i in range(0, 2 * len(recs), 2):  # record-major rows: as stored, then JPEG q90 (then made thumbnails)
         first = {n: float(cascade.scores[n][i]) for n in names}
         if not np.isfinite(list(first.values())).all():
             continue

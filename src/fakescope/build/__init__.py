@@ -201,11 +201,13 @@ def _zed_step() -> Step:
 def _calibrate_step() -> Step:
     from ..fusion import CALIBRATION_FILE
     from ..io.splits import SPLIT_FILE
-    from . import calibrate as c
+    from .. import regimes
+    from . import calibrate as c, generalisation as g
     from .generalisation import WILD_FILE
 
     def inputs() -> list[Path]:
-        return [SPLIT_FILE, Path(c.__file__), WILD_FILE]
+        # the scoring loop (generalisation.py) and the rows' fit weights (regimes.py) decide the file too
+        return [SPLIT_FILE, Path(c.__file__), Path(g.__file__), Path(regimes.__file__), WILD_FILE]
 
     def extra() -> str:
         # the ensemble is fitted here from the members' scores: its own card is an output, not an input

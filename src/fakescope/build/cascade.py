@@ -7,7 +7,8 @@ its tile grid, :meth:`fakescope.detectors.Detector.staged_raw_score`) or its who
 (:meth:`fakescope.fusion.Fuser.early_exit`, which fits the exit margin on these rows), else the
 rest is scored and the image gets exactly the exhaustive scan's scores.
 
-1. Every calibration row (both variants, row-aligned with ``weights/calibration.json``) is scored
+1. Every calibration row (as stored and JPEG q90, row-aligned with ``weights/calibration.json``; the
+   thumbnails made of larger images that follow them are never in a first stage: null) is scored
    in two stages, exactly as :class:`fakescope.pipeline.Scanner` does; the finished scores must
    reproduce the calibration file's.
 2. The plan: among the plans where at least one member takes half of its tiles (members with a
@@ -113,19 +114,24 @@ def write_cascade(root: str | os.PathLike[str] | None = None, *, path: str | os.
     from ..errors import WeightsError
     from ..fusion import CALIBRATION_FILE, CASCADE_FILE, CalibrationSet, CascadeScores, Fuser, regime_of
     from ..io.decode import load
-    from .calibrate import calibration_rows
+    from ..regimes import MADE_THUMBNAIL
+    from .calibrate import CAL_CHAINS, calibration_rows
 
     t0 = time.time()
     cal_path = Path(calibration) if calibration is not None else CALIBRATION_FILE
     cal = CalibrationSet.from_json(cal_path)
     raw = json.loads(cal_path.read_text(encoding="utf-8"))
     recs = calibration_rows(root) if records is None else list(records)
-    keys = [r.key for r in recs for _ in range(2)]
-    if keys != raw["keys"]:
+    keys = [r.key for r in recs for _ in CAL_CHAINS]
+    n = len(keys)  # then the thumbnails made of the larger images: never in the first stage
+    if keys != raw["keys"][:n] or any(v != MADE_THUMBNAIL for v in raw.get("variants", [])[n:]):
         raise WeightsError("the calibration file's rows are not the calibration split's: run `fakescope build "
                            "calibrate` first")
     names = tuple(cal.regime_default["full"]) if cal.regime_default else tuple(cal.default)
     s = staged_rows(recs, names, jobs=jobs, log=log)
+    for v in s.values():
+        for k in ("first", "full"):
+            v[k] = v[k] + [None] * (len(raw["keys"]) - n)
     worst = 0.0
     for n in names:
         for i, v in enumerate(s[n]["full"]):

@@ -145,11 +145,13 @@ class FoldScorer:
         self._model: Any = None
 
     def fold(self, record: Any) -> str | None:
-        if record.split not in self.fit_splits:
+        if record.split not in self.fit_splits or record.source == "cifake":  # the head never sees CIFAKE
             return None
         if record.split == "train":
             raise ValueError(f"{record.key}: a train row of rine's head has no held-out score")
-        return record.source if record.source in self.joint else record.origin
+        from .rine import fold_of
+
+        return fold_of(record, self.joint)
 
     def __call__(self, image: np.ndarray, fold: str) -> float:
         from ..errors import WeightsError

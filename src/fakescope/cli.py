@@ -163,6 +163,9 @@ def _build_parser() -> argparse.ArgumentParser:
                                                             "else ../shared/data beside the checkout)")
     bd.add_argument("-j", "--jobs", type=int, default=2, help="worker processes for scoring (default 2)")
     bd.add_argument("--force", action="store_true", help="rerun steps even when their inputs did not change")
+    bd.add_argument("--fresh", action="store_true",
+                    help="rerun from scratch (implies --force): first delete the steps' checkpoints and feature caches, "
+                         "which a forced rerun would resume from; the check that a step reproduces its files")
     bd.add_argument("--check", action="store_true",
                     help="only verify the data against the split manifest (missing files, changed bytes)")
 
@@ -645,7 +648,8 @@ def _cmd_build(args: argparse.Namespace) -> int:
         return EXIT_OK
     if not args.steps:
         raise UsageError("name the build steps to run (or all); --list shows them")
-    run_steps(args.steps, root=root, jobs=max(1, args.jobs), force=args.force, log=lambda m: print(m, flush=True))
+    run_steps(args.steps, root=root, jobs=max(1, args.jobs), force=args.force, fresh=args.fresh,
+              log=lambda m: print(m, flush=True))
     return EXIT_OK
 
 

@@ -258,3 +258,32 @@ def test_steps_are_bitwise_reproducible_on_tiny_data(tiny, tmp_path):
     assert set(files["a"]) == {"npr.onnx", "npr.int8.onnx", "spectral.npz", "cnnspot.onnx", "probe.npz",
                                "calibration"}
     assert files["a"] == files["b"]
+
+
+def test_fresh_deletes_what_a_forced_rerun_resumes_from(tmp_path, monkeypatch):
+    """A forced rerun of a tile network resumes its finished run and only exports again; ``--fresh`` deletes
+    the run directory (and the probe's feature cache) first, so the rebuild is a reproduction check."""
+    import fakescope.build as b
+    from fakescope.build import Step, zoo
+
+    monkeypatch.setenv("FAKESCOPE_CACHE", str(tmp_path / "cache"))
+    table = steps()
+    (run_dir,) = table["cnnspot"].caches()
+    assert run_dir == zoo._run_dir("cnnspot", None, table["cnnspot"].fingerprint())  # the dir build_tilenet uses
+    assert run_dir.parent == tmp_path / "cache" / "build"
+    assert table["probe"].caches() == [tmp_path / "cache" / "build" / "probe"]
+    assert table["npr"].caches() == [] and table["calibrate"].caches() == []
+
+    cache = tmp_path / "run"
+    seen = []
+    toy = Step("toy", "a toy step", lambda: [], tmp_path / "toy.json",
+               lambda root, jobs, log: seen.append((cache / "checkpoint.pt").is_file()), caches=lambda: [cache])
+    monkeypatch.setattr(b, "steps", lambda: {"toy": toy})
+    cache.mkdir()
+    (cache / "checkpoint.pt").write_bytes(b"x")
+    logs = []
+    assert b.run_steps(["toy"], force=True, log=logs.append) == ["toy"]
+    assert seen == [True] and cache.is_dir()  # --force: the step sees its checkpoint
+    assert b.run_steps(["toy"], fresh=True, log=logs.append) == ["toy"]
+    assert seen == [True, False] and not cache.exists()
+    assert any("removed" in m and "--fresh" in m for m in logs)

@@ -85,6 +85,9 @@ class Step:
     output: Path
     run: Callable[[str | None, int, Log], None]
     extra: Callable[[], str] = lambda: ""
+    #: what the step resumes from or reuses (training checkpoints, feature caches) for its current inputs:
+    #: ``fakescope build STEP --fresh`` deletes them first, so the step really computes everything again
+    caches: Callable[[], list[Path]] = lambda: []
 
     def fingerprint(self) -> str:
         return fingerprint(self.inputs(), self.extra())
@@ -355,8 +358,14 @@ STEPS: tuple[str, ...] = ("splits", "rine", "zed", "rine-adv", "npr", "spectral"
 
 
 def run_steps(names: Sequence[str], *, root: str | None = None, jobs: int = 2, force: bool = False,
-              log: Log = print) -> list[str]:
-    """Run the named steps (``"all"``: every step) in build order; returns the steps that ran."""
+              fresh: bool = False, log: Log = print) -> list[str]:
+    """Run the named steps (``"all"``: every step) in build order; returns the steps that ran.
+
+    ``force`` reruns steps whose inputs did not change; ``fresh`` (implies ``force``) first deletes what
+    each step would resume from (:attr:`Step.caches`: a training step's checkpoints, which a plain rerun
+    resumes at its last step, i.e. only exports again), so a rebuild is a reproduction check."""
+    import shutil
+
     from ..errors import UsageError
 
     table = steps()
@@ -369,10 +378,15 @@ def run_steps(names: Sequence[str], *, root: str | None = None, jobs: int = 2, f
         if name not in wanted:
             continue
         step = table[name]
-        if not force and step.inputs() and step.up_to_date():
+        if not (force or fresh) and step.inputs() and step.up_to_date():
             log(f"{name}: up to date ({step.output.name})")
             continue
         log(f"{name}: {step.doc}")
+        if fresh:
+            for c in step.caches():
+                if c.exists():
+                    shutil.rmtree(c) if c.is_dir() else c.unlink()
+                    log(f"{name}: removed {c} (--fresh)")
         step.run(root, jobs, log)
         ran.append(name)
     return ran

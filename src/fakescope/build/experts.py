@@ -148,7 +148,14 @@ def expert_steps() -> list[Any]:
             build(root, log=log, inputs_sha256=fingerprint(inputs(), extra()))
             check_reproduced(name, before, log=log)
 
-        return Step(name, doc, inputs, WEIGHTS_DIR / f"{name}.json", run, extra)
+        def caches() -> list[Path]:
+            # the tile networks resume from their run directory (zoo._run_dir), the probe reuses its features;
+            # the aligned fakes are the npr step's own output, shared by every step, and stay
+            if name in (*zoo.FAMILIES, zoo.THUMB):
+                return [zoo._run_dir(name, None, fingerprint(inputs(), extra()))]
+            return [aligned.cache_root() / "probe"] if name == "probe" else []
+
+        return Step(name, doc, inputs, WEIGHTS_DIR / f"{name}.json", run, extra, caches)
 
     out = [make("npr", "train the NPR network on the train split + aligned fakes; export; quantize to int8",
                 npr.inputs, lambda: json.dumps(npr.recipe_dict(), sort_keys=True), npr.build_npr),

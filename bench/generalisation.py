@@ -149,7 +149,8 @@ def cal_path():
 def _selection_summary(sel: dict) -> dict:
     """The default sets' choice (the calibrate build step): top candidates, and per condition the mean and
     worst per-source AUC a source gets from the set chosen without it (nested leave-one-source-out)."""
-    out = {"rule": sel["rule"], "chosen": sel["chosen"], "ms_per_image": sel["ms_per_image_1024x768"], "top": {},
+    out = {"rule": sel["rule"], "chosen": sel["chosen"], "ms_per_image": sel["ms_per_image_1024x768"],
+           "ms_per_image_thumbnail": sel.get("ms_per_image_thumbnail_64"), "top": {},
            "nested": {}, "fixed": {}}
     for regime, rows in sel["table"].items():
         ranked = sorted(rows, key=lambda r: -r["mean_source_auc"])
@@ -281,7 +282,10 @@ def _markdown(out, wild, origins) -> str:
     L += ["## 5. How the default sets were chosen (the `calibrate` build step)", "", sel["rule"], "",
           "Chosen: full resolution **" + " + ".join(sel["chosen"]["full"]["members"]) + "**, thumbnails **" +
           " + ".join(sel["chosen"]["thumbnail"]["members"]) + "**. Milliseconds per 1024×768 image, one thread: " +
-          ", ".join(f"{k} {v}" for k, v in sel["ms_per_image"].items()) + ".", ""]
+          ", ".join(f"{k} {v}" for k, v in sel["ms_per_image"].items()) + "." +
+          (" Per 64-px thumbnail of it (the thumbnail regime's cost): " +
+           ", ".join(f"{k} {v}" for k, v in sel["ms_per_image_thumbnail"].items()) + "."
+           if sel.get("ms_per_image_thumbnail") else ""), ""]
     for regime in ("full", "thumbnail"):
         L += [f"**{regime}** — the best candidates by mean per-source AUC (mean over conditions), beside fixed "
               "references:", "", "| members | mean source AUC | SE | mean worst source | ms |", "|---|---|---|---|---|"]

@@ -19,7 +19,7 @@ fusion weighs them) scores the wild rows of the regime; the criterion is the mea
 AUC (sources of at least 5 images; a fake source against every real image of its condition, a real
 source against every fake).
 Full resolution fuses at least two families; both regimes take the cheapest set (milliseconds per
-1024×768 image, measured here) within one standard error of the best (the spread of the
+image of the regime, measured here: a 1024×768 photo, a 64-px thumbnail of it) within one standard error of the best (the spread of the
 per-source AUCs over the square root of their number), which also keeps the pick from chasing
 the noise of a dozen sources among a hundred candidates.  Because the sets are chosen on these
 sources, :func:`nested_loso` also reports what the rule gives a source it did not see: each
@@ -128,8 +128,10 @@ def _choose(table: Sequence[Mapping[str, Any]], cost: Mapping[str, float], drop:
 
 
 def choose_defaults(cal: Mapping[str, Any], wild: Mapping[str, Any], families: Mapping[str, str],
-                    cost: Mapping[str, float], candidates: Sequence[str] = CORE_DETECTORS) -> dict[str, Any]:
-    """The default set per regime (see the module docs) and the table it was chosen from."""
+                    costs: Mapping[str, Mapping[str, float]], candidates: Sequence[str] = CORE_DETECTORS
+                    ) -> dict[str, Any]:
+    """The default set per regime (see the module docs) and the table it was chosen from; ``costs``: per
+    regime, milliseconds per image of each detector."""
     names = [n for n in candidates if n in cal["scores"] and n in wild["scores"]]
     yc = np.asarray(cal["labels"], np.float64)
     rc = np.array([regime_of(int(v)) for v in cal["min_side"]])
@@ -140,6 +142,7 @@ def choose_defaults(cal: Mapping[str, Any], wild: Mapping[str, Any], families: M
     chosen: dict[str, Any] = {}
     tables: dict[str, list[dict[str, Any]]] = {}
     for regime, min_fam in (("thumbnail", 1), ("full", 2)):
+        cost = costs[regime]
         mc, mw = rc == regime, rw == regime
         rows = []
         for members in _candidates(names, families, min_fam):
@@ -158,7 +161,8 @@ def choose_defaults(cal: Mapping[str, Any], wild: Mapping[str, Any], families: M
     return {"chosen": chosen, "tables": tables}
 
 
-def nested_loso(tables: Mapping[str, Sequence[Mapping[str, Any]]], cost: Mapping[str, float]) -> dict[str, Any]:
+def nested_loso(tables: Mapping[str, Sequence[Mapping[str, Any]]], costs: Mapping[str, Mapping[str, float]]
+                ) -> dict[str, Any]:
     """Per regime and source: the set the rule chooses without that source, and the source's AUC per
     condition under it (what the selection gives a source it never saw)."""
     out: dict[str, Any] = {}
@@ -166,7 +170,7 @@ def nested_loso(tables: Mapping[str, Sequence[Mapping[str, Any]]], cost: Mapping
         sources = sorted({o for r in rows for c in r["aucs"].values() for o in c})
         per = {}
         for s in sources:
-            pick = _choose(rows, cost, drop=s)
+            pick = _choose(rows, costs[regime], drop=s)
             per[s] = {"members": pick["members"], "auc": {c: v[s] for c, v in pick["aucs"].items() if s in v}}
         out[regime] = per
     return out
@@ -240,13 +244,16 @@ def write_calibration(root: str | os.PathLike[str] | None = None, *, path: str |
     img = load(photo.path).image if photo is not None else \
         np.random.default_rng(0).integers(0, 256, (768, 1024, 3), dtype=np.uint8)
     img = _tile_to(img)
-    cost = {n: round(dets[n].ms_per_image(img, reps=5), 2) for n in CORE_DETECTORS if n in dets}
-    sel = choose_defaults(cal, wild_d, families, cost)
-    nested = nested_loso(sel["tables"], cost)
+    thumb = THUMBNAIL_CHAINS[MADE_THUMBNAIL].apply(img)
+    costs = {r: {n: round(dets[n].ms_per_image(im, reps=5), 2) for n in CORE_DETECTORS if n in dets}
+             for r, im in (("full", img), ("thumbnail", thumb))}
+    sel = choose_defaults(cal, wild_d, families, costs)
+    nested = nested_loso(sel["tables"], costs)
     cal["default"] = {r: sel["chosen"][r]["members"] for r in ("thumbnail", "full")}
     cal["default_selection"] = {
         "rule": __doc__.split("\n\n")[2].replace("\n", " "),
-        "ms_per_image_1024x768": cost, "chosen": sel["chosen"],
+        "ms_per_image_1024x768": costs["full"], "ms_per_image_thumbnail_64": costs["thumbnail"],
+        "chosen": sel["chosen"],
         "table": {r: [{k: v for k, v in row.items() if k != "aucs"} for row in rows]
                   for r, rows in sel["tables"].items()},
         "chosen_aucs": {r: next(row["aucs"] for row in sel["tables"][r] if row["members"] == sel["chosen"][r]["members"])

@@ -13,7 +13,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..detectors.base import Detector, DetectorCard
+from ..detectors.base import DetectorCard
 from ..regimes import HELDOUT_PREFIX
 from .augment import jpeg
 from .autoencoder import make_ae_fakes, train_autoencoder
@@ -21,7 +21,7 @@ from .data import SPLITS_DOC, HELD_OUT_GENERATORS, Record, load_rgb
 from .loops import NPRConfig, SpectralConfig
 from .models import HELDOUT_UPSAMPLERS
 
-__all__ = ["Recipe", "build_heldout_records", "heldout_records", "score_records", "eval_images",
+__all__ = ["Recipe", "build_heldout_records", "heldout_records", "eval_images",
            "CALIBRATION_SPLIT_DOC"]
 
 Log = Callable[[str], None]
@@ -93,17 +93,6 @@ def eval_images(records: Sequence[Record], *, jpeg90: bool) -> list[np.ndarray]:
         img = load_rgb(r.path)
         out.append(jpeg(img, 90) if jpeg90 else img)
     return out
-
-
-def score_records(detectors: dict[str, Detector], records: Sequence[Record], *, jpeg90: bool = False,
-                  chunk: int = 64) -> dict[str, np.ndarray]:
-    """Raw scores of every detector on every record (decoded once per chunk)."""
-    out: dict[str, list[float]] = {k: [] for k in detectors}
-    for i in range(0, len(records), chunk):
-        imgs = eval_images(records[i : i + chunk], jpeg90=jpeg90)
-        for k, det in detectors.items():
-            out[k].extend(det.raw_scores(imgs).tolist())
-    return {k: np.asarray(v) for k, v in out.items()}
 
 
 def _npr_card(recipe: Recipe, sha: str, params: int, max_diff: float, data_summary: dict[str, Any]) -> DetectorCard:

@@ -1,10 +1,16 @@
 """The attack benchmark behind docs/benchmarks/attacks.md: attacks, transfer, laundering, purification and
 provenance on the CIFAKE *test* split (cifake/val: never trained or calibrated on), N fakes + N reals.
 
-    PYTHONPATH=src python bench/adversary_eval.py --n 64 --work /tmp/adv_eval
+    W=bench/_work/adv_eval
+    PYTHONPATH=src python bench/adversary_eval.py --n 64 --work $W             # the sweep (~12 min, 2 busy cores)
+    PYTHONPATH=src python bench/adversary_eval.py --n 64 --work $W --rine-adv  # rine vs rine-adv (~20 min)
+    PYTHONPATH=src python bench/rine_adv_finetune.py --work $W                 # optional probes (~10 and ~25 min)
+    PYTHONPATH=src python bench/rine_adv_sensitivity.py --work $W --adversarial
+    PYTHONPATH=src python bench/adversary_eval.py --n 64 --work $W --docs docs/benchmarks/attacks.md
 
 Each run is ``fakescope.attacks.run.run_attack`` (what ``fakescope attack`` runs) writing its folder under
---work; finished runs (report.json present) are reused, so an interrupted sweep resumes.
+--work; finished runs (report.json present) are reused, so an interrupted sweep resumes.  The reports are
+copied to docs/benchmarks/attacks_runs/ (NAME.json; rine-adv*.json from work/rine-adv/).
 """
 
 from __future__ import annotations
@@ -137,6 +143,21 @@ def rine_adv_eval(work: Path, *, steps: int = 10, eps_text: str = "4/255") -> di
                 "evasion_rate": round(float(np.mean(za[was] < thr)), 4) if was.any() else None,
                 "mean_logit_drop": round(float(np.mean(zf - za)), 3)}
         res["targets"][t] = row
+    # rine's shipped head is cross-fitted (fitted on these test rows too): its clean columns above are in-sample.
+    # Held out: each row through the fold head that never saw it (build.generalisation.FoldScorer, as wild.json)
+    from fakescope.build.generalisation import FoldScorer
+
+    fs = FoldScorer()
+    folds = [fs.fold(r) for r in test]
+    if all(f is not None for f in folds):
+        ims = [load(r.path).image for r in test]
+        yt = [r.label for r in test]
+        zc = np.array([fs(im, f) for im, f in zip(ims, folds)])
+        zl = np.array([fs(ch.apply(im), f) for im, f in zip(ims, folds)])
+        lab = np.asarray(yt)
+        res["rine_held_out"] = {"auc_clean": round(roc_auc(yt, zc), 4), "auc_laundered": round(roc_auc(yt, zl), 4),
+                                "tpr_at_1fpr_clean": round(tpr_at_fpr(zc[lab == 0], zc[lab == 1]), 4),
+                                "n_folds": len(set(folds))}
     res["train_rounds"] = dets["rine-adv"].card.metrics.get("rounds", [])
     (out / "report.json").write_text(json.dumps(res, indent=2) + "\n")
     return res
@@ -195,17 +216,22 @@ def _rine_adv_summary(r: dict) -> str:
     ev = lambda m: "n/a" if m["evasion_rate"] is None else f"{m['evasion_rate']:.2f}"  # noqa: E731
     halved = (wa["evasion_rate"] is not None and wb["evasion_rate"] is not None
               and wb["evasion_rate"] <= 0.5 * wa["evasion_rate"])
-    d_auc = b["auc_clean"] - a["auc_clean"]
+    h = r.get("rine_held_out")
+    ref = h or a  # rine's clean AUC held out (fold heads) where measured, else the shipped head's (in-sample)
+    d_auc = b["auc_clean"] - ref["auc_clean"]
+    clean = (f"clean AUC {h['auc_clean']:.3f} (rine held out: each row through the fold head that never saw it; the "
+             f"shipped cross-fitted head, fitted on these rows, {a['auc_clean']:.3f} in-sample) vs {b['auc_clean']:.3f} "
+             f"(rine-adv, never fitted on them) ({d_auc:+.3f}), clean TPR@1%FPR {h['tpr_at_1fpr_clean']:.2f} vs "
+             f"{b['tpr_at_1fpr_clean']:.2f}" if h else
+             f"clean AUC {a['auc_clean']:.3f} vs {b['auc_clean']:.3f} ({d_auc:+.3f}), clean TPR@1%FPR "
+             f"{a['tpr_at_1fpr_clean']:.2f} vs {b['tpr_at_1fpr_clean']:.2f} (rine's shipped head is cross-fitted on "
+             "these rows: its clean figures are in-sample)")
     return (f"- Adversarial training as a build option (`fakescope build rine-adv`: rine's head refitted on PGD "
             f"examples through its own graph; the detector `rine-adv`, not in the default set), on the {r['n_fakes']} "
-            f"fakes and {r['n_reals']} reals of the held-out test rows outside CIFAKE: white-box PGD {r['eps']} "
+            f"fakes and {r['n_reals']} reals of the test rows outside CIFAKE: white-box PGD {r['eps']} "
             f"({r['steps']} steps) evasion {ev(wa)} (rine) vs {ev(wb)} (rine-adv), TPR@1%FPR after the attack "
-            f"{wa['tpr_at_1fpr_after']:.2f} vs {wb['tpr_at_1fpr_after']:.2f}; clean AUC {a['auc_clean']:.3f} vs "
-            f"{b['auc_clean']:.3f} ({d_auc:+.3f}), clean TPR@1%FPR {a['tpr_at_1fpr_clean']:.2f} vs "
-            f"{b['tpr_at_1fpr_clean']:.2f}. Goal (evasion halved, clean AUC within 0.02): "
-            f"**{'met' if halved and abs(d_auc) <= 0.02 else 'not met'}** (details below). `rine`'s shipped head is "
-            "cross-fitted (fitted on these test rows as well; its honest held-out figures are in generalisation.md), "
-            "`rine-adv`'s is not: the clean columns favour `rine`; the evasion columns compare robustness.")
+            f"{wa['tpr_at_1fpr_after']:.2f} vs {wb['tpr_at_1fpr_after']:.2f}; {clean}. Goal (evasion halved, clean "
+            f"AUC within 0.02): **{'met' if halved and abs(d_auc) <= 0.02 else 'not met'}** (details below).")
 
 
 def _finetune_lines(work: Path) -> list[str]:
@@ -219,7 +245,9 @@ def _finetune_lines(work: Path) -> list[str]:
          f"head trained on {f['n_train']} train crops (half fakes), {len(f['rounds'])} round(s) of PGD 4/255 (5 steps) "
          f"+ {f['epochs']} epoch(s) of Adam each; measured on the same test rows, **centre crop only** (one 224 crop, "
          f"not the detector's four: numbers differ from the table above), {f['n_test_fakes']} fakes and "
-         f"{f['n_test_reals']} reals; white-box PGD 4/255, 10 steps, through each model.", "",
+         f"{f['n_test_reals']} reals; white-box PGD 4/255, 10 steps, through each model. Both start from rine's "
+         "shipped head, which is cross-fitted on these test rows: their clean columns are in-sample; the attack "
+         "columns are the measurement.", "",
          "| model | clean AUC | clean TPR@1%FPR | AUC after PGD | TPR@1%FPR after | mean logit drop |",
          "|---|---|---|---|---|---|"]
     for n, m in f["models"].items():
@@ -239,9 +267,11 @@ def _finetune_lines(work: Path) -> list[str]:
 def _rine_adv_section(r: dict, work: Path | None = None) -> list[str]:
     L = ["", "## Adversarial training: rine vs rine-adv", "",
          f"Data: the frozen split's **test** rows outside CIFAKE ({r['n_fakes']} fakes of the modern set, "
-         f"{r['n_reals']} reals: modern-set reals and photo collections), full resolution, rine's domain; never "
-         "trained, calibrated or tuned on (the rine-adv recipe was fixed before this measurement, not chosen on "
-         "it). Attacks: L-inf PGD "
+         f"{r['n_reals']} reals: modern-set reals and photo collections), full resolution, rine's domain. "
+         "rine-adv never saw them (its head keeps to the train split; its recipe was fixed before this measurement, "
+         "not chosen on it); rine's shipped head is cross-fitted and was fitted on them too, so rine's clean columns "
+         "in the table are **in-sample** (its held-out line follows the table); the attack columns compare "
+         "robustness of the shipped weights, which is what an attacker holds. Attacks: L-inf PGD "
          f"{r['eps']}, {r['steps']} steps, random start, one image per call at its native size through the "
          "attacked detector's twin (only the crops rine reads move); median PSNR "
          + ", ".join(f"{k} {v} dB" for k, v in r["psnr_db"].items()) + "; max change "
@@ -261,6 +291,12 @@ def _rine_adv_section(r: dict, work: Path | None = None) -> list[str]:
                      f"{m['tpr_at_1fpr_clean']:.2f} | {s} | {'yes' if a['white_box'] else 'no (transfer)'} | "
                      f"{a['flagged_after']:.2f} | {ev} | {a['tpr_at_1fpr_after']:.2f} | {a['auc_after']:.3f} | "
                      f"{a['mean_logit_drop']:.2f} |")
+    h = r.get("rine_held_out")
+    if h:
+        L += ["", f"rine held out (each test row through the one of its {h['n_folds']} fold heads that never saw it, "
+              f"`build.generalisation.FoldScorer`, as wild.json): clean AUC {h['auc_clean']:.3f}, laundered AUC "
+              f"{h['auc_laundered']:.3f}, clean TPR@1%FPR {h['tpr_at_1fpr_clean']:.2f}. This, not the shipped head's "
+              "in-sample row, is the clean accuracy rine-adv is compared with."]
     tr, wb = r["targets"]["rine-adv"]["attacks"].get("rine"), r["targets"]["rine-adv"]["attacks"].get("rine-adv")
     if tr and wb:
         ev = lambda x: "n/a" if x is None else f"{x:.2f}"  # noqa: E731
@@ -285,7 +321,50 @@ def _rine_adv_section(r: dict, work: Path | None = None) -> list[str]:
                   "statistics far enough in some direction whatever the linear head; a head alone cannot be made "
                   "robust here. The next step would be adversarial fine-tuning of the backbone's last used blocks "
                   "(a brief probe below, if it ran; a build step for it is not done)."]
-    return L + (_finetune_lines(work) if work is not None else [])
+    return L + (_finetune_lines(work) + _sensitivity_lines(work) if work is not None else [])
+
+
+def _sensitivity_lines(work: Path) -> list[str]:
+    """The probe of bench/rine_adv_sensitivity.py (heads on other Lite0 statistics, nothing shipped), when it ran."""
+    p = work / "rine-adv" / "sensitivity.json"
+    if not p.exists():
+        return []
+    f = json.loads(p.read_text())
+    L = ["", "### Probe: are other Lite0 statistics less sensitive? (nothing ships)", "",
+         f"`bench/rine_adv_sensitivity.py`: a head fitted as rine's (standardised features, L2 {f['l2']:g} unless "
+         f"the row says, source weights; {f['n_train_rows']} train rows: train images as stored and through the four "
+         "chains, one centre crop) on each set of pooled statistics; the `rine-adv` rows: the shipped rine-adv head, "
+         "and rine-adv's build recipe (`fakescope.build.rine_adv.adversarial_rounds`: its clean rows, 3 rounds of "
+         "PGD 4/255 on the train crops through the head being fitted) with L2 0.1 instead of rine's. All measured "
+         "on the **calibration** rows outside CIFAKE "
+         f"({f['n_cal_fakes']} fakes, {f['n_cal_reals']} reals; centre crop; not the test rows above, and not fitted "
+         f"on). White-box L-inf PGD ({f['steps']} steps, random start) through each head's own graph. *flagged* = "
+         "above the largest clean real logit; *drop / separation* = the median logit drop of the attacked fakes over "
+         "the clean separation (median fake logit minus median real logit): above 1, the attack moves the typical "
+         "fake past the typical real.", "",
+         "| features | n | clean AUC | flagged clean | eps | AUC after | flagged after | evasion | drop / separation |",
+         "|---|---|---|---|---|---|---|---|---|"]
+    for n, m in f["variants"].items():
+        for e, t in m["attacks"].items():
+            ev = "n/a" if t["evasion"] is None else f"{t['evasion']:.2f}"
+            L.append(f"| {n} | {m['n_features']} | {m['auc_clean']:.3f} | {m['flagged_clean']:.2f} | {e} | "
+                     f"{t['auc_after']:.3f} | {t['flagged_after']:.2f} | {ev} | "
+                     f"{'n/a' if t['drop_over_separation'] is None else format(t['drop_over_separation'], '.1f')} |")
+    at4 = {n: m["attacks"]["4/255"] for n, m in f["variants"].items() if "4/255" in m["attacks"]}
+    ratios = {n: t["drop_over_separation"] for n, t in at4.items() if t["drop_over_separation"] is not None}
+    best = min(ratios, key=ratios.get) if ratios else None
+    top = max((t["auc_after"] for t in at4.values()), default=1.0)
+    if best is not None and top < 0.5 and ratios[best] > 1:
+        L += ["", f"At 4/255 the best AUC after the attack over these heads is {top:.3f} and the smallest drop / "
+              f"separation is {ratios[best]:.1f} ({best}): PGD moves the typical fake's logit "
+              f"{ratios[best]:.0f}x or more the clean gap between the typical fake and the typical real, whichever "
+              "statistics of the frozen backbone the head reads, however strongly it is regularised"
+              + (", and with rine-adv's adversarial rounds" if any("adv" in n for n in at4) else "")
+              + f". A head alone would need the attack's effect to shrink {ratios[best]:.0f}-fold or more to fall "
+              "below that gap; the rine-adv build recipe is therefore left as it is (no measured change helped), and the "
+              "adversarially trained variant the issue asks for needs the backbone trained adversarially (GPU-scale "
+              "work, not done)."]
+    return L
 
 
 def update_rine_adv_docs(r: dict, path: Path, work: Path | None = None) -> None:
@@ -304,6 +383,71 @@ def update_rine_adv_docs(r: dict, path: Path, work: Path | None = None) -> None:
     path.write_text("\n".join(lines), encoding="utf-8")
 
 
+def _ev(m: dict) -> str:
+    """A target's evasion rate for a table: n/a when it flagged none of the clean fakes (nothing to evade)."""
+    return "n/a" if m["flagged_before"] == 0 or m["evasion_rate"] is None else f"{m['evasion_rate']:.2f}"
+
+
+def _kept(r: dict, t: str) -> float | None:
+    """Share of ``t``'s clean detections still flagged after run ``r`` (flagged after / flagged before)."""
+    m = r["targets"].get(t)
+    return None if not m or m["flagged_before"] == 0 else m["flagged_after"] / m["flagged_before"]
+
+
+def _reading(work: Path, members: tuple[str, ...]) -> list[str]:
+    """The bullets under "Reading the tables": statements computed from the finished runs."""
+    L: list[str] = []
+    c, f = _r(work, "cnnspot-pgd-4"), _r(work, "fusion-pgd-4")
+    if c and f:
+        n = c["n_fakes"]
+        per = ", ".join(f"{m} flags {round(c['targets'][m]['flagged_before'] * n)}"
+                        for m in members if m in c["targets"])
+        fu_c, fu_f = c["targets"]["fusion"], f["targets"]["fusion"]
+        L.append(f"- Clean, of the {n} fakes: {per} at its own threshold; the fusion ({' + '.join(members)}) flags "
+                 f"{round(fu_c['flagged_before'] * n)}. PGD 4/255 through cnnspot alone leaves the fusion flagging "
+                 f"{fu_c['flagged_after']:.2f} (evasion {fu_c['evasion_rate']:.2f}); through the fusion itself "
+                 f"{fu_f['flagged_after']:.2f} (evasion {fu_f['evasion_rate']:.2f}).")
+        few = [t for t in c["targets"] if round(c["targets"][t]["flagged_before"] * n) < 5]
+        if few:
+            L[-1] += (f" {', '.join(few)} flag(s) fewer than 5 clean fakes at their own threshold: their evasion rates "
+                      "are over a handful of images (n/a when none) and mean little; their AUC columns say more.")
+    tg = ["npr", "npr-thumb", "cnnspot", "safe", "patchcraft", "rine", "ensemble", "fusion"]
+    # targets flagging fewer than 5 clean fakes say little about transfer: left out of these bullets
+    few = {t for t in tg if c and t in c["targets"] and round(c["targets"][t]["flagged_before"] * c["n_fakes"]) < 5}
+    tg = [t for t in tg if t not in few]
+    parts = []
+    for s, name in (("cnnspot", "cnnspot-pgd-4"), ("fusion", "fusion-pgd-4"), ("npr-thumb", "npr-thumb-pgd-4"),
+                    ("safe", "safe-pgd-4"), ("patchcraft", "patchcraft-pgd-4")):
+        r = _r(work, name)
+        if not r:
+            continue
+        keep = [t for t in tg if t != s and (_kept(r, t) or 0) >= 0.5]
+        lose = [t for t in tg if t != s and _kept(r, t) is not None and _kept(r, t) < 0.5]
+        parts.append(f"through {s}: {', '.join(keep) or 'none'} keep at least half their detections"
+                     + (f", {', '.join(lose)} lose more than half" if lose else ""))
+    if parts:
+        L.append("- Gradient transfer at 4/255" + (f" ({', '.join(sorted(few))} left out: too few clean fakes "
+                 "flagged)" if few else "") + ": " + "; ".join(parts) + ".")
+    bb = []
+    for name in ("launder", "ganprintr"):
+        r = _r(work, name)
+        if not r:
+            continue
+        lose = [t for t in tg if _kept(r, t) is not None and _kept(r, t) < 0.5]
+        keep = [t for t in tg if (_kept(r, t) or 0) >= 0.8]
+        bb.append(f"{name} removes more than half the detections of {', '.join(lose) or 'none'} and leaves at least "
+                  f"80% to {', '.join(keep) or 'none'}")
+    if bb:
+        L.append("- Black-box fingerprint removal: " + "; ".join(bb) + ".")
+    return L
+
+
+def _twinned() -> set[str]:
+    from fakescope.attacks.twins import TWINS
+
+    return set(TWINS)
+
+
 def _r(work: Path, name: str) -> dict | None:
     p = work / name / "report.json"
     return json.loads(p.read_text()) if p.exists() else None
@@ -311,13 +455,18 @@ def _r(work: Path, name: str) -> dict | None:
 
 def write_docs(work: Path, out: Path, n: int) -> None:
     """docs/benchmarks/attacks.md from the finished runs under ``work``."""
+    from fakescope.fusion import Fuser
+
     L: list[str] = []
     first = _r(work, "fusion-pgd-4") or _r(work, "cnnspot-pgd-4")
+    members = Fuser.default().detectors_for(32)  # the thumbnail regime's default set, as the runs fused it
+    TWINNED = _twinned()  # noqa: N806
+    thumb = " + ".join(members)
     L += ["# Attacks on the detectors, and defences", "",
           "Generated by `bench/adversary_eval.py` (each run is `fakescope attack`, i.e. "
           "`fakescope.attacks.run.run_attack`). Data: the CIFAKE **test** split (`cifake/val`, never trained, "
           f"calibrated or selected on): the first {n} AI-generated (Stable Diffusion 1.4) and the first {n} real "
-          "images in file order, 32x32 px (the fusion's thumbnail regime: cnnspot + rine). Only fakes are attacked; "
+          f"images in file order, 32x32 px (the fusion's thumbnail regime: {thumb}). Only fakes are attacked; "
           "the reals are the same before and after. Attacked images are written as PNG and re-scored by the same "
           "ONNX detectors a scan runs (white-box gradients come from exact PyTorch twins: max |twin - ONNX| < 1e-5 "
           "logits for the tile networks, < 0.02 for rine, whose twin reproduces Pillow's uint8 resize).", "",
@@ -326,10 +475,11 @@ def write_docs(work: Path, out: Path, n: int) -> None:
           "are no longer flagged; *TPR@1%FPR* = threshold at the 99th percentile of these reals' scores (with "
           f"{n} reals this is the largest real score); PSNR/SSIM of attacked vs clean fakes (SSIM: Gaussian window "
           "sigma 1.5, mean over RGB). eps in [0, 1] pixel units; 4/255 = 4 grey levels.", "",
-          "Small sample: with 64 fakes one image is 1.6 points; read differences under ~10 points as noise.", "",
+          "Small sample: with 64 fakes one image is 1.6 points; read differences under ~10 points as noise. Each "
+          "run's report.json: docs/benchmarks/attacks_runs/.", "",
           "Targets: the shipped detectors, `ensemble` (the stacker over npr, spectral, safe, cnnspot, patchcraft, probe "
           "and rigid: always a black-box/transfer target, several members have no twin) and `fusion` (the default "
-          "scan's pixel fusion; thumbnails: cnnspot + rine).", ""]
+          f"scan's pixel fusion, `Fuser.default()`; thumbnails: {thumb}).", ""]
     if first:
         f = first["targets"]["fusion"]
         L += ["## Summary against the issue's goals", "",
@@ -364,23 +514,14 @@ def write_docs(work: Path, out: Path, n: int) -> None:
         else:
             L.append("- Adversarial training as a build option (`rine-adv`): not measured in this run.")
         L.append("")
-        L += ["Reading the tables (from the run of 2026-12-07; re-check after a rerun):", "",
-              "- On 32-px CIFAKE the default thumbnail fusion is driven by cnnspot: rine flags only 2 of the 64 clean "
-              "fakes at its own threshold (its evasion rate is over those 2 images), so an attack on cnnspot alone "
-              "transfers fully to the fusion.",
-              "- Gradient attacks transfer poorly across families: through cnnspot or the fusion, npr, safe and the "
-              "ensemble keep most of their detections; through npr-thumb or safe, cnnspot and the fusion keep theirs.",
-              "- Black-box fingerprint removal is the mirror image: GANprintR and the resize+JPEG chain wipe out the "
-              "trace detectors (npr, safe, patchcraft, the ensemble) but barely move cnnspot (trained with blur and "
-              "JPEG) and hence the fusion. No single detector resists both kinds of attack here.",
-              ""]
+        L += ["Reading the tables (computed from this run's reports):", ""] + _reading(work, members) + [""]
 
     def row(name: str, t: str) -> str:
         r = _r(work, name)
         if r is None or t not in r["targets"]:
             return ""
         m, p = r["targets"][t], r["perturbation"]
-        return (f"| {name} | {t} | {m['flagged_before']:.2f} | {m['flagged_after']:.2f} | {m['evasion_rate']:.2f} | "
+        return (f"| {name} | {t} | {m['flagged_before']:.2f} | {m['flagged_after']:.2f} | {_ev(m)} | "
                 f"{m['tpr_at_1fpr_before']:.2f} | {m['tpr_at_1fpr_after']:.2f} | {m['auc_before']:.3f} | "
                 f"{m['auc_after']:.3f} | {p['psnr_db']} | {p['ssim']} |")
 
@@ -388,7 +529,10 @@ def write_docs(work: Path, out: Path, n: int) -> None:
            "after | PSNR dB | SSIM |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     L += ["## White-box PGD on the default fusion", "",
           "PGD (L-inf, random start, 5 steps of 2.5 eps/5) through the fusion's twin: the calibrated stacker over "
-          "the cnnspot and rine twins (both differentiable, so the whole default thumbnail fusion is attacked).", ""]
+          f"the {' and '.join(members)} twins"
+          + (" (all differentiable, so the whole default thumbnail fusion is attacked)." if set(members) <= TWINNED
+             else f" (members without a twin enter at their clean scores: {', '.join(sorted(set(members) - TWINNED))}).")
+          , ""]
     L += hdr + [x for x in (row("fusion-pgd-2", "fusion"),) if x]
     r4 = _r(work, "fusion-pgd-4")
     if r4:
@@ -401,8 +545,8 @@ def write_docs(work: Path, out: Path, n: int) -> None:
             r = _r(work, f"cnnspot-{m}-{e}")
             if r:
                 c, f = r["targets"]["cnnspot"], r["targets"]["fusion"]
-                L.append(f"| {m} | {e}/255 | {c['flagged_after']:.2f} | {c['evasion_rate']:.2f} | "
-                         f"{c['tpr_at_1fpr_after']:.2f} | {f['flagged_after']:.2f} | {f['evasion_rate']:.2f} | "
+                L.append(f"| {m} | {e}/255 | {c['flagged_after']:.2f} | {_ev(c)} | "
+                         f"{c['tpr_at_1fpr_after']:.2f} | {f['flagged_after']:.2f} | {_ev(f)} | "
                          f"{f['tpr_at_1fpr_after']:.2f} | {r['perturbation']['psnr_db']} |")
     c0 = _r(work, "cnnspot-pgd-4")
     if c0:
@@ -421,7 +565,7 @@ def write_docs(work: Path, out: Path, n: int) -> None:
         if not r:
             continue
         clean = clean or r
-        cells = [f"{r['targets'][t]['flagged_after']:.2f} ({r['targets'][t]['evasion_rate']:.2f})"
+        cells = [f"{r['targets'][t]['flagged_after']:.2f} ({_ev(r['targets'][t])})"
                  if t in r["targets"] else "" for t in tg]
         L.append(f"| {s} | " + " | ".join(cells) + " |")
     if clean:

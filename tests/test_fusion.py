@@ -329,6 +329,44 @@ def test_a_compression_class_whose_reals_score_high_gets_a_raised_threshold_only
     assert hi.label == "ai-generated" and "lossy WebP" in hi.explanation
 
 
+def test_a_size_class_is_judged_on_its_own_reals(synthetic_calibration):
+    """Small web copies of photos (a 256-px JPEG) look fake far more often than the photos: each size class
+    with enough held-out reals takes the threshold that flags at most 1% of them (never below the plain one),
+    so the large photos are not judged by the small copies' threshold, nor the small copies by theirs."""
+    import dataclasses
+
+    cal = synthetic_calibration(2000)
+    base = _wild(n=600)
+    n = base.labels.size
+    reals = np.flatnonzero(base.labels == 0)
+    small = reals[: reals.size // 2]  # 300 reals at 200 px score high; the other 300 at 512 px do not
+    large_reals = reals[reals.size // 2:]
+    min_side = np.full(n, 512)
+    min_side[small] = 200
+    scores = {k: v.copy() for k, v in base.scores.items()}
+    scores["a"][small] += 2.0
+    wild = dataclasses.replace(base, scores=scores, compression=tuple(["jpeg"] * n), min_side=min_side)
+    f = Fuser(["a", "b"], calibration=cal, wild=wild)
+    plain = f.operating_point
+    medium, large = f.operating_point_for(200, "jpeg"), f.operating_point_for(512, "jpeg")
+    assert medium.condition == "jpeg@160-319" and medium.n_condition_reals == small.size
+    assert large.condition == "jpeg@480+" and large.n_condition_reals == large_reals.size
+    assert plain.threshold <= large.threshold < medium.threshold
+    for idx, op in ((small, medium), (large_reals, large)):  # at most 1% of each class's reals flagged
+        p = np.array([f.pixel_probability({"a": scores["a"][i], "b": scores["b"][i]}) for i in idx])
+        assert np.mean(p >= op.threshold) <= 0.01
+    # the compression class pooled over sizes (raised by the small copies) holds where no size class was judged
+    pooled = f.operating_point_for(100, "jpeg")
+    assert pooled.condition == "jpeg" and large.threshold < pooled.threshold
+    mid = next({"a": a, "b": a / 4} for a in np.linspace(0, 12, 241)
+               if large.threshold <= f.pixel_probability({"a": a, "b": a / 4}) < medium.threshold)
+    assert f.decide([_ev("a", 0.9)], mid, min_side=512, compression="jpeg").label == "ai-generated"
+    d = f.decide([_ev("a", 0.9)], mid, min_side=200, compression="jpeg")
+    assert d.label == "inconclusive" and d.threshold == medium.threshold
+    hi = f.decide([_ev("a", 1.0)], {"a": 30.0, "b": 8.0}, min_side=200, compression="jpeg")
+    assert hi.label == "ai-generated" and "160-319 px on the smaller side" in hi.explanation
+
+
 def test_where_never_seen_fakes_rank_below_real_photos_pixels_never_say_real(synthetic_calibration):
     import dataclasses
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["fit_logistic"]
+__all__ = ["fit_logistic", "fit_stacker"]
 
 
 def _sigmoid(z: np.ndarray | float) -> np.ndarray | float:
@@ -57,3 +57,14 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, *, l2: float = 1e-5, iters: int =
         if np.max(np.abs(step)) < 1e-10:
             break
     return theta[:-1], float(theta[-1])
+
+
+def fit_stacker(x: np.ndarray, y: np.ndarray, *, sample_weight: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """The fusion's stacker: columns standardised on these rows, then :func:`fit_logistic` (rows weighted by
+    ``sample_weight``).  Returns ``(mu, sd, w, b)``; the logit of a row ``r`` is ``((r - mu) / sd) @ w + b``.
+    The fusion (:class:`fakescope.fusion.Fuser`) and the build's default-set choice fit it the same way."""
+    mu = x.mean(axis=0)
+    sd = x.std(axis=0) + 1e-9
+    w, b = fit_logistic((x - mu) / sd, y, sample_weight=sample_weight)
+    return mu, sd, w, b

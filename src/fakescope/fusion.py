@@ -31,8 +31,8 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from .errors import UsageError, WeightsError
-from .fitting import _sigmoid, fit_logistic
-from .regimes import HELDOUT_PREFIX, REGIMES, THUMBNAIL_MAX_SIDE, fit_weights, regime_of
+from .fitting import _sigmoid, fit_logistic, fit_stacker
+from .regimes import HELDOUT_PREFIX, REGIMES, THUMBNAIL_MAX_SIDE, condition_key, fit_weights, regime_of
 from .types import Attribution, Evidence
 
 __all__ = ["CalibrationSet", "CascadeScores", "WildScores", "load_cascade", "load_wild", "Fuser", "OperatingPoint",
@@ -376,6 +376,23 @@ class OperatingPoint:
     real_note: str = ""  # why no "real" rule was established (real_basis "not established")
 
 
+def _condition_words(key: str) -> str:
+    """A per-condition threshold's key (:func:`fakescope.regimes.condition_key`) in words ("" for none).
+
+    >>> _condition_words("jpeg@65-159"), _condition_words("lossless"), _condition_words("")
+    ('stored as JPEG, 65-159 px on the smaller side', 'stored losslessly', '')
+    """
+    if not key:
+        return ""
+    comp, _, size = key.partition("@")
+    words = {"webp-lossy": "stored as lossy WebP", "jpeg": "stored as JPEG",
+             "lossless": "stored losslessly", "other": "in this format"}.get(comp, f"stored as {comp}")
+    if size:
+        words += (f", {size[:-1]} px or more on the smaller side" if size.endswith("+")
+                  else f", {size} px on the smaller side")
+    return words
+
+
 @dataclass(frozen=True)
 class Decision:
     p_fake: float
@@ -435,9 +452,12 @@ class _Stacker:
     coverage: _Coverage | None = None
     condition_ops: Mapping[str, "OperatingPoint"] = field(default_factory=dict)
 
-    def op_for(self, compression: str | None) -> "OperatingPoint":
-        """The operating point for inputs of this compression class (the plain one if it has none)."""
-        return self.condition_ops.get(compression or "", self.op)
+    def op_for(self, compression: str | None, min_side: int | None = None) -> "OperatingPoint":
+        """The operating point for inputs of this compression class and smaller side: the ``ai-generated``
+        threshold of the size class where its held-out reals were enough to judge it
+        (:func:`fakescope.regimes.condition_key`), else the compression class's, else the plain one."""
+        ops = self.condition_ops
+        return ops.get(condition_key(compression, min_side)) or ops.get(compression or "", self.op)
 
     def p(self, x: np.ndarray) -> np.ndarray:
         return _sigmoid(((x - self.mu) / self.sd) @ self.weights + self.bias)
@@ -685,7 +705,7 @@ class Fuser:
     def operating_point_for(self, min_side: int | None, compression: str | None = None) -> "OperatingPoint":
         """The operating point for an image of this smaller side and compression class
         (:func:`fakescope.io.decode.compression_class`; None: the plain one)."""
-        return self._models[regime_of(min_side)].op_for(compression)
+        return self._models[regime_of(min_side)].op_for(compression, min_side)
 
     def detectors_for(self, min_side: int | None) -> tuple[str, ...]:
         """The detectors fused for an image of this smaller side."""
@@ -696,9 +716,7 @@ class Fuser:
         """A stacker on calibration rows ``x`` (rows weighted by ``weight``: :meth:`CalibrationSet.fit_weights`);
         with the detectors' ``names`` and the ``regime``, the wild rows of that regime set its "real" cut
         (see the class docs) and join its coverage."""
-        mu = x.mean(axis=0)
-        sd = x.std(axis=0) + 1e-9
-        w, b = fit_logistic((x - mu) / sd, y, sample_weight=weight)
+        mu, sd, w, b = fit_stacker(x, y, sample_weight=weight)
         st = _Stacker(mu, sd, w, b, None)  # type: ignore[arg-type]
         op = self._operating_point(st.p(x), y)
         covered = x
@@ -722,12 +740,12 @@ class Fuser:
                 imgs, min_n = wild.images[rows][fakes], MIN_UNSEEN_UNIT
             else:  # older files: each image once per condition
                 imgs, min_n = None, MIN_UNSEEN_UNIT * max(1, len(set(wild.conditions)))
+            p_rows = st.p(xw)
             if fakes.any():
-                cut, margin = real_rule(st.p(xw[fakes]), units, q=self.unseen_miss, min_n=min_n, cells=conds,
+                cut, margin = real_rule(p_rows[fakes], units, q=self.unseen_miss, min_n=min_n, cells=conds,
                                         images=imgs)
                 reals = wild.labels[rows] == 0
-                if reals.any() and not math.isnan(margin) and \
-                        _auc(st.p(xw[reals]), st.p(xw[fakes])) < 0.5:
+                if reals.any() and not math.isnan(margin) and _auc(p_rows[reals], p_rows[fakes]) < 0.5:
                     # in this regime the fused score ranks never-seen fakes below held-out reals: a low
                     # score says nothing, so pixels never say real here
                     cut, margin = 0.0, float("inf")
@@ -740,24 +758,40 @@ class Fuser:
                     f"no source the detectors never saw has {MIN_UNSEEN_UNIT} or more "
                     f"{'thumbnail' if regime == 'thumbnail' else 'full-resolution'} fakes in the wild scores "
                     "(weights/wild.json), so no held-out rule says how low such fakes score"))
-            if wild.compression is not None:
-                condition_ops = self._condition_ops(op, st.p(xw), wild.labels[rows],
-                                                    np.asarray(wild.compression)[rows], st.p(x), y)
-                return _Stacker(mu, sd, w, b, op, _Coverage.fit(covered, w / sd), condition_ops)
+            condition_ops = {} if wild.compression is None else self._condition_ops(
+                op, p_rows, wild.labels[rows], np.asarray(wild.compression)[rows], st.p(x), y,
+                min_side=np.asarray(wild.min_side)[rows])
+            return _Stacker(mu, sd, w, b, op, _Coverage.fit(covered, w / sd), condition_ops)
         return _Stacker(mu, sd, w, b, op, _Coverage.fit(covered, w / sd))
 
     def _condition_ops(self, op: "OperatingPoint", p: np.ndarray, y: np.ndarray, compression: np.ndarray,
-                       p_cal: np.ndarray, y_cal: np.ndarray) -> dict[str, "OperatingPoint"]:
+                       p_cal: np.ndarray, y_cal: np.ndarray, *, min_side: np.ndarray | None = None
+                       ) -> dict[str, "OperatingPoint"]:
         """Per compression class, the threshold at which at most ``fpr`` of the held-out real photos of
         that class are flagged — for the classes whose reals the plain threshold flags more often than
         ``fpr`` beyond sampling noise (the one-sided 95% Wilson lower bound of their false-positive rate
-        is above ``fpr``).  Never below the plain threshold: a class is only ever judged more cautiously."""
+        is above ``fpr``).  Never below the plain threshold: a class is only ever judged more cautiously.
+
+        With the rows' smaller sides (``min_side``), each compression class is also judged per size class
+        (:func:`fakescope.regimes.condition_key`: a 256-px JPEG is not a camera JPEG): a size class with
+        :data:`MIN_CONDITION_REALS` held-out reals gets its own point, which :meth:`_Stacker.op_for` prefers to
+        the compression class's: the threshold at which at most ``fpr`` of its reals are flagged, or the plain
+        one where that is lower (a conformal threshold per condition)."""
+        keys = compression if min_side is None else np.array(
+            [condition_key(c, int(s)) for c, s in zip(compression.tolist(), min_side.tolist())], dtype=object)
+        cells = [(c, compression == c) for c in sorted(set(compression.tolist()))]
+        if min_side is not None:  # a size class holding every real of its compression class adds nothing
+            n_real = {c: int(np.sum((y == 0) & m)) for c, m in cells}
+            cells += [(k, keys == k) for k in sorted(set(keys.tolist()))
+                      if "@" in k and int(np.sum((y == 0) & (keys == k))) < n_real[k.partition("@")[0]]]
         out = {}
-        for c in sorted(set(compression.tolist())):
-            reals = np.sort(p[(y == 0) & (compression == c)])[::-1]
+        for c, m in cells:
+            reals = np.sort(p[(y == 0) & m])[::-1]
             if reals.size < MIN_CONDITION_REALS:
                 continue
-            if _wilson_lower(int(np.sum(reals >= op.threshold)), reals.size) <= self.fpr:
+            # a compression class is raised only where its reals clearly need it; a size class, judged on its
+            # own reals, takes their (1 - fpr) quantile (conformal) wherever that is above the plain threshold
+            if "@" not in c and _wilson_lower(int(np.sum(reals >= op.threshold)), reals.size) <= self.fpr:
                 continue
             k = int(math.floor(self.fpr * reals.size))
             t = float(np.nextafter(reals[k], np.inf)) if k < reals.size else 0.0
@@ -765,6 +799,8 @@ class Fuser:
                 out[c] = replace(op, threshold=t, condition=c, n_condition_reals=int(reals.size),
                                  calibration_fpr=float(np.mean(reals >= t)),  # on that class's held-out reals
                                  calibration_tpr=float(np.mean(p_cal[y_cal == 1] >= t)))
+            elif "@" in c:
+                out[c] = op
         return out
 
     def outside_coverage(self, raw: Mapping[str, float], *, min_side: int | None = None) -> str | None:
@@ -891,7 +927,7 @@ class Fuser:
             z = _logit(pixel_p)
         elif usable:
             model, names = self._subset(tuple(d for d in wanted if d in usable), min_side)
-            op = model.op_for(compression)
+            op = model.op_for(compression, min_side)
             pixel_p = float(model.p(np.array([[usable[d] for d in names]], np.float64))[0])
             z = _logit(pixel_p)
         else:
@@ -951,8 +987,7 @@ class Fuser:
                 " (too small or missing scores)" if partial else "")
             return f"Inconclusive: {why}, and no decisive provenance was found."
         by = ", ".join(f"{e.source} {e.score:.2f}" for e in sorted(detector_ev, key=lambda e: -abs(e.score - 0.5)))
-        kind = {"webp-lossy": "stored as lossy WebP", "jpeg": "stored as JPEG",
-                "lossless": "stored losslessly", "other": "in this format"}.get(op.condition, "")
+        kind = _condition_words(op.condition)
         if label == "ai-generated":
             head = (f"Labelled AI-generated: the calibrated probability {p:.2f} is at or above the threshold "
                     f"{op.threshold:.2f}, chosen so that at most {fpr_txt} of held-out real photos"

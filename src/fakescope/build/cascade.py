@@ -123,15 +123,15 @@ def write_cascade(root: str | os.PathLike[str] | None = None, *, path: str | os.
     raw = json.loads(cal_path.read_text(encoding="utf-8"))
     recs = calibration_rows(root) if records is None else list(records)
     keys = [r.key for r in recs for _ in CAL_CHAINS]
-    n = len(keys)  # then the thumbnails made of the larger images: never in the first stage
-    if keys != raw["keys"][:n] or any(v != MADE_THUMBNAIL for v in raw.get("variants", [])[n:]):
+    n_rows = len(keys)  # then the thumbnails made of the larger images: never in the first stage
+    if keys != raw["keys"][:n_rows] or any(v != MADE_THUMBNAIL for v in raw.get("variants", [])[n_rows:]):
         raise WeightsError("the calibration file's rows are not the calibration split's: run `fakescope build "
                            "calibrate` first")
     names = tuple(cal.regime_default["full"]) if cal.regime_default else tuple(cal.default)
     s = staged_rows(recs, names, jobs=jobs, log=log)
     for v in s.values():
         for k in ("first", "full"):
-            v[k] = v[k] + [None] * (len(raw["keys"]) - n)
+            v[k] = v[k] + [None] * (len(raw["keys"]) - n_rows)
     worst = 0.0
     for n in names:
         for i, v in enumerate(s[n]["full"]):

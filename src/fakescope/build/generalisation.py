@@ -50,6 +50,10 @@ LAUNDERING: dict[str, tuple[str, Chain]] = {
                         Chain([Perturbation("whatsapp", {"long_side": 1024, "quality": 85, "aspect": None})])),
     "web-512-q70": ("a web thumbnail: long side ≤ 512 (Lanczos), JPEG q70 4:2:0",
                     Chain([Perturbation("whatsapp", {"long_side": 512, "quality": 70, "aspect": None})])),
+    "web-256-q75": ("a small web copy: long side ≤ 256 (Lanczos), JPEG q75 4:2:0",
+                    Chain([Perturbation("whatsapp", {"long_side": 256, "quality": 75, "aspect": None})])),
+    "web-128-q75": ("a preview: long side ≤ 128 (Lanczos), JPEG q75 4:2:0",
+                    Chain([Perturbation("whatsapp", {"long_side": 128, "quality": 75, "aspect": None})])),
     "webp-80": ("lossy WebP quality 80, same size", Chain([Perturbation("webp", {"quality": 80})])),
     "screenshot": ("a screenshot at display scale 0.5 (area resample, sharpening 0.3, PNG)", preset("screenshot")),
     "thumbnail-64": ("a thumbnail: long side ≤ 64 (Lanczos), JPEG q90 4:2:0 (the fusion's thumbnail regime)",
@@ -58,7 +62,8 @@ LAUNDERING: dict[str, tuple[str, Chain]] = {
 
 #: the compression class (:func:`fakescope.io.decode.compression_class`) each laundering leaves; "stored"
 #: keeps the file's own
-LAUNDERED_COMPRESSION: dict[str, str] = {"jpeg90": "jpeg", "design-1024-q85": "jpeg", "web-512-q70": "jpeg", "webp-80": "webp-lossy",
+LAUNDERED_COMPRESSION: dict[str, str] = {"jpeg90": "jpeg", "design-1024-q85": "jpeg", "web-512-q70": "jpeg",
+                                         "web-256-q75": "jpeg", "web-128-q75": "jpeg", "webp-80": "webp-lossy",
                                          "screenshot": "lossless", "thumbnail-64": "jpeg"}
 
 #: the detectors ``weights/wild.json`` holds (those a core install runs; probe/rigid need the backbone extra)

@@ -9,7 +9,8 @@ provenance on the CIFAKE *test* split (cifake/val: never trained or calibrated o
     PYTHONPATH=src python bench/adversary_eval.py --n 64 --work $W --docs docs/benchmarks/attacks.md
 
 Each run is ``fakescope.attacks.run.run_attack`` (what ``fakescope attack`` runs) writing its folder under
---work; finished runs (report.json present) are reused, so an interrupted sweep resumes.  The reports are
+--work; finished runs (report.json present) are reused, so an interrupted sweep resumes — only with the weights
+they were made with (--work/weights.sha256; other weights: the script stops and asks for a fresh --work).  The reports are
 copied to docs/benchmarks/attacks_runs/ (NAME.json; rine-adv*.json from work/rine-adv/).
 """
 
@@ -188,6 +189,13 @@ def main() -> int:
 
     torch.set_num_threads(1)
     a.work.mkdir(parents=True, exist_ok=True)
+    # finished runs are reused only with the weights they were made with
+    stamp, fp = a.work / "weights.sha256", weights_fingerprint()
+    if stamp.exists() and stamp.read_text().strip() != fp:
+        print(f"{a.work} holds runs made with other weights (weights.sha256 differs): pass a fresh --work",
+              file=sys.stderr)
+        return 2
+    stamp.write_text(fp + "\n")
     if a.rine_adv:
         r = rine_adv_eval(a.work)
         print(json.dumps(r, indent=2))
@@ -208,6 +216,19 @@ def main() -> int:
         (a.work / "c2pa.json").write_text(json.dumps(c2pa_check(a.work), indent=2))
         print("c2pa done", flush=True)
     return 0
+
+
+def weights_fingerprint() -> str:
+    """sha256 over the shipped weights and calibration files every run here reads (names and contents)."""
+    import hashlib
+
+    from fakescope.detectors.base import WEIGHTS_DIR
+
+    h = hashlib.sha256()
+    for p in sorted(WEIGHTS_DIR.rglob("*")):
+        if p.is_file() and p.suffix in (".onnx", ".json", ".npz"):
+            h.update(str(p.relative_to(WEIGHTS_DIR)).encode() + b"\0" + hashlib.sha256(p.read_bytes()).digest())
+    return h.hexdigest()
 
 
 def _rine_adv_summary(r: dict) -> str:

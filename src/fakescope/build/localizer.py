@@ -49,6 +49,7 @@ RECIPE: dict[str, Any] = {
     "width": 14,
     "lr": 2e-3,
     "seed": 20261207,
+    "threads": 2,  # torch intra-op threads while training (the sums' order, hence the exact weights, follow it)
     "p_clean": 0.25,
     "p_resize": 0.0,
     "val_seed": 11,
@@ -77,7 +78,8 @@ def _photos(recs: Sequence[Any], split: str, n: int) -> list[Any]:
 
 
 #: the recipe keys that decide the trained network (the rest only decide the choices and the evaluation)
-TRAIN_KEYS = ("train_kinds", "max_side", "steps", "batch", "crop", "width", "lr", "seed", "p_clean", "p_resize")
+TRAIN_KEYS = ("train_kinds", "max_side", "steps", "batch", "crop", "width", "lr", "seed", "threads", "p_clean",
+              "p_resize")
 
 
 def train_fingerprint(rc: dict[str, Any], train_real: Sequence[Any], train_fake: Sequence[Any]) -> str:
@@ -137,16 +139,20 @@ def _trained_net(rc: dict[str, Any], train_real: Sequence[Any], train_fake: Sequ
             return net, [float(v) for v in meta["losses"]], float(meta["train_seconds"]), True
     t0 = time.time()
     reals, fakes = _load(train_real, rc["max_side"]), _load(train_fake, rc["max_side"])
-    net, losses = train_localizer(reals, fakes, rc["train_kinds"], steps=rc["steps"], batch=rc["batch"],
-                                  size=rc["crop"], width=rc["width"], lr=rc["lr"], seed=rc["seed"],
-                                  p_clean=rc["p_clean"], p_resize=rc["p_resize"], log=log)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(int(rc["threads"]))
+    try:
+        net, losses = train_localizer(reals, fakes, rc["train_kinds"], steps=rc["steps"], batch=rc["batch"],
+                                      size=rc["crop"], width=rc["width"], lr=rc["lr"], seed=rc["seed"],
+                                      p_clean=rc["p_clean"], p_resize=rc["p_resize"], log=log)
+    finally:
+        torch.set_num_threads(threads)
     t_train = round(time.time() - t0, 1)
     if run_dir is not None:
         run_dir.mkdir(parents=True, exist_ok=True)
         torch.save(net.state_dict(), run_dir / "net.pt.tmp")
         (run_dir / "net.pt.tmp").replace(run_dir / "net.pt")
         (run_dir / "run.json").write_text(json.dumps({"fingerprint": fp, "train_seconds": t_train,
-                                                      "torch_threads": torch.get_num_threads(),
                                                       "losses": [float(v) for v in losses]}) + "\n",
                                           encoding="utf-8")
         if log:

@@ -329,8 +329,8 @@ def write_report(card: dict[str, Any], path: str | os.PathLike[str]) -> None:
         L.append("")
     L += ["Goal of issue 14 (pixel F1 >= 0.6 at the fixed threshold on inpainting by a never-seen generator, <= 5% of "
           "pixels marked on untouched photos): see the `fake-paste (unseen generators)` and untouched rows above.", "",
-          f"Reproduce: `fakescope build localizer --fresh` ({m['seconds']} s on a shared 2-core CPU, one thread; "
-          f"training {m['train_seconds']} s"
+          f"Reproduce: `fakescope build localizer --fresh` ({m['seconds']} s on a shared 2-core CPU; training "
+          f"{m['train_seconds']} s with {rc.get('threads', 1)} torch threads, the maps with one ONNX Runtime thread"
           + (", the network reused from the build cache: trained by an earlier run of the same training inputs" if
              m.get("network_reused") else "")
           + "). The trained network is kept in `$FAKESCOPE_CACHE/build/localizer-<fingerprint of the training "

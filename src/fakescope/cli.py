@@ -98,8 +98,9 @@ def _build_parser() -> argparse.ArgumentParser:
     lo = sub.add_parser("localize", help="write a map of the edited regions of each image (255 = manipulated)")
     lo.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
     lo.add_argument("-o", "--out", type=Path, required=True, metavar="DIR", help="writes DIR/<stem>.map.png")
-    lo.add_argument("--method", choices=("fused", "unet", "rine"), default="fused",
-                    help="fused (default): the network and rine's sliding-window scores; or one of them")
+    lo.add_argument("--method", choices=("fused", "unet", "rine"), default=None,
+                    help="the map: unet (the network), rine (its sliding-window scores) or fused (both); default the "
+                         "shipped one (weights/localizer.json's method, chosen on the calibration split)")
     lo.add_argument("--masks", type=Path, default=None, metavar="DIR",
                     help="ground-truth masks (DIR/<stem>.png, non-zero = manipulated): also score the maps against "
                          "them (pixel AUC, F1 and IoU) and write OUT/metrics.json")
@@ -724,7 +725,8 @@ def _cmd_localize(args: argparse.Namespace) -> int:
     from .io.decode import load
     from .localization import Localizer, map_path, write_map
 
-    loc = Localizer(rine=args.method != "unet")
+    loc = Localizer(rine=None if args.method is None else args.method != "unet")
+    method = args.method or loc.method
     args.out.mkdir(parents=True, exist_ok=True)
     if args.masks is not None and not args.masks.is_dir():
         raise UsageError(f"--masks: not a folder: {args.masks}")
@@ -738,7 +740,7 @@ def _cmd_localize(args: argparse.Namespace) -> int:
             print(f"fakescope: {p}: {e}", file=sys.stderr)
             failed += 1
             continue
-        m = loc.map(s.image, method=args.method)
+        m = loc.map(s.image, method=method)
         print(write_map(map_path(args.out, str(p)), m))
         if args.masks is not None:
             from .localization import find_mask
@@ -753,9 +755,9 @@ def _cmd_localize(args: argparse.Namespace) -> int:
 
         if not scored:
             raise UsageError(f"no image has a mask in {args.masks} (expected <stem>.png or <stem>_mask.png)")
-        thr = loc.threshold_for(args.method)
+        thr = loc.threshold_for(method)
         res = score_against_masks([a for a, _ in scored], [b for _, b in scored], threshold=thr)
-        res.update(method=args.method, threshold=thr, without_mask=no_mask)
+        res.update(method=method, threshold=thr, without_mask=no_mask)
         (args.out / "metrics.json").write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
         print(f"{res['images']} image(s) with masks: pixel AUC {res['pixel_auc']:.3f}, F1 {res['f1']:.3f}, IoU "
               f"{res['iou']:.3f} at {thr} (best F1 {res['best_f1']:.3f}); {100 * res['marked_outside']:.1f}% "

@@ -35,7 +35,7 @@ def test_partial_fakes_change_only_the_masked_region(kind: str):
 
 @pytest.fixture(scope="module")
 def loc() -> Localizer:
-    return Localizer()
+    return Localizer(rine=True)  # every method available (the card may ship the network alone)
 
 
 @pytest.mark.parametrize("shape", [(32, 32, 3), (2000, 1500, 3), (300, 420, 4), (257, 199), (1, 40, 3)])
@@ -129,6 +129,89 @@ def test_build_step_on_tiny_data(data_dir: Path, tmp_path: Path):
     assert "## unet" in (tmp_path / "l.md").read_text()
     m = Localizer(tmp_path / "localizer.json", rine=False).map(np.zeros((50, 60, 3), np.uint8))
     assert m.shape == (50, 60)
+    # without rine the network alone is the only candidate: shipped, and a Localizer that follows the card
+    # never builds rine
+    assert card["extra"]["method"] == "unet" and card["extra"]["threshold"] == card["extra"]["thresholds"]["unet"]
+    loc = Localizer(tmp_path / "localizer.json")
+    assert loc.method == "unet" and loc.threshold == card["extra"]["thresholds"]["unet"]
+    loc.evidence(np.zeros((50, 60, 3), np.uint8))
+    assert loc._rine is None
+
+
+def _tiny_records(data_dir: Path) -> list[SimpleNamespace]:
+    reals = sorted((data_dir / "real_photos" / "kodak").glob("*.png"))[:4]
+    fakes = sorted((data_dir / "modern" / "lucidrains__stylegan2-pytorch").glob("samples_hands_*.png"))[:4]
+    if len(reals) < 4 or len(fakes) < 4:
+        pytest.skip("sample files not found")
+    rec = lambda p, label, split, group: SimpleNamespace(path=str(p), label=label, split=split, group=group,  # noqa: E731
+                                                         source="photos" if not label else "modern")
+    return [rec(reals[0], 0, "train", "photos"), rec(reals[1], 0, "train", "photos"),
+            rec(fakes[0], 1, "train", "modern:x"), rec(fakes[1], 1, "train", "modern:x"),
+            rec(reals[2], 0, "test", "photos"), rec(fakes[2], 1, "test", "modern:x"),
+            rec(reals[3], 0, "calibration", "photos"), rec(fakes[3], 1, "calibration", "modern:x")]
+
+
+def test_build_ships_the_method_with_the_better_calibration_f1_and_reuses_its_network(data_dir: Path, tmp_path: Path):
+    """With rine measured too: the shipped method is the one of unet and fused with the higher calibration F1 at its
+    own threshold (the card's method, threshold and method_f1 agree with the validation choices); a second build
+    of the same training inputs reuses the trained network (no training) and writes the same ONNX bytes."""
+    pytest.importorskip("torch")
+    from fakescope.build.localizer import build_localizer, train_fingerprint
+
+    records = _tiny_records(data_dir)
+    recipe = {"steps": 3, "batch": 2, "crop": 32, "width": 4, "max_side": 128}
+    logs: list[str] = []
+    cards = [build_localizer(out_dir=tmp_path / str(i), records=records, evaluate_rine=True, recipe=recipe,
+                             work=tmp_path / "run", log=logs.append) for i in range(2)]
+    for card in cards:
+        choice, extra = card["metrics"]["validation"]["choice"], card["extra"]
+        f1 = {m: choice[m]["f1"] for m in ("unet", "fused")}
+        assert extra["method_f1"] == f1
+        best = "unet" if f1["unet"] >= f1["fused"] else "fused"
+        assert extra["method"] == best and extra["threshold"] == choice[best]["threshold"] == extra["thresholds"][best]
+        assert card["metrics"]["validation"]["method"]["chosen"] == best
+    assert [c["metrics"]["network_reused"] for c in cards] == [False, True]
+    assert sum("reusing the network" in m for m in logs) == 1
+    assert (tmp_path / "0" / "localizer.onnx").read_bytes() == (tmp_path / "1" / "localizer.onnx").read_bytes()
+    # the training fingerprint follows the training settings, not the choices
+    train = [r for r in records if r.split == "train"]
+    reals, fakes = [r for r in train if not r.label], [r for r in train if r.label]
+    from fakescope.build.localizer import RECIPE
+
+    rc = {**RECIPE, **recipe}
+    assert train_fingerprint({**rc, "max_marked": 0.1, "eval_seed": 1}, reals, fakes) == train_fingerprint(rc, reals, fakes)
+    assert train_fingerprint({**rc, "steps": 4}, reals, fakes) != train_fingerprint(rc, reals, fakes)
+
+
+@pytest.mark.parametrize("method", ["unet", "fused"])
+def test_localizer_uses_the_cards_method_and_its_threshold(tmp_path: Path, method: str):
+    """The shipped card with its method set to each candidate: the Localizer (what the scan, ``fakescope localize``
+    and ``fakescope.localize`` use) makes that method's map at that method's threshold, and builds rine only for
+    the fused map."""
+    import json
+    import shutil
+
+    from fakescope.detectors.base import WEIGHTS_DIR
+    from fakescope.localization.evaluate import fuse
+
+    card = json.loads((WEIGHTS_DIR / "localizer.json").read_text())
+    card["extra"]["method"] = method
+    (tmp_path / "localizer.json").write_text(json.dumps(card))
+    shutil.copy(WEIGHTS_DIR / card["weights"], tmp_path / card["weights"])
+    loc = Localizer(tmp_path / "localizer.json")
+    assert loc.method == method and loc.threshold == card["extra"]["thresholds"][method] == loc.threshold_for()
+    img = load(SAMPLES / "real_kodim05.jpg").image[:160, :200]
+    p = loc.probability_map(img)
+    ev, _ = loc.evidence(img)
+    assert ev.details["threshold"] == card["extra"]["thresholds"][method] and ev.details["method"] == method
+    if method == "unet":
+        assert loc._rine is None  # no sliding grid of rine crops when the network alone ships
+        assert np.array_equal(p, loc.unet_map(img))
+    else:
+        assert loc._rine is not None
+        assert np.allclose(p, fuse(loc.unet_map(img), loc.rine_map(img), loc.fusion))
+    # asking for the other method explicitly still works, and the network-only switch overrides the card
+    assert Localizer(tmp_path / "localizer.json", rine=False).method == "unet"
 
 
 def test_cli_localize_scores_a_folder_with_masks(tmp_path: Path):
@@ -151,3 +234,16 @@ def test_cli_localize_scores_a_folder_with_masks(tmp_path: Path):
     assert 0.0 <= res["f1"] <= 1.0 and 0.0 <= res["marked_outside"] <= 1.0 and res["pixel_auc"] > 0.5
     assert main(["localize", str(tmp_path / "imgs" / "b.png"), "--out", str(tmp_path / "o2"),
                  "--masks", str(tmp_path / "masks")]) == 2  # nothing to score: a usage error
+
+
+def test_fresh_deletes_the_kept_network(data_dir: Path, tmp_path: Path, monkeypatch):
+    """The localizer step registers the directory its trained network is kept in (what ``--fresh`` deletes):
+    the build cache's ``localizer-<training fingerprint>``, the one the build itself uses."""
+    from fakescope.build import steps
+    from fakescope.build.localizer import net_cache_dir
+
+    monkeypatch.setenv("FAKESCOPE_CACHE", str(tmp_path / "cache"))
+    (d,) = steps()["localizer"].caches()
+    assert d == net_cache_dir() and d.parent == tmp_path / "cache" / "build" and d.name.startswith("localizer-")
+    assert net_cache_dir({"steps": 5}) != d  # a training setting changes it
+    assert net_cache_dir({"max_marked": 0.5, "val_photos": 3}) == d  # a choice setting does not

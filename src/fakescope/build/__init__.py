@@ -281,8 +281,12 @@ def _localizer_step() -> Step:
         b.build_localizer(root, jobs=jobs, log=log, inputs_sha256=fingerprint(inputs(), extra()),
                           report=docs / "localization.md" if docs else None)
 
+    def caches() -> list[Path]:
+        # the trained network, kept by what decides the training (a change to the choices reuses it)
+        return [b.net_cache_dir()]
+
     return Step("localizer", "train the localization network on partial fakes of train-split photos", inputs,
-                WEIGHTS_DIR / b.LOCALIZER_JSON, run, extra)
+                WEIGHTS_DIR / b.LOCALIZER_JSON, run, extra, caches)
 
 
 def _video_step() -> Step:

@@ -1,12 +1,14 @@
 """Localization: a per-pixel map of where an image was changed (255 = manipulated).
 
-Two methods, fused: the ``localizer`` network (a small U-Net trained on synthetic partial fakes, ONNX,
-``weights/localizer.onnx``, made by ``fakescope build localizer``), and a coarse map from the ``rine``
+Two methods and their fusion: the ``localizer`` network (a small U-Net trained on synthetic partial fakes,
+ONNX, ``weights/localizer.onnx``, made by ``fakescope build localizer``), and a coarse map from the ``rine``
 detector's calibrated probability on 224-px crops of a sliding grid (stride 112): a region made by a
 generator scores higher where the crops cover it.  The fused map is
 ``sigmoid(a logit(unet) + b logit(rine) + c)`` with the weights of the card (fitted on the calibration
 split's photos, :func:`fakescope.localization.evaluate.fit_fusion`); each method has its own fixed
-threshold (the card's ``thresholds``).
+threshold (the card's ``thresholds``).  The build ships one of ``unet`` and ``fused`` (the card's ``method``,
+the higher pixel F1 on the calibration photos): the scan, ``fakescope localize`` and :func:`localize` use it
+unless told otherwise, and compute rine's map only when the method needs it.
 
 >>> import numpy as np
 >>> loc = Localizer(rine=False)
@@ -27,10 +29,11 @@ from ..types import Evidence
 from .evaluate import DEFAULT_FUSION, fuse, pixel_metrics
 from .synth import KINDS, make_partial, shrink
 
-__all__ = ["Localizer", "localize", "find_mask", "score_against_masks", "describe_regions", "write_map", "map_path", "KINDS", "make_partial"]
+__all__ = ["METHODS", "Localizer", "localize", "find_mask", "score_against_masks", "describe_regions", "write_map", "map_path", "KINDS", "make_partial"]
 
 GRID = 224
 STRIDE = 112
+METHODS = ("unet", "fused", "rine")
 
 
 def _as_rgb(image: np.ndarray) -> np.ndarray:
@@ -120,35 +123,45 @@ class Localizer:
     card_path : the card (default ``weights/localizer.json``).
     onnx_path : a network file to use instead of the card's (the build step's evaluation).
     max_side : the long side the image is reduced to before the network (default: the card's).
-    rine : also compute the coarse rine map and fuse it (else the network alone).
+    rine : whether rine's coarse map may be computed: None (default) follows the card's shipped ``method``
+        (rine only for ``fused``); False: the network alone; True: every method available.
     threads : ONNX Runtime intra-op threads.
+
+    ``method`` is the map :meth:`map`, :meth:`probability_map` and :meth:`evidence` make by default: the card's
+    shipped one (``unet`` when rine is off), and ``threshold`` its fixed threshold.
     """
 
     def __init__(self, card_path: str | os.PathLike[str] | None = None, *,
-                 onnx_path: str | os.PathLike[str] | None = None, max_side: int | None = None, rine: bool = True,
-                 threads: int = 1) -> None:
+                 onnx_path: str | os.PathLike[str] | None = None, max_side: int | None = None,
+                 rine: bool | None = None, threads: int = 1) -> None:
         from ..detectors.base import OnnxModel, load_card
 
-        self.use_rine = rine
         self.fusion = dict(DEFAULT_FUSION)
         self.thresholds: dict[str, float] = {}
-        self.threshold = 0.5
+        shipped = "fused"
         if onnx_path is None:
             self.card = load_card("localizer", card_path)
             onnx_path = self.card.verify()
             self.fusion = {**self.fusion, **self.card.extra.get("fusion", {})}
             self.thresholds = {k: float(v) for k, v in self.card.extra.get("thresholds", {}).items()}
-            self.threshold = self.threshold_for("fused" if rine else "unet")
+            shipped = str(self.card.extra.get("method", "fused"))  # cards before the choice shipped the fused map
             max_side = max_side or int(self.card.extra.get("max_side", 512))
         else:
             self.card = None
+        if shipped not in METHODS:
+            raise ValueError(f"the localizer card's method {shipped!r} is not one of {', '.join(METHODS)}")
+        self.use_rine = shipped != "unet" if rine is None else bool(rine)
+        self.method = shipped if self.use_rine else "unet"
+        self.threshold = self.threshold_for(self.method)
         self.max_side = int(max_side or 512)
         self.net = OnnxModel(onnx_path, threads=threads)
         self._rine: Any = None
         self._threads = threads
 
-    def threshold_for(self, method: str) -> float:
-        """The fixed threshold of a method's map (the card's, chosen on the calibration split)."""
+    def threshold_for(self, method: str | None = None) -> float:
+        """The fixed threshold of a method's map (the card's, chosen on the calibration split; default
+        :attr:`method`'s)."""
+        method = self.method if method is None else method
         if method == "fused" and not self.use_rine:
             method = "unet"
         default = float(self.card.extra.get("threshold", 0.5)) if self.card is not None else 0.5
@@ -197,26 +210,29 @@ class Localizer:
             cnt[y : y + GRID, c : c + GRID] += 1
         return _resize_f((acc / np.maximum(cnt, 1)).astype(np.float32), h, w)
 
-    def probability_map(self, image: np.ndarray, *, method: str = "fused") -> np.ndarray:
-        """float32 0..1 map of the image's size; ``method``: ``fused`` (default), ``unet`` or ``rine``."""
+    def probability_map(self, image: np.ndarray, *, method: str | None = None) -> np.ndarray:
+        """float32 0..1 map of the image's size; ``method``: ``unet``, ``fused`` or ``rine`` (default
+        :attr:`method`, the shipped one)."""
+        method = self.method if method is None else method
+        if method not in METHODS:
+            raise ValueError(f"unknown method {method!r}; methods: {', '.join(METHODS)}")
         if method == "unet" or (method == "fused" and not self.use_rine):
             return self.unet_map(image)
         if method == "rine":
             return self.rine_map(image)
-        if method != "fused":
-            raise ValueError(f"unknown method {method!r}; methods: fused, unet, rine")
         return fuse(self.unet_map(image), self.rine_map(image), self.fusion)
 
-    def map(self, image: np.ndarray, *, method: str = "fused") -> np.ndarray:
-        """The 8-bit map (uint8, the image's size, 255 = manipulated)."""
+    def map(self, image: np.ndarray, *, method: str | None = None) -> np.ndarray:
+        """The 8-bit map (uint8, the image's size, 255 = manipulated) of ``method`` (default the shipped one)."""
         return np.clip(np.round(self.probability_map(image, method=method) * 255.0), 0, 255).astype(np.uint8)
 
-    def localize(self, images: Sequence[np.ndarray], *, method: str = "fused") -> list[np.ndarray]:
+    def localize(self, images: Sequence[np.ndarray], *, method: str | None = None) -> list[np.ndarray]:
         return [self.map(im, method=method) for im in images]
 
     def evidence(self, image: np.ndarray, *, out_path: str | os.PathLike[str] | None = None) -> tuple[Evidence, np.ndarray]:
-        """The map as an evidence item (``kind="localization"``, weight ``none``: it says where, not whether)
-        and the 8-bit map; written to ``out_path`` when given."""
+        """The shipped method's map (:attr:`method`, marked at its :attr:`threshold`) as an evidence item
+        (``kind="localization"``, weight ``none``: it says where, not whether) and the 8-bit map; written to
+        ``out_path`` when given."""
         prob = self.probability_map(image)
         regions = describe_regions(prob, self.threshold)
         marked = float(np.mean(prob >= self.threshold))
@@ -227,16 +243,16 @@ class Localizer:
             summary = "the localization map marks no region (under 0.5% of the pixels)"
         m8 = np.clip(np.round(prob * 255.0), 0, 255).astype(np.uint8)
         details: dict[str, Any] = {"marked_fraction": marked, "max": float(prob.max()), "regions": regions,
-                                   "threshold": self.threshold}
+                                   "threshold": self.threshold, "method": self.method}
         if out_path is not None:
             details["map"] = str(write_map(out_path, m8))
         return Evidence(source="localizer", kind="localization", score=0.5, summary=summary, weight="none",
                         details=details), m8
 
 
-def localize(image: "np.ndarray | str | os.PathLike[str]", *, method: str = "fused") -> np.ndarray:
+def localize(image: "np.ndarray | str | os.PathLike[str]", *, method: str | None = None) -> np.ndarray:
     """The 8-bit localization map (uint8, the image's size, 255 = manipulated) of an array or an image file
-    (decoded as the scan does).
+    (decoded as the scan does); ``method`` default the shipped one (the card's ``method``).
 
     >>> import numpy as np
     >>> localize(np.zeros((40, 60, 3), np.uint8), method="unet").shape
@@ -246,7 +262,7 @@ def localize(image: "np.ndarray | str | os.PathLike[str]", *, method: str = "fus
         from ..io.decode import load
 
         image = load(image).image
-    return Localizer(rine=method != "unet").map(image, method=method)
+    return Localizer(rine=None if method is None else method != "unet").map(image, method=method)
 
 
 MASK_SUFFIXES = (".png", ".bmp", ".tif", ".tiff", ".jpg", ".jpeg", ".webp")

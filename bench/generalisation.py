@@ -265,7 +265,7 @@ def _markdown(out, wild, origins) -> str:
               "pixels never say real now: there the fused score ranks the never-seen fakes below the held-out "
               "reals (AUC < 0.5)" if rc["thumbnail_now"] <= 0 else f"p_fake < {rc['thumbnail_now']:.4f}")
           + f" (before {rc['thumbnail_before']:.4f}). The `ai-generated` threshold is 1% FPR "
-          "on the calibration reals, raised per compression class where held-out reals need it (section 4).", "",
+          "on the calibration reals, raised per compression class and size class where held-out reals need it (section 4).", "",
           "All never-seen fakes labelled `ai-generated`, and all held-out reals flagged / labelled `real`, "
           "before → now:", "", "| | " + " | ".join(conds) + " |", "|---|" + "---|" * len(conds),
           "| fakes of never-seen sources caught | " + " | ".join(

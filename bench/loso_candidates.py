@@ -468,6 +468,18 @@ def variant_matrix(x: np.ndarray, spec: dict) -> np.ndarray:
     return out
 
 
+def _keep_best(best: dict | None, l2: float, aucs: dict, by_l2: dict) -> dict:
+    """The criterion of one L2 (mean over chains of the mean per-source AUC), recorded in ``by_l2``; the better of
+    ``best`` and this L2's result (ties keep ``best``)."""
+    crit = float(np.mean([np.mean(list(a.values())) for a in aucs.values()]))
+    by_l2[repr(l2)] = crit
+    if best is not None and crit <= best["criterion"] + 1e-9:
+        return best
+    return {"l2": float(l2), "criterion": crit, "aucs": aucs,
+            "chains": {c: {"mean": float(np.mean(list(a.values()))), "worst": float(min(a.values())),
+                           "worst_source": min(a, key=a.get)} for c, a in aucs.items()}}
+
+
 def loso_table(x: np.ndarray, y: np.ndarray, origins: np.ndarray, chains: np.ndarray, grid, *,
                weights: str = "") -> dict:
     """:func:`fakescope.build.rine.select_l2`'s computation (the same fit, scoring and criterion), keeping
@@ -497,13 +509,7 @@ def loso_table(x: np.ndarray, y: np.ndarray, origins: np.ndarray, chains: np.nda
     for l2 in grid:
         p = loso_predict(x, y, origins, lambda xt, yt, ot: fit_head(xt, yt, l2, row_weights(yt, ot)),
                          lambda h, xs: apply_head(xs, h), pass_groups=True)
-        aucs = source_aucs(p, y, origins, chains)
-        crit = float(np.mean([np.mean(list(a.values())) for a in aucs.values()]))
-        by_l2[repr(l2)] = crit
-        if best is None or crit > best["criterion"] + 1e-9:
-            best = {"l2": float(l2), "criterion": crit, "aucs": aucs,
-                    "chains": {c: {"mean": float(np.mean(list(a.values()))), "worst": float(min(a.values())),
-                                   "worst_source": min(a, key=a.get)} for c, a in aucs.items()}}
+        best = _keep_best(best, l2, source_aucs(p, y, origins, chains), by_l2)
     best["by_l2"] = by_l2
     return best
 
@@ -645,13 +651,7 @@ def head_table(spec: dict, sel: tuple, al: tuple | None, y: np.ndarray, origins:
                 p[te] = _fit_pairs(xt, yt, w, l2, int(spec.get("k", 8)))(x[te])
             else:
                 raise ValueError(head)
-        aucs = source_aucs(p, y, origins, chains)
-        crit = float(np.mean([np.mean(list(a.values())) for a in aucs.values()]))
-        by_l2[repr(l2)] = crit
-        if best is None or crit > best["criterion"] + 1e-9:
-            best = {"l2": float(l2), "criterion": crit, "aucs": aucs,
-                    "chains": {c: {"mean": float(np.mean(list(a.values()))), "worst": float(min(a.values())),
-                                   "worst_source": min(a, key=a.get)} for c, a in aucs.items()}}
+        best = _keep_best(best, l2, source_aucs(p, y, origins, chains), by_l2)
     best["by_l2"] = by_l2
     return best
 

@@ -106,16 +106,7 @@ def test_build_step_on_tiny_data(data_dir: Path, tmp_path: Path):
     pytest.importorskip("torch")
     from fakescope.build.localizer import build_localizer
 
-    reals = sorted((data_dir / "real_photos" / "kodak").glob("*.png"))[:4]
-    fakes = sorted((data_dir / "modern" / "lucidrains__stylegan2-pytorch").glob("samples_hands_*.png"))[:4]
-    if len(reals) < 4 or len(fakes) < 4:
-        pytest.skip("sample files not found")
-    rec = lambda p, label, split, group: SimpleNamespace(path=str(p), label=label, split=split, group=group,  # noqa: E731
-                                                         source="photos" if not label else "modern")
-    records = [rec(reals[0], 0, "train", "photos"), rec(reals[1], 0, "train", "photos"),
-               rec(fakes[0], 1, "train", "modern:x"), rec(fakes[1], 1, "train", "modern:x"),
-               rec(reals[2], 0, "test", "photos"), rec(fakes[2], 1, "test", "modern:x"),
-               rec(reals[3], 0, "calibration", "photos"), rec(fakes[3], 1, "calibration", "modern:x")]
+    records = _tiny_records(data_dir)
     card = build_localizer(out_dir=tmp_path, records=records, report=tmp_path / "l.md", evaluate_rine=False,
                            recipe={"steps": 3, "batch": 2, "crop": 32, "width": 4, "max_side": 128})
     assert card["metrics"]["onnx_parity"] < 1e-3

@@ -163,6 +163,9 @@ def _build_parser() -> argparse.ArgumentParser:
     bd.add_argument("--data", type=Path, default=None, help="the shared data folder (default: $FAKESCOPE_DATA, "
                                                             "else ../shared/data beside the checkout)")
     bd.add_argument("-j", "--jobs", type=int, default=2, help="worker processes for scoring (default 2)")
+    bd.add_argument("-P", "--parallel", type=int, default=1, metavar="N",
+                    help="run up to N steps at once, each in a process of its own, once the steps it reads are done "
+                         "(default 1: one after another, in build order)")
     bd.add_argument("--force", action="store_true", help="rerun steps even when their inputs did not change")
     bd.add_argument("--fresh", action="store_true",
                     help="rerun from scratch (implies --force): first delete the steps' checkpoints and feature caches, "
@@ -650,7 +653,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
     if not args.steps:
         raise UsageError("name the build steps to run (or all); --list shows them")
     run_steps(args.steps, root=root, jobs=max(1, args.jobs), force=args.force, fresh=args.fresh,
-              log=lambda m: print(m, flush=True))
+              parallel=args.parallel, log=lambda m: print(m, flush=True))
     return EXIT_OK
 
 

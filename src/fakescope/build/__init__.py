@@ -48,6 +48,12 @@ input fingerprint is up to date and skipped (``--force`` reruns it).  Steps so f
 
 Every shipped weight file is made by one of these steps; each card records its step, recipe and input
 fingerprint (``metrics.build``).  ``fakescope build --list`` prints the steps in order.
+
+:data:`AFTER` names the steps whose outputs each step reads (the graph); ``fakescope build all --parallel 2``
+runs steps whose prerequisites are done side by side, each in a process of its own, longest remaining chain
+first (by the step times of the last build on this machine, ``$FAKESCOPE_CACHE/build/timings.json``).  A
+step's up-to-date check happens when its prerequisites are done, so a prerequisite that changed makes it run.
+Each step fixes its own torch thread count, so the files do not depend on how many steps run at once.
 """
 
 from __future__ import annotations
@@ -57,9 +63,11 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
-__all__ = ["Step", "STEPS", "run_steps", "fingerprint", "scoring_keys"]
+from ..errors import FakescopeError
+
+__all__ = ["Step", "STEPS", "AFTER", "BuildError", "run_steps", "fingerprint", "scoring_keys"]
 
 Log = Callable[[str], None]
 
@@ -361,14 +369,101 @@ STEPS: tuple[str, ...] = ("splits", "rine", "zed", "rine-adv", "npr", "spectral"
                           "generators", "attack-models")
 
 
+def _step_of(detector: str) -> str:
+    """The build step that writes ``detector``'s card."""
+    return "probe" if detector == "rigid" else detector
+
+
+def _after() -> dict[str, tuple[str, ...]]:
+    from .calibrate import SCORED_DETECTORS
+    from .generalisation import WILD_DETECTORS
+
+    return {"splits": (), "rine": ("splits",), "zed": ("splits",), "rine-adv": ("rine",),
+            # npr's step makes the aligned fakes (build.aligned) the other expert steps and the probe train on
+            "npr": ("splits",), "spectral": ("npr",), "safe": ("npr",), "cnnspot": ("npr",), "patchcraft": ("npr",),
+            "npr-thumb": ("splits",), "probe": ("npr",),
+            "wild": tuple(dict.fromkeys(_step_of(d) for d in WILD_DETECTORS)),
+            "calibrate": ("wild", *dict.fromkeys(_step_of(d) for d in SCORED_DETECTORS)),
+            "cascade": ("calibrate",), "localizer": ("rine",), "attribution": ("rine",), "video": ("cascade",),
+            "generators": ("splits",), "attack-models": ("splits",)}
+
+
+#: the steps whose outputs each step reads (weights it scores, caches it reuses): the build graph
+AFTER: dict[str, tuple[str, ...]] = _after()
+
+
+class BuildError(FakescopeError):
+    """Raised by :func:`run_steps` when a step failed (the steps that did not need it still ran)."""
+
+
+def _timings_file() -> Path:
+    from ..backbones import cache_dir
+
+    return Path(cache_dir()) / "build" / "timings.json"
+
+
+def _load_timings() -> dict[str, float]:
+    try:
+        return {k: float(v) for k, v in json.loads(_timings_file().read_text(encoding="utf-8")).items()}
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def _save_timings(seconds: dict[str, float]) -> None:
+    path = _timings_file()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({**_load_timings(), **{k: round(v, 1) for k, v in seconds.items()}},
+                                  indent=1, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only cache only loses the scheduling hint
+
+
+def _chain_lengths(names: Sequence[str], after: dict[str, tuple[str, ...]], cost: dict[str, float]) -> dict[str, float]:
+    """For each step, its cost plus the longest chain of ``names`` that waits on it (the scheduler's priority)."""
+    known = [cost[n] for n in names if n in cost]
+    default = sorted(known)[len(known) // 2] if known else 1.0
+    out: dict[str, float] = {}
+    for name in reversed(list(names)):  # build order is a topological order: dependents come later
+        later = [out[m] for m in names if m in out and name in after.get(m, ())]
+        out[name] = cost.get(name, default) + max(later, default=0.0)
+    return out
+
+
+def _child(step: Step, root: str | None, jobs: int, conn: Any) -> None:
+    """A forked process running one step; sends None or the error's text back."""
+    import traceback
+
+    def log(m: str) -> None:
+        print(f"[{step.name}] {m}", flush=True)
+
+    try:
+        step.run(root, jobs, log)
+        conn.send(None)
+    except BaseException as e:  # noqa: BLE001 - reported to the parent, which decides
+        conn.send(f"{type(e).__name__}: {e}\n{traceback.format_exc()}")
+    finally:
+        conn.close()
+
+
 def run_steps(names: Sequence[str], *, root: str | None = None, jobs: int = 2, force: bool = False,
-              fresh: bool = False, log: Log = print) -> list[str]:
+              fresh: bool = False, parallel: int = 1, log: Log = print) -> list[str]:
     """Run the named steps (``"all"``: every step) in build order; returns the steps that ran.
 
     ``force`` reruns steps whose inputs did not change; ``fresh`` (implies ``force``) first deletes what
     each step would resume from (:attr:`Step.caches`: a training step's checkpoints, which a plain rerun
-    resumes at its last step, i.e. only exports again), so a rebuild is a reproduction check."""
+    resumes at its last step, i.e. only exports again), so a rebuild is a reproduction check.
+
+    ``parallel`` > 1 runs up to that many steps at once, each in a forked process, a step only once the
+    named steps it comes :data:`AFTER` are done (longest remaining chain first).  After a failure nothing new
+    starts; the running steps finish, then :class:`BuildError` names the failed and the skipped steps.  With
+    ``parallel`` = 1 the steps run in this process in build order and a step's exception propagates."""
+    import multiprocessing as mp
     import shutil
+    import time
+    from multiprocessing.connection import wait
 
     from ..errors import UsageError
 
@@ -377,20 +472,75 @@ def run_steps(names: Sequence[str], *, root: str | None = None, jobs: int = 2, f
     unknown = [n for n in wanted if n not in table]
     if unknown:
         raise UsageError(f"unknown build step(s) {unknown}; steps: {', '.join(STEPS)}, all")
-    ran = []
-    for name in table:
-        if name not in wanted:
+    if parallel < 1:
+        raise UsageError(f"--parallel must be at least 1, got {parallel}")
+    order = [n for n in table if n in wanted]
+    # only prerequisites that are part of this run are waited for (the others are taken as they are)
+    after = {n: tuple(p for p in AFTER.get(n, ()) if p in order) for n in order}
+    priority = _chain_lengths(order, after, _load_timings())
+    pending, running, done, failed, ran = list(order), {}, set(), {}, []
+    seconds: dict[str, float] = {}
+    t_all = time.perf_counter()
+
+    ctx = mp.get_context("fork") if parallel > 1 else None
+    while pending or running:
+        # one at a time: build order; several: the longest remaining chain first
+        ready = sorted((n for n in pending if all(p in done for p in after[n])),
+                       key=lambda n: (-priority[n] if ctx else 0.0, order.index(n)))
+        while ready and len(running) < parallel and not failed:
+            name = ready.pop(0)
+            pending.remove(name)
+            step = table[name]
+            if not (force or fresh) and step.inputs() and step.up_to_date():
+                log(f"{name}: up to date ({step.output.name})")
+                done.add(name)
+                continue
+            log(f"{name}: {step.doc}")
+            if fresh:
+                for c in step.caches():
+                    if c.exists():
+                        shutil.rmtree(c) if c.is_dir() else c.unlink()
+                        log(f"{name}: removed {c} (--fresh)")
+            t0 = time.perf_counter()
+            if ctx is None:
+                step.run(root, jobs, log)
+                seconds[name] = time.perf_counter() - t0
+                log(f"{name}: done in {seconds[name]:.0f} s")
+                done.add(name)
+                ran.append(name)
+                continue
+            recv, send = ctx.Pipe(duplex=False)
+            proc = ctx.Process(target=_child, args=(step, root, jobs, send), name=f"build-{name}")
+            proc.start()
+            send.close()
+            running[proc.sentinel] = (name, proc, recv, t0)
+        if not running:
+            if failed or not any(all(p in done for p in after[n]) for n in pending):
+                break  # a step failed (nothing new starts after a failure), or nothing left can start
             continue
-        step = table[name]
-        if not (force or fresh) and step.inputs() and step.up_to_date():
-            log(f"{name}: up to date ({step.output.name})")
-            continue
-        log(f"{name}: {step.doc}")
-        if fresh:
-            for c in step.caches():
-                if c.exists():
-                    shutil.rmtree(c) if c.is_dir() else c.unlink()
-                    log(f"{name}: removed {c} (--fresh)")
-        step.run(root, jobs, log)
-        ran.append(name)
+        for sentinel in wait(list(running)):
+            name, proc, recv, t0 = running.pop(sentinel)
+            try:
+                error = recv.recv() if recv.poll() else f"the process ended with exit code {proc.exitcode}"
+            except EOFError:
+                error = f"the process ended with exit code {proc.exitcode}"
+            proc.join()
+            recv.close()
+            seconds[name] = time.perf_counter() - t0
+            if error is None:
+                log(f"{name}: done in {seconds[name]:.0f} s")
+                done.add(name)
+                ran.append(name)
+            else:
+                log(f"{name}: FAILED after {seconds[name]:.0f} s: {error}")
+                failed[name] = error.splitlines()[0] if error else "failed"
+    if seconds:
+        _save_timings(seconds)
+        log(f"build: {len(ran)} step(s) ran in {time.perf_counter() - t_all:.0f} s wall "
+            f"({sum(seconds.values()):.0f} s summed over steps, {parallel} at a time): "
+            + ", ".join(f"{n} {seconds[n]:.0f} s" for n in order if n in seconds))
+    if failed:
+        skipped = [n for n in order if n not in done and n not in failed]
+        raise BuildError(f"build step(s) failed: {'; '.join(f'{n}: {e}' for n, e in failed.items())}"
+                         + (f"; not run: {', '.join(skipped)}" if skipped else ""))
     return ran

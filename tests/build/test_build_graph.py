@@ -1,0 +1,103 @@
+"""The build graph (``AFTER``) and running independent steps side by side (``fakescope build --parallel``)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+import fakescope.build as b
+from fakescope.build import AFTER, STEPS, BuildError, Step, steps
+
+
+def test_graph_names_every_step_and_follows_build_order():
+    from fakescope.build.calibrate import SCORED_DETECTORS
+    from fakescope.build.generalisation import WILD_DETECTORS
+
+    assert list(AFTER) == list(STEPS) == list(steps())
+    for name, prereqs in AFTER.items():
+        assert all(STEPS.index(p) < STEPS.index(name) for p in prereqs), name  # build order is a topological order
+    step_of = {"rigid": "probe"}
+    assert {step_of.get(d, d) for d in WILD_DETECTORS} <= set(AFTER["wild"])  # wild scores these steps' weights
+    assert {step_of.get(d, d) for d in SCORED_DETECTORS} | {"wild"} <= set(AFTER["calibrate"])
+    assert "cascade" in AFTER["video"] and "calibrate" in AFTER["cascade"]
+    # the expert steps train on the aligned fakes the npr step makes
+    assert all("npr" in AFTER[n] for n in ("spectral", "safe", "cnnspot", "patchcraft", "probe"))
+
+
+def _wait_for(path: Path, timeout: float = 60.0) -> None:
+    t0 = time.monotonic()
+    while not path.exists():
+        if time.monotonic() - t0 > timeout:
+            raise TimeoutError(f"{path} never appeared")
+        time.sleep(0.02)
+
+
+def _toy(tmp_path: Path, name: str, body) -> Step:
+    def run(root, jobs, log):
+        body()
+        (tmp_path / f"{name}.done").write_text(name)
+        log(f"{name} ran")
+
+    return Step(name, f"toy step {name}", lambda: [], tmp_path / f"{name}.json", run)
+
+
+def test_parallel_runs_independent_steps_at_once_and_waits_for_prerequisites(tmp_path, monkeypatch):
+    monkeypatch.setenv("FAKESCOPE_CACHE", str(tmp_path / "cache"))
+
+    def a():  # finishes only once b has started: both must run at the same time
+        (tmp_path / "a.started").touch()
+        _wait_for(tmp_path / "b.started")
+
+    def b_():
+        (tmp_path / "b.started").touch()
+        _wait_for(tmp_path / "a.started")
+
+    def c():  # after a and b: both done before it starts
+        assert (tmp_path / "a.done").exists() and (tmp_path / "b.done").exists()
+
+    table = {"a": _toy(tmp_path, "a", a), "b": _toy(tmp_path, "b", b_), "c": _toy(tmp_path, "c", c)}
+    monkeypatch.setattr(b, "steps", lambda: table)
+    monkeypatch.setattr(b, "AFTER", {"a": (), "b": (), "c": ("a", "b")})
+    logs: list[str] = []
+    ran = b.run_steps(["all"], parallel=2, log=logs.append)
+    assert sorted(ran[:2]) == ["a", "b"] and ran[2] == "c"
+    assert all((tmp_path / f"{n}.done").exists() for n in "abc")
+    assert any(m.startswith("build: 3 step(s) ran") for m in logs)
+    timings = b._load_timings()  # kept for the next build's priorities
+    assert set(timings) >= {"a", "b", "c"}
+
+
+def test_parallel_failure_stops_what_needs_the_step_and_names_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("FAKESCOPE_CACHE", str(tmp_path / "cache"))
+
+    def f():
+        _wait_for(tmp_path / "h.started")
+        raise ValueError("no data")
+
+    def h():  # runs beside f and finishes although f fails
+        (tmp_path / "h.started").touch()
+
+    table = {"f": _toy(tmp_path, "f", f), "h": _toy(tmp_path, "h", h), "g": _toy(tmp_path, "g", lambda: None)}
+    monkeypatch.setattr(b, "steps", lambda: table)
+    monkeypatch.setattr(b, "AFTER", {"f": (), "h": (), "g": ("f",)})
+    logs: list[str] = []
+    with pytest.raises(BuildError, match=r"f: ValueError: no data.*not run: g"):
+        b.run_steps(["all"], parallel=2, log=logs.append)
+    assert (tmp_path / "h.done").exists() and not (tmp_path / "g.done").exists()
+    assert any("f: FAILED" in m and "Traceback" in m for m in logs)
+
+
+def test_chain_lengths_put_the_longest_remaining_chain_first():
+    after = {"s": (), "long": ("s",), "tail": ("long",), "short": ("s",)}
+    got = b._chain_lengths(list(after), after, {"s": 1, "long": 10, "tail": 5, "short": 3})
+    assert got == {"tail": 5, "short": 3, "long": 15, "s": 16}
+    assert b._chain_lengths(["x", "y"], {"y": ("x",)}, {}) == {"y": 1.0, "x": 2.0}  # unknown costs: count steps
+
+
+def test_parallel_must_be_positive():
+    from fakescope.errors import UsageError
+
+    with pytest.raises(UsageError):
+        b.run_steps(["splits"], parallel=0)

@@ -42,8 +42,8 @@ def _build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--out", type=Path, default=None, help="write results here instead of stdout")
     s.add_argument("--html", type=Path, default=None, help="also write a self-contained HTML report here")
     s.add_argument("-d", "--detector", action="append", default=None, metavar="NAME",
-                   help="detector to use (repeatable; default: the calibrated default set, npr + spectral, "
-                        "thumbnails npr + npr-thumb + spectral; see fakescope detectors)")
+                   help="detector to use (repeatable; default: the sets the model build chose for full-resolution images "
+                        "and for thumbnails, shown in the 'default' column of `fakescope detectors`)")
     s.add_argument("--fpr", type=float, default=0.01,
                    help="target false-positive rate on real photos for the ai-generated label (default 0.01)")
     s.add_argument("-j", "--jobs", type=int, default=None,
@@ -644,11 +644,12 @@ def _cmd_build(args: argparse.Namespace) -> int:
               f"{len(report['changed'])} changed")
         return EXIT_SOME_FAILED if report["changed"] else EXIT_OK
     if args.list:
-        from .build import steps
+        from .build import AFTER, steps
 
         for name, step in steps().items():
             state = ("up to date" if step.up_to_date() else "stale") if step.inputs() else "always runs"
-            print(f"{name:<14} {state:<12} {step.output.name:<18} {step.doc}")
+            after = f" (after {', '.join(AFTER[name])})" if AFTER.get(name) else ""
+            print(f"{name:<14} {state:<12} {step.output.name:<18} {step.doc}{after}")
         return EXIT_OK
     if not args.steps:
         raise UsageError("name the build steps to run (or all); --list shows them")

@@ -101,3 +101,25 @@ def test_parallel_must_be_positive():
 
     with pytest.raises(UsageError):
         b.run_steps(["splits"], parallel=0)
+
+
+def test_fresh_runs_the_steps_fresh_variant(tmp_path, monkeypatch):
+    """``--fresh`` runs ``Step.run_fresh`` where a step has one (the generator zoo otherwise reuses the models
+    beside its outputs), in this process and in a forked one."""
+    monkeypatch.setenv("FAKESCOPE_CACHE", str(tmp_path / "cache"))
+    calls = tmp_path / "calls.txt"
+
+    def record(what):
+        def run(root, jobs, log):
+            with open(calls, "a") as f:
+                f.write(what + "\n")
+        return run
+
+    toy = Step("toy", "toy", lambda: [], tmp_path / "toy.json", record("run"), run_fresh=record("fresh"))
+    monkeypatch.setattr(b, "steps", lambda: {"toy": toy})
+    monkeypatch.setattr(b, "AFTER", {"toy": ()})
+    b.run_steps(["toy"], force=True, log=lambda m: None)
+    b.run_steps(["toy"], fresh=True, log=lambda m: None)
+    b.run_steps(["toy"], fresh=True, parallel=2, log=lambda m: None)
+    assert calls.read_text().split() == ["run", "fresh", "fresh"]
+    assert steps()["generators"].run_fresh is not None

@@ -60,6 +60,7 @@ def test_build_list_shows_the_new_steps(capsys):
     assert main(["build", "--list"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [ln.split()[0] for ln in lines] == list(STEPS)
+    assert next(ln for ln in lines if ln.startswith("video ")).endswith("(after cascade)")  # the graph
     assert main(["build"]) == 2  # no step named
 
 

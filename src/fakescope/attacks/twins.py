@@ -19,9 +19,9 @@ int8 file was quantized from) and every twin is checked against ONNX Runtime (:f
                the linear head (``w``, ``b`` of ``rine.onnx``); images under 224 px are resized up
                with torch's bicubic (Pillow's bicubic in the ONNX detector: a close, not exact, twin)
 ``rine-adv``   the same graph with the adversarially trained head (``fakescope build rine-adv``)
-``fusion``     the default fusion's pixel stacker for thumbnails (``cnnspot`` + ``rine``) or full
-               images (``spectral`` + ``rine``; spectral has no twin, so its input is held at the
-               clean score): the stacker's logit
+``fusion``     the default fusion's pixel stacker for thumbnails or full images (the members the model
+               build chose, ``Fuser.default()``; a member without a twin, such as ``spectral``, is held
+               at its clean score): the stacker's logit
 =============  =================================================================================
 """
 

@@ -96,6 +96,9 @@ class Step:
     #: what the step resumes from or reuses (training checkpoints, feature caches) for its current inputs:
     #: ``fakescope build STEP --fresh`` deletes them first, so the step really computes everything again
     caches: Callable[[], list[Path]] = lambda: []
+    #: what ``--fresh`` runs instead of ``run`` where a step reuses finished work kept beside its outputs rather
+    #: than in a cache (the generator zoo keeps a model whose recipe entry, seed, data and code are unchanged)
+    run_fresh: Callable[[str | None, int, Log], None] | None = None
 
     def fingerprint(self) -> str:
         return fingerprint(self.inputs(), self.extra())
@@ -331,11 +334,14 @@ def _generators_step() -> Step:
     def extra() -> str:
         return json.dumps(g.RECIPE, sort_keys=True)
 
-    def run(root: str | None, jobs: int, log: Log) -> None:
-        g.build_generators(root, log=log, inputs_sha256=fingerprint(inputs(), extra()), jobs=jobs)
+    def run(root: str | None, jobs: int, log: Log, reuse: bool = True) -> None:
+        g.build_generators(root, log=log, inputs_sha256=fingerprint(inputs(), extra()), jobs=jobs, reuse=reuse)
+
+    def run_fresh(root: str | None, jobs: int, log: Log) -> None:
+        run(root, jobs, log, reuse=False)
 
     return Step("generators", "train the 32-px GAN zoo on CIFAKE reals; FID/KID on Lite0 features", inputs,
-                g.ZOO_FILE, run, extra)
+                g.ZOO_FILE, run, extra, run_fresh=run_fresh)
 
 
 def _attack_models_step() -> Step:
@@ -432,15 +438,15 @@ def _chain_lengths(names: Sequence[str], after: dict[str, tuple[str, ...]], cost
     return out
 
 
-def _child(step: Step, root: str | None, jobs: int, conn: Any) -> None:
-    """A forked process running one step; sends None or the error's text back."""
+def _child(name: str, work: Callable[[str | None, int, Log], None], root: str | None, jobs: int, conn: Any) -> None:
+    """A forked process running one step's ``work``; sends None or the error's text back."""
     import traceback
 
     def log(m: str) -> None:
-        print(f"[{step.name}] {m}", flush=True)
+        print(f"[{name}] {m}", flush=True)
 
     try:
-        step.run(root, jobs, log)
+        work(root, jobs, log)
         conn.send(None)
     except BaseException as e:  # noqa: BLE001 - reported to the parent, which decides
         conn.send(f"{type(e).__name__}: {e}\n{traceback.format_exc()}")
@@ -502,15 +508,16 @@ def run_steps(names: Sequence[str], *, root: str | None = None, jobs: int = 2, f
                         shutil.rmtree(c) if c.is_dir() else c.unlink()
                         log(f"{name}: removed {c} (--fresh)")
             t0 = time.perf_counter()
+            work = step.run_fresh if (fresh and step.run_fresh is not None) else step.run
             if ctx is None:
-                step.run(root, jobs, log)
+                work(root, jobs, log)
                 seconds[name] = time.perf_counter() - t0
                 log(f"{name}: done in {seconds[name]:.0f} s")
                 done.add(name)
                 ran.append(name)
                 continue
             recv, send = ctx.Pipe(duplex=False)
-            proc = ctx.Process(target=_child, args=(step, root, jobs, send), name=f"build-{name}")
+            proc = ctx.Process(target=_child, args=(name, work, root, jobs, send), name=f"build-{name}")
             proc.start()
             send.close()
             running[proc.sentinel] = (name, proc, recv, t0)

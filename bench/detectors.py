@@ -119,7 +119,6 @@ def main(argv: list[str] | None = None) -> int:
     import quality  # the report rows of bench/quality.py
 
     from fakescope.detectors import create_detector
-    from fakescope.detectors.base import WEIGHTS_DIR, DetectorCard
     from fakescope.errors import FakescopeError
     from fakescope.fusion import Fuser
     from fakescope.training.data import SPLITS_DOC, load_rgb
@@ -203,17 +202,6 @@ def main(argv: list[str] | None = None) -> int:
     if not args.limit:
         (DOCS / "detectors.json").write_text(json.dumps(out, indent=1, default=float) + "\n")
         (DOCS / "detectors.md").write_text(markdown(out, rows))
-        for n in dets:
-            p = WEIGHTS_DIR / f"{n}.json"
-            card = DetectorCard.load(p)
-            m = dict(card.metrics)
-            m["test"] = {"split": "test split (see 'split'); jpeg75/half = every test image re-encoded at JPEG "
-                                  "quality 75 / resized to half size (bicubic)",
-                         **{v: results[v][n] for v in VARIANTS}, "ms_per_image_1024x768_one_thread": ms[n]}
-            from dataclasses import replace
-
-            replace(card, metrics=json.loads(json.dumps(m, default=float)),
-                    weights=Path(card.weights).name if card.weights else None).save(p)
     log("wrote docs/benchmarks/detectors.md" if not args.limit else "smoke run done (nothing written)")
     return 0
 

@@ -9,9 +9,8 @@ test image as stored and re-encoded as JPEG q90 through the build's one scoring 
 is cross-fitted on the test rows, scores each test row with the head of its fold, which never saw
 the row's origin), and writes
 
-* ``docs/benchmarks/quality.md`` (tables) and ``docs/benchmarks/quality.json`` (numbers);
-* each card's test-split ``metrics`` (``src/fakescope/weights/{npr,spectral}.json``; the weights,
-  and the build's record in ``metrics.build``, are unchanged).
+* ``docs/benchmarks/quality.md`` (tables) and ``docs/benchmarks/quality.json`` (numbers) — nothing else: the
+  cards are the model build's (``fakescope build``), so a rebuild reproduces them byte for byte.
 
 Fusion = the default fusion of :class:`fakescope.fusion.Fuser` (logistic stacking of the
 raw scores, fitted on ``weights/calibration.json``), plus a group-balanced stacking for
@@ -25,7 +24,6 @@ import json
 import platform
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -68,12 +66,11 @@ def _fmt(x: float) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="test-split quality of npr, spectral and their fusion")
     ap.add_argument("--work", type=Path, default=REPO / "bench" / "_work" / "train")
-    ap.add_argument("--no-cards", action="store_true", help="do not write metrics into the cards")
     ap.add_argument("-j", "--jobs", type=int, default=2, help="scoring processes")
     args = ap.parse_args(argv)
 
     from fakescope.detectors import create_detector
-    from fakescope.detectors.base import WEIGHTS_DIR, DetectorCard
+    from fakescope.detectors.base import WEIGHTS_DIR
     from fakescope.fusion import CalibrationSet, Fuser
     from fakescope.training.data import SPLITS_DOC, HELD_OUT_GENERATORS, load_rgb
     from fakescope.training.evaluate import fit_stacking, group_metrics
@@ -87,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     # the default fusion of a scan: per-regime detector sets (`fakescope build calibrate`)
     fuser = Fuser.default()
     names = tuple(fuser.detectors)
-    # the fused detectors, and npr and spectral, whose cards this script writes
+    # the fused detectors, and npr and spectral
     dets = {n: create_detector(n) for n in dict.fromkeys((*names, "npr", "spectral"))}
     fit = cal.fit_mask()  # as the fusion: held-out-decoder fakes are not fitted on
     cal_x = np.stack([cal.scores[n] for n in names], axis=1)[fit]
@@ -134,16 +131,6 @@ def main(argv: list[str] | None = None) -> int:
     out["fusion_sets"] = {"thumbnail": list(fuser.detectors_for(32)), "full": list(fuser.detectors_for(None))}
     (DOCS / "quality.json").write_text(json.dumps(out, indent=1, default=float) + "\n")
     (DOCS / "quality.md").write_text(_markdown(out, rows))
-    if not args.no_cards:
-        for n in ("npr", "spectral"):  # the zoo cards get their test metrics from bench/detectors.py
-            p = WEIGHTS_DIR / f"{n}.json"
-            card = DetectorCard.load(p)
-            # the build's record (inputs_sha256, build) stays: this script measures, the build step made the weights
-            metrics = {**{k: v for k, v in card.metrics.items() if k in ("inputs_sha256", "build")},
-                       "split": "test split (see card 'split'); JPEG-q90 = every test image re-encoded at quality 90",
-                       "original": results["original"][n], "jpeg90": results["jpeg90"][n],
-                       "ms_per_image_1024x768_one_thread": timing["1024x768"][n]}
-            replace(card, metrics=json.loads(json.dumps(metrics, default=float))).save(p)
     print(f"[{time.perf_counter() - t0:.0f}s] wrote {DOCS / 'quality.md'}", flush=True)
     return 0
 

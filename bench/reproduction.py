@@ -8,7 +8,7 @@ The rebuilt checkout is compared with the commit it was cloned at (``git show HE
 file under ``src/fakescope/weights``: bitwise identical (sha256), else the largest absolute difference of any
 number — ONNX initializers, ``.npz`` arrays, and every number in the JSON files (cards, the calibration and
 held-out score files, whose per-image scores are the "scores within 1e-4" check), the build's own records
-(step times, ``reproduced`` notes, input fingerprints of cards) left out.  The step times come from the
+(step times, ``reproduced`` notes, fingerprints, measured milliseconds per image) left out: :func:`_ignored`.  The step times come from the
 build's log (``fakescope build`` prints each step's wall time and the whole run's).
 """
 
@@ -32,9 +32,16 @@ sys.path.insert(0, str(REPO / "bench"))
 from _common import DOCS, machine  # noqa: E402
 
 WEIGHTS = "src/fakescope/weights"
-#: what a build records about itself (times, reproduction notes), not what it computes
+#: what a build records about itself (times, reproduction notes, whether a cached network was reused), not what
+#: it computes; and fingerprints (``*sha256``: a hash of files that are compared here themselves, which change
+#: when a file's floats differ in the 13th digit)
 IGNORED_KEYS = {"seconds", "train_seconds", "eval_seconds", "reproduced", "reproduced_check", "wall_seconds",
-                "built", "date", "created", "load"}
+                "built", "date", "created", "load", "network_reused"}
+
+
+def _ignored(key: str) -> bool:
+    """Keys left out: build records, fingerprints and measured times (milliseconds per image)."""
+    return key in IGNORED_KEYS or key.endswith("sha256") or key.startswith("ms_per_image") or key.endswith("_ms")
 #: what counts as reproduced when the bytes differ (the issue's bar: scores within 1e-4 where threads differ)
 TOL = 1e-4
 
@@ -48,7 +55,7 @@ def _walk(a: Any, b: Any, path: str, out: dict[str, Any]) -> None:
     """Largest numeric difference and the differing non-numeric leaves of two JSON values."""
     if isinstance(a, dict) and isinstance(b, dict):
         for k in sorted(set(a) | set(b)):
-            if k in IGNORED_KEYS:
+            if _ignored(k):
                 continue
             if k not in a or k not in b:
                 out["other"].append(f"{path}/{k} only in {'rebuilt' if k in b else 'shipped'}")

@@ -394,8 +394,18 @@ def _after() -> dict[str, tuple[str, ...]]:
             "generators": ("splits",), "attack-models": ("splits",)}
 
 
-#: the steps whose outputs each step reads (weights it scores, caches it reuses): the build graph
-AFTER: dict[str, tuple[str, ...]] = _after()
+def __getattr__(name: str) -> Any:
+    """``AFTER``: the steps whose outputs each step reads (weights it scores, caches it reuses), the build
+    graph; made on first use, so that importing :mod:`fakescope.build` stays light (the graph imports the
+    calibrate and wild steps, and they the fusion)."""
+    if name == "AFTER":
+        return _after()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _graph() -> dict[str, tuple[str, ...]]:
+    # a module attribute set in place of the computed graph (tests give toy steps their own) wins
+    return globals().get("AFTER") or _after()
 
 
 class BuildError(FakescopeError):
@@ -482,7 +492,8 @@ def run_steps(names: Sequence[str], *, root: str | None = None, jobs: int = 2, f
         raise UsageError(f"--parallel must be at least 1, got {parallel}")
     order = [n for n in table if n in wanted]
     # only prerequisites that are part of this run are waited for (the others are taken as they are)
-    after = {n: tuple(p for p in AFTER.get(n, ()) if p in order) for n in order}
+    graph = _graph()
+    after = {n: tuple(p for p in graph.get(n, ()) if p in order) for n in order}
     priority = _chain_lengths(order, after, _load_timings())
     pending, running, done, failed, ran = list(order), {}, set(), {}, []
     seconds: dict[str, float] = {}

@@ -644,11 +644,11 @@ def _cmd_build(args: argparse.Namespace) -> int:
               f"{len(report['changed'])} changed")
         return EXIT_SOME_FAILED if report["changed"] else EXIT_OK
     if args.list:
-        from .build import AFTER, steps
+        from .build import steps
 
         for name, step in steps().items():
             state = ("up to date" if step.up_to_date() else "stale") if step.inputs() else "always runs"
-            after = f" (after {', '.join(AFTER[name])})" if AFTER.get(name) else ""
+            after = f" (after {', '.join(step.after)})" if step.after else ""
             print(f"{name:<14} {state:<12} {step.output.name:<18} {step.doc}{after}")
         return EXIT_OK
     if not args.steps:

@@ -1,4 +1,4 @@
-"""The build graph (``AFTER``) and running independent steps side by side (``fakescope build --parallel``)."""
+"""The build graph (``Step.after``) and running independent steps side by side (``fakescope build --parallel``)."""
 
 from __future__ import annotations
 
@@ -8,22 +8,23 @@ from pathlib import Path
 import pytest
 
 import fakescope.build as b
-from fakescope.build import AFTER, STEPS, BuildError, Step, steps
+from fakescope.build import STEPS, BuildError, Step, steps
 
 
 def test_graph_names_every_step_and_follows_build_order():
     from fakescope.build.calibrate import SCORED_DETECTORS
     from fakescope.build.generalisation import WILD_DETECTORS
 
-    assert list(AFTER) == list(STEPS) == list(steps())
-    for name, prereqs in AFTER.items():
+    after = {n: s.after for n, s in steps().items()}
+    assert list(after) == list(STEPS)
+    for name, prereqs in after.items():
         assert all(STEPS.index(p) < STEPS.index(name) for p in prereqs), name  # build order is a topological order
     step_of = {"rigid": "probe"}
-    assert {step_of.get(d, d) for d in WILD_DETECTORS} <= set(AFTER["wild"])  # wild scores these steps' weights
-    assert {step_of.get(d, d) for d in SCORED_DETECTORS} | {"wild"} <= set(AFTER["calibrate"])
-    assert "cascade" in AFTER["video"] and "calibrate" in AFTER["cascade"]
+    assert {step_of.get(d, d) for d in WILD_DETECTORS} <= set(after["wild"])  # wild scores these steps' weights
+    assert {step_of.get(d, d) for d in SCORED_DETECTORS} | {"wild"} <= set(after["calibrate"])
+    assert "cascade" in after["video"] and "calibrate" in after["cascade"]
     # the expert steps train on the aligned fakes the npr step makes
-    assert all("npr" in AFTER[n] for n in ("spectral", "safe", "cnnspot", "patchcraft", "probe"))
+    assert all("npr" in after[n] for n in ("spectral", "safe", "cnnspot", "patchcraft", "probe"))
 
 
 def _wait_for(path: Path, timeout: float = 60.0) -> None:
@@ -34,13 +35,13 @@ def _wait_for(path: Path, timeout: float = 60.0) -> None:
         time.sleep(0.02)
 
 
-def _toy(tmp_path: Path, name: str, body) -> Step:
+def _toy(tmp_path: Path, name: str, body, after: tuple[str, ...] = ()) -> Step:
     def run(root, jobs, log):
         body()
         (tmp_path / f"{name}.done").write_text(name)
         log(f"{name} ran")
 
-    return Step(name, f"toy step {name}", lambda: [], tmp_path / f"{name}.json", run)
+    return Step(name, f"toy step {name}", lambda: [], tmp_path / f"{name}.json", run, after=after)
 
 
 def test_parallel_runs_independent_steps_at_once_and_waits_for_prerequisites(tmp_path, monkeypatch):
@@ -57,9 +58,8 @@ def test_parallel_runs_independent_steps_at_once_and_waits_for_prerequisites(tmp
     def c():  # after a and b: both done before it starts
         assert (tmp_path / "a.done").exists() and (tmp_path / "b.done").exists()
 
-    table = {"a": _toy(tmp_path, "a", a), "b": _toy(tmp_path, "b", b_), "c": _toy(tmp_path, "c", c)}
+    table = {"a": _toy(tmp_path, "a", a), "b": _toy(tmp_path, "b", b_), "c": _toy(tmp_path, "c", c, ("a", "b"))}
     monkeypatch.setattr(b, "steps", lambda: table)
-    monkeypatch.setattr(b, "AFTER", {"a": (), "b": (), "c": ("a", "b")})
     logs: list[str] = []
     ran = b.run_steps(["all"], parallel=2, log=logs.append)
     assert sorted(ran[:2]) == ["a", "b"] and ran[2] == "c"
@@ -79,9 +79,9 @@ def test_parallel_failure_stops_what_needs_the_step_and_names_it(tmp_path, monke
     def h():  # runs beside f and finishes although f fails
         (tmp_path / "h.started").touch()
 
-    table = {"f": _toy(tmp_path, "f", f), "h": _toy(tmp_path, "h", h), "g": _toy(tmp_path, "g", lambda: None)}
+    table = {"f": _toy(tmp_path, "f", f), "h": _toy(tmp_path, "h", h),
+             "g": _toy(tmp_path, "g", lambda: None, ("f",))}
     monkeypatch.setattr(b, "steps", lambda: table)
-    monkeypatch.setattr(b, "AFTER", {"f": (), "h": (), "g": ("f",)})
     logs: list[str] = []
     with pytest.raises(BuildError, match=r"f: ValueError: no data.*not run: g"):
         b.run_steps(["all"], parallel=2, log=logs.append)
@@ -117,7 +117,6 @@ def test_fresh_runs_the_steps_fresh_variant(tmp_path, monkeypatch):
 
     toy = Step("toy", "toy", lambda: [], tmp_path / "toy.json", record("run"), run_fresh=record("fresh"))
     monkeypatch.setattr(b, "steps", lambda: {"toy": toy})
-    monkeypatch.setattr(b, "AFTER", {"toy": ()})
     b.run_steps(["toy"], force=True, log=lambda m: None)
     b.run_steps(["toy"], fresh=True, log=lambda m: None)
     b.run_steps(["toy"], fresh=True, parallel=2, log=lambda m: None)

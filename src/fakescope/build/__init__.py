@@ -49,7 +49,7 @@ input fingerprint is up to date and skipped (``--force`` reruns it).  Steps so f
 Every shipped weight file is made by one of these steps; each card records its step, recipe and input
 fingerprint (``metrics.build``).  ``fakescope build --list`` prints the steps in order.
 
-:data:`AFTER` names the steps whose outputs each step reads (the graph); ``fakescope build all --parallel 2``
+:attr:`Step.after` names the steps whose outputs a step reads (the graph); ``fakescope build all --parallel 2``
 runs steps whose prerequisites are done side by side, each in a process of its own, longest remaining chain
 first (by the step times of the last build on this machine, ``$FAKESCOPE_CACHE/build/timings.json``).  A
 step's up-to-date check happens when its prerequisites are done, so a prerequisite that changed makes it run.
@@ -67,7 +67,7 @@ from typing import Any, Callable, Sequence
 
 from ..errors import FakescopeError
 
-__all__ = ["Step", "STEPS", "AFTER", "BuildError", "run_steps", "fingerprint", "scoring_keys"]
+__all__ = ["Step", "STEPS", "BuildError", "run_steps", "fingerprint", "scoring_keys"]
 
 Log = Callable[[str], None]
 
@@ -99,6 +99,8 @@ class Step:
     #: what ``--fresh`` runs instead of ``run`` where a step reuses finished work kept beside its outputs rather
     #: than in a cache (the generator zoo keeps a model whose recipe entry, seed, data and code are unchanged)
     run_fresh: Callable[[str | None, int, Log], None] | None = None
+    #: the steps whose outputs this one reads (weights it scores, caches it reuses): the build graph
+    after: tuple[str, ...] = ()
 
     def fingerprint(self) -> str:
         return fingerprint(self.inputs(), self.extra())
@@ -362,10 +364,13 @@ def _attack_models_step() -> Step:
 
 
 def steps() -> dict[str, Step]:
-    """The build steps in order."""
+    """The build steps in order, each with the steps it comes :attr:`~Step.after`."""
+    from dataclasses import replace
+
     from .experts import expert_steps
 
-    return {s.name: s for s in (_splits_step(), _rine_step(), _zed_step(), _rine_adv_step(), *expert_steps(),
+    graph = _after()
+    return {s.name: replace(s, after=graph[s.name]) for s in (_splits_step(), _rine_step(), _zed_step(), _rine_adv_step(), *expert_steps(),
                                 _wild_step(), _calibrate_step(), _cascade_step(), _localizer_step(),
                                 _attribution_step(), _video_step(), _generators_step(), _attack_models_step())}
 
@@ -376,8 +381,10 @@ STEPS: tuple[str, ...] = ("splits", "rine", "zed", "rine-adv", "npr", "spectral"
 
 
 def _step_of(detector: str) -> str:
-    """The build step that writes ``detector``'s card."""
-    return "probe" if detector == "rigid" else detector
+    """The build step that writes ``detector``'s card (:data:`.experts.STEP_CARDS`; else the detector's name)."""
+    from .experts import STEP_CARDS
+
+    return next((step for step, cards in STEP_CARDS.items() if detector in cards), detector)
 
 
 def _after() -> dict[str, tuple[str, ...]]:
@@ -392,20 +399,6 @@ def _after() -> dict[str, tuple[str, ...]]:
             "calibrate": ("wild", *dict.fromkeys(_step_of(d) for d in SCORED_DETECTORS)),
             "cascade": ("calibrate",), "localizer": ("rine",), "attribution": ("rine",), "video": ("cascade",),
             "generators": ("splits",), "attack-models": ("splits",)}
-
-
-def __getattr__(name: str) -> Any:
-    """``AFTER``: the steps whose outputs each step reads (weights it scores, caches it reuses), the build
-    graph; made on first use, so that importing :mod:`fakescope.build` stays light (the graph imports the
-    calibrate and wild steps, and they the fusion)."""
-    if name == "AFTER":
-        return _after()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def _graph() -> dict[str, tuple[str, ...]]:
-    # a module attribute set in place of the computed graph (tests give toy steps their own) wins
-    return globals().get("AFTER") or _after()
 
 
 class BuildError(FakescopeError):
@@ -473,7 +466,7 @@ def run_steps(names: Sequence[str], *, root: str | None = None, jobs: int = 2, f
     resumes at its last step, i.e. only exports again), so a rebuild is a reproduction check.
 
     ``parallel`` > 1 runs up to that many steps at once, each in a forked process, a step only once the
-    named steps it comes :data:`AFTER` are done (longest remaining chain first).  After a failure nothing new
+    steps it comes :attr:`~Step.after` are done (longest remaining chain first).  After a failure nothing new
     starts; the running steps finish, then :class:`BuildError` names the failed and the skipped steps.  With
     ``parallel`` = 1 the steps run in this process in build order and a step's exception propagates."""
     import multiprocessing as mp
@@ -492,12 +485,21 @@ def run_steps(names: Sequence[str], *, root: str | None = None, jobs: int = 2, f
         raise UsageError(f"--parallel must be at least 1, got {parallel}")
     order = [n for n in table if n in wanted]
     # only prerequisites that are part of this run are waited for (the others are taken as they are)
-    graph = _graph()
-    after = {n: tuple(p for p in graph.get(n, ()) if p in order) for n in order}
+    after = {n: tuple(p for p in table[n].after if p in order) for n in order}
     priority = _chain_lengths(order, after, _load_timings())
     pending, running, done, failed, ran = list(order), {}, set(), {}, []
     seconds: dict[str, float] = {}
     t_all = time.perf_counter()
+
+    def finished(name: str, t0: float, error: str | None = None) -> None:
+        seconds[name] = time.perf_counter() - t0
+        if error is None:
+            log(f"{name}: done in {seconds[name]:.0f} s")
+            done.add(name)
+            ran.append(name)
+        else:
+            log(f"{name}: FAILED after {seconds[name]:.0f} s: {error}")
+            failed[name] = error.splitlines()[0] if error else "failed"
 
     ctx = mp.get_context("fork") if parallel > 1 else None
     while pending or running:
@@ -522,10 +524,7 @@ def run_steps(names: Sequence[str], *, root: str | None = None, jobs: int = 2, f
             work = step.run_fresh if (fresh and step.run_fresh is not None) else step.run
             if ctx is None:
                 work(root, jobs, log)
-                seconds[name] = time.perf_counter() - t0
-                log(f"{name}: done in {seconds[name]:.0f} s")
-                done.add(name)
-                ran.append(name)
+                finished(name, t0)
                 continue
             recv, send = ctx.Pipe(duplex=False)
             proc = ctx.Process(target=_child, args=(name, work, root, jobs, send), name=f"build-{name}")
@@ -544,14 +543,7 @@ def run_steps(names: Sequence[str], *, root: str | None = None, jobs: int = 2, f
                 error = f"the process ended with exit code {proc.exitcode}"
             proc.join()
             recv.close()
-            seconds[name] = time.perf_counter() - t0
-            if error is None:
-                log(f"{name}: done in {seconds[name]:.0f} s")
-                done.add(name)
-                ran.append(name)
-            else:
-                log(f"{name}: FAILED after {seconds[name]:.0f} s: {error}")
-                failed[name] = error.splitlines()[0] if error else "failed"
+            finished(name, t0, error)
     if seconds:
         _save_timings(seconds)
         log(f"build: {len(ran)} step(s) ran in {time.perf_counter() - t_all:.0f} s wall "

@@ -86,12 +86,13 @@ def c2pa_check(work: Path) -> dict:
     return res
 
 
-def rine_adv_eval(work: Path, *, steps: int = 10, eps_text: str = "4/255") -> dict:
-    """rine vs rine-adv on the held-out rows outside CIFAKE (the frozen split's ``test`` rows of the
-    modern set and the photo collections: full-resolution images, rine's domain; never trained, calibrated
-    or tuned on): clean AUC (as stored and laundered), white-box PGD through each detector's twin at
-    native resolution (one image per call: the sizes differ), and transfer of rine's attack to rine-adv.
-    Adversarial images are cached under ``work/rine-adv/`` (.npz per detector), so a rerun resumes."""
+def variant_eval(out: Path, base: str, variant: str, *, steps: int = 10, eps_text: str = "4/255") -> dict:
+    """A detector vs its adversarially trained variant on the held-out rows outside CIFAKE (the frozen split's
+    ``test`` rows of the modern set and the photo collections: full-resolution images; never trained,
+    calibrated or tuned on): clean AUC (as stored and laundered), white-box PGD through each detector's twin
+    at native resolution (one image per call: the sizes differ), and transfer of the base's attack to the
+    variant.  Thresholds: 1% FPR on the calibration split's reals, raw scores.  Adversarial images are cached
+    under ``out/`` (.npz per detector), so a rerun resumes."""
     from fakescope.attacks import LAUNDER_CHAIN, attack, parse_eps
     from fakescope.attacks.evaluate import psnr, tpr_at_fpr
     from fakescope.benchmark.metrics import roc_auc, threshold_at_fpr
@@ -100,7 +101,6 @@ def rine_adv_eval(work: Path, *, steps: int = 10, eps_text: str = "4/255") -> di
     from fakescope.io.decode import load
     from fakescope.perturbations import Chain
 
-    out = work / "rine-adv"
     out.mkdir(parents=True, exist_ok=True)
     test = train_records(None, "test")
     cal = train_records(None, "calibration")
@@ -109,7 +109,7 @@ def rine_adv_eval(work: Path, *, steps: int = 10, eps_text: str = "4/255") -> di
     cal_reals = [load(r.path).image for r in cal if r.label == 0]
     eps = parse_eps(eps_text)
     adv: dict[str, list] = {}
-    for src in ("rine", "rine-adv"):
+    for src in (base, variant):
         path = out / f"pgd-{src}.npz"
         if path.exists():
             with np.load(path) as z:
@@ -118,8 +118,8 @@ def rine_adv_eval(work: Path, *, steps: int = 10, eps_text: str = "4/255") -> di
         t0 = time.time()
         adv[src] = [attack("pgd", im[None], eps=eps, detector=src, steps=steps, seed=i)[0] for i, im in enumerate(fakes)]
         np.savez(path, **{f"a{i}": a for i, a in enumerate(adv[src])})
-        print(f"rine-adv eval: PGD via {src}: {time.time() - t0:.0f} s", flush=True)
-    dets = {n: create_detector(n) for n in ("rine", "rine-adv")}
+        print(f"{variant} eval: PGD via {src}: {time.time() - t0:.0f} s", flush=True)
+    dets = {n: create_detector(n) for n in (base, variant)}
     ch = Chain.from_dict(LAUNDER_CHAIN)
     res: dict = {"n_fakes": len(fakes), "n_reals": len(reals), "n_calibration_reals": len(cal_reals), "eps": eps_text,
                  "steps": steps, "psnr_db": {s: round(float(np.median([psnr(a, f) for a, f in zip(adv[s], fakes)])), 2)
@@ -144,6 +144,24 @@ def rine_adv_eval(work: Path, *, steps: int = 10, eps_text: str = "4/255") -> di
                 "evasion_rate": round(float(np.mean(za[was] < thr)), 4) if was.any() else None,
                 "mean_logit_drop": round(float(np.mean(zf - za)), 3)}
         res["targets"][t] = row
+    return res
+
+
+def rine_adv_eval(work: Path, *, steps: int = 10, eps_text: str = "4/255") -> dict:
+    """rine vs rine-adv (:func:`variant_eval`), plus rine's held-out fold scores and rine-adv's build rounds;
+    written to ``work/rine-adv/report.json``."""
+    from fakescope.attacks import LAUNDER_CHAIN
+    from fakescope.attacks.evaluate import tpr_at_fpr
+    from fakescope.benchmark.metrics import roc_auc
+    from fakescope.build.rine import train_records
+    from fakescope.detectors import create_detector
+    from fakescope.io.decode import load
+    from fakescope.perturbations import Chain
+
+    out = work / "rine-adv"
+    res = variant_eval(out, "rine", "rine-adv", steps=steps, eps_text=eps_text)
+    test = train_records(None, "test")
+    ch = Chain.from_dict(LAUNDER_CHAIN)
     # rine's shipped head is cross-fitted (fitted on these test rows too): its clean columns above are in-sample.
     # Held out: each row through the fold head that never saw it (build.generalisation.FoldScorer, as wild.json)
     from fakescope.build.generalisation import FoldScorer
@@ -159,7 +177,7 @@ def rine_adv_eval(work: Path, *, steps: int = 10, eps_text: str = "4/255") -> di
         res["rine_held_out"] = {"auc_clean": round(roc_auc(yt, zc), 4), "auc_laundered": round(roc_auc(yt, zl), 4),
                                 "tpr_at_1fpr_clean": round(tpr_at_fpr(zc[lab == 0], zc[lab == 1]), 4),
                                 "n_folds": len(set(folds))}
-    res["train_rounds"] = dets["rine-adv"].card.metrics.get("rounds", [])
+    res["train_rounds"] = create_detector("rine-adv").card.metrics.get("rounds", [])
     (out / "report.json").write_text(json.dumps(res, indent=2) + "\n")
     return res
 
@@ -216,6 +234,11 @@ def main() -> int:
         (a.work / "c2pa.json").write_text(json.dumps(c2pa_check(a.work), indent=2))
         print("c2pa done", flush=True)
     return 0
+
+
+CNNSPOT_ADV_POINTER = ("- Adversarial training of a whole network (`fakescope build cnnspot-adv`: cnnspot fine-tuned on PGD "
+                       "4/255 examples through itself; the detector `cnnspot-adv`): measured by bench/cnnspot_adv_eval.py "
+                       "in [cnnspot_adv.md](cnnspot_adv.md).")
 
 
 def weights_fingerprint() -> str:
@@ -565,6 +588,7 @@ def write_docs(work: Path, out: Path, n: int) -> None:
             L.append(_rine_adv_summary(json.loads(ra.read_text())))
         else:
             L.append("- Adversarial training as a build option (`rine-adv`): not measured in this run.")
+        L.append(CNNSPOT_ADV_POINTER)
         L.append("")
         L += ["Reading the tables (computed from this run's reports):", ""] + _reading(work, members) + [""]
 

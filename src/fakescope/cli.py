@@ -170,6 +170,9 @@ def _build_parser() -> argparse.ArgumentParser:
     bd.add_argument("--fresh", action="store_true",
                     help="rerun from scratch (implies --force): first delete the steps' checkpoints and feature caches, "
                          "which a forced rerun would resume from; the check that a step reproduces its files")
+    bd.add_argument("--allow-missing", action="store_true",
+                    help="build even when files the frozen split lists are missing (an optional Debian photo package "
+                         "not installed): the results then differ from the shipped files")
     bd.add_argument("--check", action="store_true",
                     help="only verify the data against the split manifest (missing files, changed bytes)")
 
@@ -654,7 +657,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
     if not args.steps:
         raise UsageError("name the build steps to run (or all); --list shows them")
     run_steps(args.steps, root=root, jobs=max(1, args.jobs), force=args.force, fresh=args.fresh,
-              parallel=args.parallel, log=lambda m: print(m, flush=True))
+              parallel=args.parallel, log=lambda m: print(m, flush=True), allow_missing=args.allow_missing)
     return EXIT_OK
 
 

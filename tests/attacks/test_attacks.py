@@ -28,7 +28,7 @@ def test_parse_eps() -> None:
             parse_eps(bad)
 
 
-@pytest.mark.parametrize("name", ["npr-thumb", "cnnspot", "safe", "patchcraft", "rine", "rine-adv"])
+@pytest.mark.parametrize("name", ["npr-thumb", "cnnspot", "cnnspot-adv", "safe", "patchcraft", "rine", "rine-adv"])
 def test_twins_match_the_onnx_detectors(name: str, fakes: np.ndarray) -> None:
     from fakescope.attacks.twins import parity
 

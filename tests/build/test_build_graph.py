@@ -122,3 +122,28 @@ def test_fresh_runs_the_steps_fresh_variant(tmp_path, monkeypatch):
     b.run_steps(["toy"], fresh=True, parallel=2, log=lambda m: None)
     assert calls.read_text().split() == ["run", "fresh", "fresh"]
     assert steps()["generators"].run_fresh is not None
+
+
+def test_steps_that_read_the_data_do_not_run_while_listed_files_are_missing(tmp_path, monkeypatch):
+    """A build on a machine lacking files the frozen split lists (an optional Debian photo package, a partial data
+    folder) trains on less data and cannot reproduce the shipped files: a build that would run such a step stops
+    before anything starts, with the reason, unless --allow-missing; a build of steps that read no data runs."""
+    from fakescope.errors import UsageError
+
+    monkeypatch.setenv("FAKESCOPE_CACHE", str(tmp_path / "cache"))
+    empty = tmp_path / "data"
+    empty.mkdir()
+    missing = b.missing_data(str(empty))
+    assert len(missing) > 1000 and any(m.startswith("cifake/") for m in missing)
+    ran = []
+    reader = Step("reader", "reads data", lambda: [], tmp_path / "r.json", lambda r, j, l: ran.append("reader"),
+                  reads_data=True)
+    pure = Step("pure", "reads none", lambda: [], tmp_path / "p.json", lambda r, j, l: ran.append("pure"))
+    monkeypatch.setattr(b, "steps", lambda: {"pure": pure, "reader": reader})
+    with pytest.raises(UsageError, match="missing.*allow-missing"):
+        b.run_steps(["all"], root=str(empty), force=True, log=lambda m: None)
+    assert ran == []
+    b.run_steps(["pure"], root=str(empty), force=True, log=lambda m: None)
+    b.run_steps(["reader"], root=str(empty), force=True, allow_missing=True, log=lambda m: None)
+    assert ran == ["pure", "reader"]
+    assert all(s.reads_data for n, s in steps().items() if n != "splits") and not steps()["splits"].reads_data

@@ -126,3 +126,22 @@ def test_cascade_step_scores_as_the_scan_and_refuses_without_a_plan(tiny_calibra
         k.write_cascade(path=tmp_path / "cascade.json", jobs=1, records=recs, calibration=out)
     with pytest.raises(WeightsError, match="rows are not"):
         k.write_cascade(path=tmp_path / "cascade.json", jobs=1, records=recs[:-1], calibration=out)
+
+
+def test_default_sets_are_priced_by_the_committed_price_list(tiny_calibration, tmp_path):
+    """The step reads its prices (bench/detector_costs.py's committed medians) instead of timing: a rebuild of
+    the same inputs prices, and so picks, as the last build did."""
+    from fakescope.errors import UsageError
+
+    _, _, d = tiny_calibration
+    listed = c.load_costs(["npr", "spectral", "rine"])
+    sel = d["default_selection"]
+    assert sel["ms_per_image_1024x768"] == listed["full"] and sel["ms_per_image_thumbnail_64"] == listed["thumbnail"]
+    committed = json.loads(c.COSTS_FILE.read_text())
+    assert set(committed["ms_per_image"]["full"]) >= set(c.SCORED_DETECTORS)
+    partial = tmp_path / "costs.json"
+    partial.write_text(json.dumps({"ms_per_image": {"full": {"npr": 1.0}, "thumbnail": {"npr": 1.0}}}))
+    with pytest.raises(UsageError, match="no price for"):
+        c.load_costs(["npr", "rine"], partial)
+    with pytest.raises(UsageError, match="detector_costs.py"):
+        c.load_costs(["npr"], tmp_path / "absent.json")

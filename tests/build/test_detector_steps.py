@@ -137,6 +137,8 @@ def test_tilenet_step_tiny(tiny, tmp_path):
                          records=recs, aligned_records=ae, work=tmp_path / "run", threads=1)
     assert card.metrics["build"]["steps_run"] == 2 and card.metrics["inputs_sha256"] == "abc"
     assert "train_seconds" not in card.extra and card.metrics["build"]["train_seconds"] > 0  # clock: not scoring key
+    env = card.metrics["build"]["environment"]  # what the floats depend on besides the inputs
+    assert env["torch"].startswith("2.13") and env["torch_cpu_capability"] and env["numpy"]
     det = TileNetDetector(replace(DetectorCard.load(tmp_path / "w" / "cnnspot.json"),
                                   weights=str(tmp_path / "w" / "cnnspot.onnx")))
     assert np.isfinite(det.raw_scores([np.full((64, 64, 3), 128, np.uint8)])).all()

@@ -11,6 +11,7 @@ int8 file was quantized from) and every twin is checked against ONNX Runtime (:f
 ``npr``        :class:`~fakescope.training.models.NPRNet` (width 32, image channels), 96-px tiles
 ``npr-thumb``  the same network, width 48
 ``cnnspot``    :class:`~fakescope.training.families.CNNSpotNet`
+``cnnspot-adv`` the same network, adversarially fine-tuned (``fakescope build cnnspot-adv``)
 ``safe``       :class:`~fakescope.training.families.SAFENet`
 ``patchcraft`` :class:`~fakescope.training.families.PatchCraftNet` behind smash-and-reconstruct: the
                patch ranking (a sort, not differentiable) is taken on the current pixels and the
@@ -39,7 +40,8 @@ from ..errors import UsageError
 
 __all__ = ["TWINS", "load_twin", "tile_boxes", "TileTwin", "RineTwin", "FusionTwin", "parity"]
 
-TWINS: tuple[str, ...] = ("npr", "npr-thumb", "cnnspot", "safe", "patchcraft", "rine", "rine-adv", "fusion")
+TWINS: tuple[str, ...] = ("npr", "npr-thumb", "cnnspot", "cnnspot-adv", "safe", "patchcraft", "rine", "rine-adv",
+                          "fusion")
 
 
 def tile_boxes(h: int, w: int, size: int, max_tiles: int, *, align: int = 8) -> list[tuple[int, int, int, int]]:
@@ -243,7 +245,7 @@ def load_twin(name: str, **kw: Any) -> nn.Module:
                                 norm="none")
         path = WEIGHTS_DIR / ex.get("reference_weights", {}).get("file", card.weights)
     else:
-        fam = get_family("npr" if name == "npr-thumb" else name)
+        fam = get_family("npr" if name == "npr-thumb" else card.family)
         path = card.weights_path()
         k = _n_seed_nets(path)
         if k:  # one recipe trained from several seeds, exported as their mean logit

@@ -20,6 +20,8 @@ input fingerprint is up to date and skipped (``--force`` reruns it).  Steps so f
                :mod:`fakescope.build.spectral`)
 ``safe``, ``cnnspot``, ``patchcraft``  train the tile networks with ``configs/train/<name>.yaml`` on the
                train split + aligned fakes (``weights/<name>.onnx``, :mod:`fakescope.build.zoo`)
+``cnnspot-adv`` fine-tune ``cnnspot`` against white-box PGD (``configs/train/cnnspot-adv.yaml``:
+               ``weights/cnnspot-adv.onnx``, :mod:`fakescope.build.zoo`; not default)
 ``npr-thumb``  train the NPR thumbnail specialist on CIFAKE (``weights/npr-thumb.onnx``,
                :mod:`fakescope.build.zoo`)
 ``probe``      fit the probe head on frozen Lite0 features and the rigid calibration (``weights/probe.npz``,
@@ -67,7 +69,7 @@ from typing import Any, Callable, Sequence
 
 from ..errors import FakescopeError
 
-__all__ = ["Step", "STEPS", "BuildError", "run_steps", "fingerprint", "scoring_keys"]
+__all__ = ["Step", "STEPS", "BuildError", "run_steps", "missing_data", "fingerprint", "scoring_keys"]
 
 Log = Callable[[str], None]
 
@@ -101,6 +103,9 @@ class Step:
     run_fresh: Callable[[str | None, int, Log], None] | None = None
     #: the steps whose outputs this one reads (weights it scores, caches it reuses): the build graph
     after: tuple[str, ...] = ()
+    #: reads the data the frozen split lists: :func:`run_steps` will not run it while listed files are
+    #: missing (a build without them trains on less data and cannot reproduce the shipped files)
+    reads_data: bool = False
 
     def fingerprint(self) -> str:
         return fingerprint(self.inputs(), self.extra())
@@ -131,10 +136,12 @@ def _splits_step() -> Step:
 
 def scoring_keys(names: Sequence[str]) -> str:
     """What decides the named detectors' raw scores (:meth:`DetectorCard.scoring_key`: weights and input
-    settings, not metrics): a step that scores them reruns when one changes."""
-    from ..detectors.base import load_card
+    settings, not metrics): a step that scores them reruns when one changes.  A detector whose card is not
+    built yet (a step added to the build) counts as ``null``: the step is stale until that card exists."""
+    from ..detectors.base import WEIGHTS_DIR, load_card
 
-    return json.dumps({n: load_card(n).scoring_key() for n in names}, sort_keys=True)
+    return json.dumps({n: load_card(n).scoring_key() if (WEIGHTS_DIR / f"{n}.json").is_file() else None
+                       for n in names}, sort_keys=True)
 
 
 def _rine_adv_step() -> Step:
@@ -223,7 +230,8 @@ def _calibrate_step() -> Step:
 
     def inputs() -> list[Path]:
         # the scoring loop (generalisation.py) and the rows' fit weights (regimes.py) decide the file too
-        return [SPLIT_FILE, Path(c.__file__), Path(g.__file__), Path(regimes.__file__), WILD_FILE]
+        # the committed price list (bench/detector_costs.py) prices the candidate default sets
+        return [SPLIT_FILE, Path(c.__file__), Path(g.__file__), Path(regimes.__file__), WILD_FILE, c.COSTS_FILE]
 
     def extra() -> str:
         # the ensemble is fitted here from the members' scores: its own card is an output, not an input
@@ -370,13 +378,13 @@ def steps() -> dict[str, Step]:
     from .experts import expert_steps
 
     graph = _after()
-    return {s.name: replace(s, after=graph[s.name]) for s in (_splits_step(), _rine_step(), _zed_step(), _rine_adv_step(), *expert_steps(),
+    return {s.name: replace(s, after=graph[s.name], reads_data=s.name != "splits") for s in (_splits_step(), _rine_step(), _zed_step(), _rine_adv_step(), *expert_steps(),
                                 _wild_step(), _calibrate_step(), _cascade_step(), _localizer_step(),
                                 _attribution_step(), _video_step(), _generators_step(), _attack_models_step())}
 
 
 STEPS: tuple[str, ...] = ("splits", "rine", "zed", "rine-adv", "npr", "spectral", "safe", "cnnspot", "patchcraft",
-                          "npr-thumb", "probe", "wild", "calibrate", "cascade", "localizer", "attribution", "video",
+                          "cnnspot-adv", "npr-thumb", "probe", "wild", "calibrate", "cascade", "localizer", "attribution", "video",
                           "generators", "attack-models")
 
 
@@ -394,7 +402,7 @@ def _after() -> dict[str, tuple[str, ...]]:
     return {"splits": (), "rine": ("splits",), "zed": ("splits",), "rine-adv": ("rine",),
             # npr's step makes the aligned fakes (build.aligned) the other expert steps and the probe train on
             "npr": ("splits",), "spectral": ("npr",), "safe": ("npr",), "cnnspot": ("npr",), "patchcraft": ("npr",),
-            "npr-thumb": ("splits",), "probe": ("npr",),
+            "cnnspot-adv": ("cnnspot",), "npr-thumb": ("splits",), "probe": ("npr",),
             "wild": tuple(dict.fromkeys(_step_of(d) for d in WILD_DETECTORS)),
             "calibrate": ("wild", *dict.fromkeys(_step_of(d) for d in SCORED_DETECTORS)),
             "cascade": ("calibrate",), "localizer": ("rine",), "attribution": ("rine",), "video": ("cascade",),
@@ -457,8 +465,33 @@ def _child(name: str, work: Callable[[str | None, int, Log], None], root: str | 
         conn.close()
 
 
+def missing_data(root: str | None = None) -> list[str]:
+    """The files the frozen split lists that this machine lacks (presence only; ``fakescope build --check``
+    also compares their bytes)."""
+    import os
+
+    from ..io.splits import data_root, read_split
+
+    base = data_root(root)
+    return [r.path for r in read_split() if not os.path.isfile(r.location(base))]
+
+
+def _require_data(root: str | None) -> None:
+    from ..errors import UsageError
+    from .splits import SYSTEM_PHOTOS
+
+    missing = missing_data(root)
+    if missing:
+        pkgs = sorted({pkg for d, pkg in SYSTEM_PHOTOS.items() for m in missing if m.startswith(d + "/")})
+        raise UsageError(
+            f"{len(missing)} file(s) the frozen split lists are missing (first: {missing[0]})"
+            + (f"; they come with the Debian package(s) {', '.join(pkgs)}: apt-get install {' '.join(pkgs)}" if pkgs
+               else "") + ". A build without them trains and scores on less data and does not reproduce the shipped "
+            "files (`fakescope build --check` lists them); pass --allow-missing to build anyway")
+
+
 def run_steps(names: Sequence[str], *, root: str | None = None, jobs: int = 2, force: bool = False,
-              fresh: bool = False, parallel: int = 1, log: Log = print) -> list[str]:
+              fresh: bool = False, parallel: int = 1, log: Log = print, allow_missing: bool = False) -> list[str]:
     """Run the named steps (``"all"``: every step) in build order; returns the steps that ran.
 
     ``force`` reruns steps whose inputs did not change; ``fresh`` (implies ``force``) first deletes what
@@ -468,7 +501,11 @@ def run_steps(names: Sequence[str], *, root: str | None = None, jobs: int = 2, f
     ``parallel`` > 1 runs up to that many steps at once, each in a forked process, a step only once the
     steps it comes :attr:`~Step.after` are done (longest remaining chain first).  After a failure nothing new
     starts; the running steps finish, then :class:`BuildError` names the failed and the skipped steps.  With
-    ``parallel`` = 1 the steps run in this process in build order and a step's exception propagates."""
+    ``parallel`` = 1 the steps run in this process in build order and a step's exception propagates.
+
+    A step that reads the shared data (:attr:`Step.reads_data`) does not start while files the frozen split
+    lists are missing (:func:`missing_data`: an optional Debian photo package not installed), unless
+    ``allow_missing``: the error names the packages."""
     import multiprocessing as mp
     import shutil
     import time
@@ -487,6 +524,8 @@ def run_steps(names: Sequence[str], *, root: str | None = None, jobs: int = 2, f
     # only prerequisites that are part of this run are waited for (the others are taken as they are)
     after = {n: tuple(p for p in table[n].after if p in order) for n in order}
     priority = _chain_lengths(order, after, _load_timings())
+    if not allow_missing and any(table[n].reads_data and (force or fresh or not table[n].up_to_date()) for n in order):
+        _require_data(root)  # before anything starts: a build that would read data this machine lacks stops here
     pending, running, done, failed, ran = list(order), {}, set(), {}, []
     seconds: dict[str, float] = {}
     t_all = time.perf_counter()

@@ -19,9 +19,10 @@ fusion weighs them) scores the wild rows of the regime; the criterion is the mea
 AUC (sources of at least 5 images; a fake source against every real image of its condition, a real
 source against every fake).
 Full resolution fuses at least two families; both regimes take the cheapest set (milliseconds per
-image of the regime, measured here: a 1024×768 photo, a 64-px thumbnail of it) within one standard error of the best (the spread of the
-per-source AUCs over the square root of their number), which also keeps the pick from chasing
-the noise of a dozen sources among a hundred candidates.  Because the sets are chosen on these
+image of the regime: a 1024×768 photo, a 64-px thumbnail of it, measured by bench/detector_costs.py and
+committed as docs/benchmarks/detector_costs.json, so that a rebuild prices sets as the last one did) within
+one standard error of the best (the spread of the per-source AUCs over the square root of their number),
+which also keeps the pick from chasing the noise of a dozen sources among a hundred candidates.  Because the sets are chosen on these
 sources, :func:`nested_loso` also reports what the rule gives a source it did not see: each
 source's AUC under the set chosen on all the other sources.
 
@@ -48,20 +49,40 @@ from ..regimes import MADE_THUMBNAIL, fit_weights, regime_of
 from .generalisation import LAUNDERING, source_aucs
 
 __all__ = ["CAL_CHAINS", "THUMBNAIL_CHAINS", "CALIBRATION_DETECTORS", "SCORED_DETECTORS", "ENSEMBLE_MEMBERS", "CORE_DETECTORS",
-           "calibration_rows", "choose_defaults", "nested_loso", "fit_ensemble", "write_calibration"]
+           "COSTS_FILE", "load_costs", "calibration_rows", "choose_defaults", "nested_loso", "fit_ensemble",
+           "write_calibration"]
 
 Log = Callable[[str], None]
+
+#: the price list (bench/detector_costs.py, committed; a source checkout's docs/benchmarks)
+COSTS_FILE = Path(__file__).resolve().parents[3] / "docs" / "benchmarks" / "detector_costs.json"
+
+
+def load_costs(names: Sequence[str], path: str | os.PathLike[str] | None = None) -> dict[str, dict[str, float]]:
+    """Per regime (``full``, ``thumbnail``), the committed milliseconds per image of each of ``names``."""
+    from ..errors import UsageError
+
+    p = Path(path) if path is not None else COSTS_FILE
+    try:
+        ms = json.loads(p.read_text(encoding="utf-8"))["ms_per_image"]
+    except (OSError, ValueError, KeyError) as e:
+        raise UsageError(f"cannot read the detectors' price list {p} ({e}): the calibrate step needs a source "
+                         "checkout's docs/benchmarks/detector_costs.json (bench/detector_costs.py writes it)") from e
+    missing = sorted({n for n in names for r in ("full", "thumbnail") if n not in ms.get(r, {})})
+    if missing:
+        raise UsageError(f"{p} has no price for {missing}: rerun bench/detector_costs.py")
+    return {r: {n: float(ms[r][n]) for n in names} for r in ("full", "thumbnail")}
 
 #: the two variants of every calibration image
 CAL_CHAINS: dict[str, Chain] = {"original": Chain([]),
                                 "jpeg90": Chain([Perturbation("jpeg", {"quality": 90, "subsampling": "4:2:0"})])}
 #: the variant of every calibration image larger than a thumbnail that makes one of it (rows after the others)
 THUMBNAIL_CHAINS: dict[str, Chain] = {MADE_THUMBNAIL: LAUNDERING[MADE_THUMBNAIL][1]}
-#: every detector the calibration file scores (any subset can be fused with ``--detector``); zed and
-#: rine-adv are research detectors (weak or not robust, see docs/benchmarks/zed.md and attacks.md), scored
-#: so that a scan can run them, never candidates for the default sets
+#: every detector the calibration file scores (any subset can be fused with ``--detector``); zed, rine-adv
+#: and cnnspot-adv are research detectors (weak or not robust, see docs/benchmarks/zed.md and attacks.md),
+#: scored so that a scan can run them, never candidates for the default sets
 CALIBRATION_DETECTORS: tuple[str, ...] = ("npr", "spectral", "safe", "cnnspot", "patchcraft", "npr-thumb", "rine",
-                                          "probe", "rigid", "zed", "rine-adv", "ensemble")
+                                          "probe", "rigid", "zed", "rine-adv", "cnnspot-adv", "ensemble")
 #: the ensemble's members (the low-level experts and the two frozen-backbone heads)
 ENSEMBLE_MEMBERS: tuple[str, ...] = ("npr", "spectral", "safe", "cnnspot", "patchcraft", "probe", "rigid")
 #: what the step scores: every detector but the ensemble, which it fits
@@ -199,14 +220,14 @@ def write_calibration(root: str | os.PathLike[str] | None = None, *, path: str |
                       jobs: int = 2, log: Log | None = None, inputs_sha256: str = "",
                       detectors: Sequence[str] = SCORED_DETECTORS, records: Sequence[Any] | None = None,
                       wild: Mapping[str, Any] | None = None,
-                      ensemble_path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+                      ensemble_path: str | os.PathLike[str] | None = None,
+                      costs_path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Score the calibration split, fit the ensemble (when all its members are scored: ``weights/ensemble.json``,
-    or ``ensemble_path``), choose the defaults, write ``weights/calibration.json``."""
+    or ``ensemble_path``), choose the defaults (pricing sets by ``costs_path``, default :data:`COSTS_FILE`),
+    write ``weights/calibration.json``."""
     from ..detectors import create_detector
     from ..fusion import CALIBRATION_FILE
-    from ..io.decode import load
     from ..io.splits import split_sha256
-    from .cascade import _tile_to
     from .generalisation import WILD_FILE, score_wild
 
     t0 = time.time()
@@ -239,19 +260,14 @@ def write_calibration(root: str | os.PathLike[str] | None = None, *, path: str |
         if log:
             log(f"ensemble over {list(ENSEMBLE_MEMBERS)}: full-resolution stacker "
                 f"{ens.metrics['full_resolution_stacking']}, cv {json.dumps(ens.metrics['calibration_cv5_auc'])}")
-    photo = next((r for r in recs if r.source == "photos"), None)
-    img = load(photo.path).image if photo is not None else \
-        np.random.default_rng(0).integers(0, 256, (768, 1024, 3), dtype=np.uint8)
-    img = _tile_to(img)
-    thumb = THUMBNAIL_CHAINS[MADE_THUMBNAIL].apply(img)
-    costs = {r: {n: round(dets[n].ms_per_image(im, reps=5), 2) for n in CORE_DETECTORS if n in dets}
-             for r, im in (("full", img), ("thumbnail", thumb))}
+    costs = load_costs([n for n in CORE_DETECTORS if n in dets], costs_path)
     sel = choose_defaults(cal, wild_d, families, costs)
     nested = nested_loso(sel["tables"], costs)
     cal["default"] = {r: sel["chosen"][r]["members"] for r in ("thumbnail", "full")}
     cal["default_selection"] = {
         "rule": __doc__.split("\n\n")[2].replace("\n", " "),
         "ms_per_image_1024x768": costs["full"], "ms_per_image_thumbnail_64": costs["thumbnail"],
+        "costs_from": "docs/benchmarks/detector_costs.json (bench/detector_costs.py)",
         "chosen": sel["chosen"],
         "table": {r: [{k: v for k, v in row.items() if k != "aucs"} for row in rows]
                   for r, rows in sel["tables"].items()},

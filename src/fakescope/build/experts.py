@@ -1,4 +1,4 @@
-"""What the detector-training steps (npr, spectral, safe, cnnspot, patchcraft, npr-thumb, probe) share.
+"""What the detector-training steps (npr, spectral, safe, cnnspot, patchcraft, cnnspot-adv, npr-thumb, probe) share.
 
 A step writes the weights and a card; the card's ``metrics.build`` records the step, its recipe,
 its input fingerprint (also ``metrics.inputs_sha256``, read by :meth:`fakescope.build.Step.up_to_date`)
@@ -17,15 +17,37 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-__all__ = ["record_build", "calibration_platt", "write_manifest", "expert_steps", "shipped_state", "check_reproduced"]
+__all__ = ["environment", "record_build", "calibration_platt", "write_manifest", "expert_steps", "shipped_state", "check_reproduced"]
 
 Log = Callable[[str], None]
 
 
+def environment() -> dict[str, str]:
+    """What the floats of a training run depend on besides its inputs: the CPU's instruction set as torch uses
+    it and the numeric libraries' versions (a rebuild on another CPU trains different bytes)."""
+    import platform
+    from importlib import metadata
+
+    env = {"machine": platform.machine(), "python": platform.python_version()}
+    try:
+        import torch
+
+        env["torch_cpu_capability"] = str(torch.backends.cpu.get_cpu_capability())
+    except ImportError:  # pragma: no cover - the train extra
+        pass
+    for pkg in ("torch", "numpy", "pillow", "scipy", "onnx", "onnxruntime"):
+        try:
+            env[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            continue
+    return env
+
+
 def record_build(card: Any, *, step: str, recipe: Any, inputs_sha256: str, **more: Any) -> Any:
-    """``card`` with ``metrics.inputs_sha256`` and ``metrics.build`` (step, recipe, fingerprint, ``more``)."""
+    """``card`` with ``metrics.inputs_sha256`` and ``metrics.build`` (step, recipe, fingerprint, the machine's
+    :func:`environment`, ``more``)."""
     build = {"step": step, "command": f"fakescope build {step}", "inputs_sha256": inputs_sha256,
-             "recipe": json.loads(json.dumps(recipe, default=str)),
+             "environment": environment(), "recipe": json.loads(json.dumps(recipe, default=str)),
              "reproduced": None, "reproduced_check": "not checked (filled in by the step: see check_reproduced)",
              **more}
     return replace(card, metrics={**card.metrics, "inputs_sha256": inputs_sha256, "build": build})
@@ -151,7 +173,7 @@ def expert_steps() -> list[Any]:
         def caches() -> list[Path]:
             # the tile networks resume from their run directory (zoo._run_dir), the probe reuses its features;
             # the aligned fakes are the npr step's own output, shared by every step, and stay
-            if name in (*zoo.FAMILIES, zoo.THUMB):
+            if name in (*zoo.FAMILIES, *zoo.FINE_TUNED, zoo.THUMB):
                 return [zoo._run_dir(name, None, fingerprint(inputs(), extra()))]
             return [aligned.cache_root() / "probe"] if name == "probe" else []
 
@@ -165,6 +187,9 @@ def expert_steps() -> list[Any]:
         out.append(make(fam, f"train the {fam} tile network (configs/train/{fam}.yaml) on the train split + aligned fakes",
                         lambda fam=fam: zoo.inputs(fam), lambda: aligned.recipe_json(),
                         lambda root, fam=fam, **kw: zoo.build_tilenet(fam, root, **kw)))
+    out.append(make("cnnspot-adv", "fine-tune cnnspot against white-box PGD (configs/train/cnnspot-adv.yaml): "
+                    "detector cnnspot-adv", lambda: zoo.inputs("cnnspot-adv"), lambda: aligned.recipe_json(),
+                    lambda root, **kw: zoo.build_tilenet("cnnspot-adv", root, **kw)))
     out.append(make(zoo.THUMB, "train the NPR thumbnail specialist on CIFAKE (configs/train/npr-thumb.yaml)",
                     lambda: zoo.inputs(zoo.THUMB), lambda: json.dumps({"seeds": zoo.THUMB_SEEDS}),
                     zoo.build_npr_thumb))

@@ -10,6 +10,9 @@ resume after a kill.
 
 * ``safe``, ``cnnspot``, ``patchcraft``: the frozen split's train rows plus the aligned fakes
   (:mod:`.aligned`); validation = the calibration split.
+* ``cnnspot-adv``: ``cnnspot`` fine-tuned on the same rows from its shipped weights, every batch also
+  attacked by L∞ PGD through the network being trained (the recipe's ``adversarial``); the last step's
+  weights ship (``select: last``).
 * ``npr-thumb``: CIFAKE only (cifake/train indices 0..1999 per class = train, 2000..2499 =
   validation), the NPR network averaged over :data:`THUMB_SEEDS` seeds in one ONNX graph
   (:class:`fakescope.training.models.MeanOfNets`; the shipped file has one).
@@ -34,6 +37,8 @@ __all__ = ["FAMILIES", "THUMB", "THUMB_SEEDS", "RECIPE_DIR", "recipe_path", "inp
 Log = Callable[[str], None]
 
 FAMILIES: tuple[str, ...] = ("safe", "cnnspot", "patchcraft")
+#: networks fine-tuned from a family's shipped weights (their recipe's ``init_from``), built after it
+FINE_TUNED: tuple[str, ...] = ("cnnspot-adv",)
 THUMB = "npr-thumb"
 THUMB_SEEDS = 1
 #: the recipes (a source checkout's configs/train; the build needs the shared data and a checkout)
@@ -53,7 +58,14 @@ def inputs(name: str) -> list[Path]:
             Path(augment.__file__), Path(export.__file__), Path(models.__file__)]
     if name == THUMB:
         return [SPLIT_FILE, recipe_path(name), *code]
-    return [*aligned.inputs(), recipe_path(name), *code]
+    more: list[Path] = []
+    if name in FINE_TUNED:  # the weights it starts from, and the attack its batches go through
+        from .. import attacks
+        from ..detectors.base import load_card
+
+        recipe = _load(name, None)
+        more = [load_card(str(recipe.init_from)).weights_path(), Path(attacks.__file__)]
+    return [*aligned.inputs(), recipe_path(name), *code, *more]
 
 
 def _load(name: str, overrides: dict[str, Any] | None) -> Any:
@@ -77,7 +89,7 @@ def build_tilenet(name: str, root: str | os.PathLike[str] | None = None, *, log:
                   overrides: dict[str, Any] | None = None, records: Sequence[Any] | None = None,
                   aligned_records: Sequence[Any] | None = None, work: str | os.PathLike[str] | None = None,
                   threads: int = 2) -> Any:
-    """Train ``name`` (safe, cnnspot or patchcraft) and install it into ``out_dir`` (default the package's
+    """Train ``name`` (safe, cnnspot, patchcraft or cnnspot-adv) and install it into ``out_dir`` (default the package's
     ``weights/``); returns the card.  ``records`` (written as a manifest), ``aligned_records``,
     ``overrides`` (recipe settings), ``work`` and ``threads`` (torch threads; the shipped runs used two)
     exist for tests on tiny data."""

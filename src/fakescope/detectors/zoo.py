@@ -20,6 +20,11 @@ the network graph (wavelet sub-bands, plain RGB, SRM high-pass filters), and for
     richest and the poorest patches into two images (:func:`smash_and_reconstruct`), filter
     both with fixed SRM high-pass kernels and learn from their contrast.
 
+``cnnspot-adv``
+    ``cnnspot`` fine-tuned from its shipped weights with adversarial examples (L∞ PGD through the
+    network being trained, ``configs/train/cnnspot-adv.yaml``): a research detector, scored and
+    calibrated like the others but not in the default set (docs/benchmarks/attacks.md).
+
 ``npr-thumb``
     The NPR network (:mod:`fakescope.detectors.npr`) trained on thumbnails only (CIFAKE's
     32x32 images): a member for the default fusion's thumbnail regime (images of at most
@@ -43,10 +48,12 @@ from . import DETECTORS
 from .base import Detector, DetectorCard, OnnxModel, check_rgb, grid_tiles, load_card
 
 __all__ = ["TileNetDetector", "tile_batch", "smash_and_reconstruct", "texture_diversity", "patchcraft_geometry",
-           "ZOO_FAMILIES", "SPECIALISTS", "TRANSFORMS"]
+           "ZOO_FAMILIES", "SPECIALISTS", "ADVERSARIAL", "TRANSFORMS"]
 
 ZOO_FAMILIES: tuple[str, ...] = ("safe", "cnnspot", "patchcraft")
 SPECIALISTS: tuple[str, ...] = ("npr-thumb",)  # a family's network trained for one regime
+#: a family's network fine-tuned against white-box PGD (``fakescope build cnnspot-adv``; not in the default set)
+ADVERSARIAL: tuple[str, ...] = ("cnnspot-adv",)
 TRANSFORMS: tuple[str, ...] = ("none", "patchcraft")
 
 
@@ -189,5 +196,5 @@ def _register(family: str) -> None:
         return TileNetDetector(load_card(family, kw.pop("card_path", None)), **kw)
 
 
-for _family in ZOO_FAMILIES + SPECIALISTS:
+for _family in ZOO_FAMILIES + SPECIALISTS + ADVERSARIAL:
     _register(_family)

@@ -85,15 +85,33 @@ class TrainRecipe:
     hard_negative_share: float = 0.2
     max_per_class: int | None = None  # subsample training files (quick runs)
     max_side: int = 1536
+    # fine-tuning and adversarial training (an option of the model build, e.g. configs/train/cnnspot-adv.yaml)
+    name: str | None = None  # the detector the run publishes (its card and ONNX file); default the family's
+    init_from: str | None = None  # start from these weights: a shipped detector's name or an .onnx path
+    # {eps: "6/255", steps: 3, weight: 0.5}: every batch also attacked by L-inf PGD (random start, steps of
+    # 2.5 eps / steps, fakescope.attacks._gradient_attack) through the network being trained, fakes toward
+    # real and reals toward fake (labels kept); the loss is (1 - weight) clean + weight adversarial
+    adversarial: dict[str, Any] = field(default_factory=dict)
+    select: str = "best"  # "best": the best validation score (early stopping); "last": the last step's weights
 
     def to_dict(self) -> dict[str, Any]:
+        """Every setting; the fine-tuning ones (``name``, ``init_from``, ``adversarial``, ``select``) only where
+        a recipe uses them, so a recipe without them reads as it did before they existed (the cards record it)."""
         d = asdict(self)
         d["small_crop_sizes"] = list(self.small_crop_sizes)
         d["perturbations"] = [dict(p) for p in self.perturbations]
+        for k, default in _FINE_TUNING_DEFAULTS.items():
+            if d[k] == default:
+                del d[k]
         return d
 
     def family(self) -> Family:
         return get_family(self.detector)
+
+    @property
+    def detector_name(self) -> str:
+        """The name the run's card and ONNX file take."""
+        return self.name or self.family().name
 
     @property
     def tile_size(self) -> int:
@@ -102,6 +120,9 @@ class TrainRecipe:
     @property
     def tiles(self) -> int:
         return int(self.max_tiles or self.family().max_tiles)
+
+
+_FINE_TUNING_DEFAULTS: dict[str, Any] = {"name": None, "init_from": None, "adversarial": {}, "select": "best"}
 
 
 def load_recipe(path: str | os.PathLike[str] | None = None, **overrides: Any) -> TrainRecipe:
@@ -129,9 +150,20 @@ def load_recipe(path: str | os.PathLike[str] | None = None, **overrides: Any) ->
     if "perturbations" in data:
         data["perturbations"] = tuple(_check_perturbation(p) for p in data["perturbations"] or ())
     recipe = TrainRecipe(**data)
-    recipe.family()  # validates the name
+    fam = recipe.family()  # validates the name
     if recipe.steps < 1 or recipe.eval_every < 1:
         raise UsageError("steps and eval_every must be positive")
+    if recipe.select not in ("best", "last"):
+        raise UsageError(f"select must be 'best' or 'last', not {recipe.select!r}")
+    if recipe.adversarial:
+        unknown = sorted(set(recipe.adversarial) - {"eps", "steps", "weight"})
+        if unknown or "eps" not in recipe.adversarial:
+            raise UsageError(f"adversarial takes eps (e.g. 6/255), steps and weight; got {sorted(recipe.adversarial)}")
+        if fam.transform != "none":
+            raise UsageError(f"adversarial training needs a network on RGB pixels; {fam.name}'s input is "
+                             f"transformed ({fam.transform}) outside the graph")
+        if not 0.0 < float(recipe.adversarial.get("weight", 0.5)) <= 1.0 or int(recipe.adversarial.get("steps", 3)) < 1:
+            raise UsageError("adversarial weight must be in (0, 1] and steps at least 1")
     return recipe
 
 
@@ -421,6 +453,48 @@ def _hard_negatives(model: nn.Module, data: TrainData, recipe: TrainRecipe, base
     return w * (base_w.sum() / w.sum())
 
 
+def _init_weights(model: nn.Module, recipe: TrainRecipe, *, log: Log | None = None) -> dict[str, str] | None:
+    """Load ``recipe.init_from`` (a shipped detector's name, or an ONNX file of the same family and model
+    settings) into ``model``; returns what was loaded (file and sha256) for the card, or None."""
+    if not recipe.init_from:
+        return None
+    from ..detectors.base import load_card, sha256_file
+    from .export import load_onnx_weights
+
+    src = str(recipe.init_from)
+    if src.endswith(".onnx"):
+        path = Path(src)
+    else:
+        card = load_card(src)
+        if card.family != recipe.family().name:
+            raise UsageError(f"init_from {src!r} is a {card.family} network, the recipe trains {recipe.family().name}")
+        path = card.weights_path()
+    if not path.is_file():
+        raise UsageError(f"init_from: {path} not found")
+    load_onnx_weights(model, path)
+    if log:
+        log(f"{recipe.detector_name}: starting from {path.name}")
+    return {"from": src, "file": path.name, "sha256": sha256_file(path)}
+
+
+def _adversarial(model: nn.Module, x: np.ndarray, y: np.ndarray, spec: dict[str, Any],
+                 rng: np.random.Generator) -> np.ndarray:
+    """``x`` (n, 3, h, w) float32 0..255 attacked by L-inf PGD through ``model`` in eval mode (fakes pushed to
+    look real, reals to look fake), quantised to grey levels: the same attack ``fakescope attack`` runs."""
+    from ..attacks import _gradient_attack, parse_eps
+
+    was = model.training
+    model.eval()
+    try:
+        images = np.ascontiguousarray(np.rint(x).clip(0, 255).astype(np.uint8).transpose(0, 2, 3, 1))
+        adv = _gradient_attack(images, eps=parse_eps(spec["eps"]), detector="", rng=rng, norm="linf",
+                               steps=int(spec.get("steps", 3)), batch=len(images), twin=model,
+                               sign=np.where(y == 1, 1.0, -1.0))
+    finally:
+        model.train(was)
+    return adv.transpose(0, 3, 1, 2).astype(np.float32)
+
+
 def _atomic_save(obj: Any, path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     torch.save(obj, tmp)
@@ -460,6 +534,7 @@ def train(recipe: TrainRecipe, data: str, out_dir: str | os.PathLike[str], *,
 
     torch.manual_seed(int(np.random.default_rng(s_init).integers(2**31)))
     model = fam.build(**recipe.model)
+    init = _init_weights(model, recipe, log=log)
     opt = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe.lr, total_steps=recipe.steps, pct_start=0.1)
     rng = np.random.default_rng(s_train)
@@ -492,9 +567,15 @@ def train(recipe: TrainRecipe, data: str, out_dir: str | os.PathLike[str], *,
             if not on:
                 continue
             x, y = _make_batch(pools, recipe, fam, rng, small=(name == "small"))
-            li = loss_fn(model(_to_tensor(x)), torch.from_numpy(y).float())
-            loss = loss + li
+            yt = torch.from_numpy(y).float()
+            li = loss_fn(model(_to_tensor(x)), yt)
             parts[name] = float(li.item())
+            if recipe.adversarial:  # the adversarial copy of the same batch (labels kept)
+                w_adv = float(recipe.adversarial.get("weight", 0.5))
+                la = loss_fn(model(_to_tensor(_adversarial(model, x, y, recipe.adversarial, rng))), yt)
+                parts[f"{name}_adversarial"] = float(la.item())
+                li = (1.0 - w_adv) * li + w_adv * la
+            loss = loss + li
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -505,17 +586,17 @@ def train(recipe: TrainRecipe, data: str, out_dir: str | os.PathLike[str], *,
         if step % recipe.eval_every == 0 or step == recipe.steps:
             m = val.metrics(val.scores(model))
             entry = {"step": step, "loss": parts, "seconds": round(time.perf_counter() - t0, 1), **m}
-            if m["score"] > best["score"]:
+            if recipe.select == "last" or m["score"] > best["score"]:
                 best = {"score": m["score"], "step": step, "metrics": m,
                         "state": {k: v.detach().clone() for k, v in model.state_dict().items()}}
                 bad_evals = 0
             else:
                 bad_evals += 1
-            if bad_evals >= recipe.patience:
+            if bad_evals >= recipe.patience and recipe.select == "best":
                 entry["stopped"] = True
                 stopped_early = True
             history.append(entry)
-            log(f"{fam.name} step {step}/{recipe.steps}: " + ", ".join(f"{k} {v:.4f}" for k, v in m.items())
+            log(f"{recipe.detector_name} step {step}/{recipe.steps}: " + ", ".join(f"{k} {v:.4f}" for k, v in m.items())
                 + f" (best {best['score']:.4f} at {best['step']})" + ("; early stop" if stopped_early else ""))
             if use_crops and base_w is not None:
                 pools.real.weights = list(_hard_negatives(model, pools, recipe, base_w, step=step))
@@ -528,7 +609,7 @@ def train(recipe: TrainRecipe, data: str, out_dir: str | os.PathLike[str], *,
     # ---- export the best weights
     model.load_state_dict(best["state"])
     model.eval()
-    onnx_path = out / f"{fam.name}.onnx"
+    onnx_path = out / f"{recipe.detector_name}.onnx"
     channels = 6 if fam.transform == "patchcraft" else 3
     blob = export_onnx(model, onnx_path, example_size=recipe.tile_size if fam.transform == "none" else 64,
                        channels=channels)
@@ -536,12 +617,12 @@ def train(recipe: TrainRecipe, data: str, out_dir: str | os.PathLike[str], *,
              for n, s in ((4, min(recipe.tile_size, 128)), (1, 32), (2, 64))]
     probe += [b.astype(np.float32) for b in val.batches[:: max(1, len(val.batches) // 8)][:8]]
     max_diff = onnx_max_abs_diff(model, blob, probe)
-    log(f"{fam.name}: ONNX vs torch max |diff| {max_diff:.2e}, {len(blob) / 1e6:.2f} MB")
+    log(f"{recipe.detector_name}: ONNX vs torch max |diff| {max_diff:.2e}, {len(blob) / 1e6:.2f} MB")
     if max_diff > 1e-3:
         raise RuntimeError(f"ONNX export disagrees with torch (max |diff| {max_diff:.3g})")
     card_path = _write_card(fam, recipe, model, out, onnx_path, data=str(data), aligned=aligned_fakes, val=val,
                             best=best, pools=pools, max_diff=max_diff, params=count_parameters(model),
-                            seconds=time.perf_counter() - t_start)
+                            seconds=time.perf_counter() - t_start, init=init)
     (out / "history.json").write_text(json.dumps(history, indent=1) + "\n")
     _write_recipe(recipe, out / "recipe.yaml")
     return TrainResult(out, card_path, onnx_path, int(best["step"]), best["metrics"], history, step0,
@@ -559,13 +640,22 @@ def _write_recipe(recipe: TrainRecipe, path: Path) -> None:
 
 def _write_card(fam: Family, recipe: TrainRecipe, model: nn.Module, out: Path, onnx_path: Path, *, data: str,
                 aligned: Any, val: ValSet, best: dict[str, Any], pools: TrainData, max_diff: float, params: int,
-                seconds: float) -> Path:
+                seconds: float, init: dict[str, str] | None = None) -> Path:
     from ..detectors.base import DetectorCard, sha256_file
     from ..detectors.zoo import TileNetDetector
     from .evaluate import fit_platt, group_metrics
 
+    adv = recipe.adversarial
+    tuning = ((f" Fine-tuned from {init['file']} (sha256 {init['sha256'][:16]}…)." if init else "")
+              + (f" Adversarially trained: every batch also attacked by L-inf PGD eps {adv['eps']} "
+                 f"({int(adv.get('steps', 3))} steps, random start) through the network being trained, fakes toward "
+                 f"real and reals toward fake; loss = {1 - float(adv.get('weight', 0.5)):g} clean + "
+                 f"{float(adv.get('weight', 0.5)):g} adversarial (Madry et al. 2018)." if adv else ""))
     card = DetectorCard(
-        name=fam.name, family=fam.name, summary=fam.summary, paper=fam.paper,
+        name=recipe.detector_name, family=fam.name,
+        summary=fam.summary + (" (adversarially trained)" if adv else ""),
+        paper=fam.paper + ("; adversarial training after Madry et al., Towards Deep Learning Models Resistant to "
+                           "Adversarial Attacks, ICLR 2018" if adv else ""),
         weights=onnx_path.name, sha256=sha256_file(onnx_path),
         input_policy=(f"native-resolution {recipe.tile_size}x{recipe.tile_size} tiles, up to {recipe.tiles}, "
                       "8-aligned grid (base.grid_tiles); an image smaller than the tile gives one tile cropped to a "
@@ -582,16 +672,17 @@ def _write_card(fam: Family, recipe: TrainRecipe, model: nn.Module, out: Path, o
                        f"(8-aligned p={recipe.p_aligned}), flips p={recipe.p_flip}, lossless sources pre-encoded "
                        f"JPEG p={recipe.p_pre_jpeg}, JPEG q~U({recipe.q_min},{recipe.q_max}) p={recipe.p_jpeg}; "
                        f"blur alignment real p={recipe.p_blur_real}, fake p={recipe.p_blur_fake}; family "
-                       f"augmentations: {fam.augment_doc}; hard-negative reals boosted x{recipe.hard_negative_boost}."),
+                       f"augmentations: {fam.augment_doc}; hard-negative reals boosted x{recipe.hard_negative_boost}."
+                       + tuning),
         split=("train split for training; validation (early stopping, Platt calibration) = the calibration split "
                "(shared data) or the dataset's val rows / 20% by path hash; test split never read"),
         parameters=params,
         metrics={"validation": best["metrics"], "best_step": int(best["step"])},
         extra={"tile": recipe.tile_size, "max_tiles": recipe.tiles, "mirror": True, "transform": fam.transform,
-               "recipe": recipe.to_dict(), "onnx_max_abs_diff_vs_torch": max_diff, "opset": 17,
+               "recipe": recipe.to_dict(), **({"init_from": init} if init else {}), "onnx_max_abs_diff_vs_torch": max_diff, "opset": 17,
                "train_seconds": round(seconds, 1), "train_pools": pools.summary()},
     )
-    card_path = out / f"{fam.name}.json"
+    card_path = out / f"{recipe.detector_name}.json"
     card.save(card_path)
     det = TileNetDetector(DetectorCard.load(card_path))
     onnx_scores = np.asarray([float(det.model(b.astype(np.float32)).mean()) for b in val.batches])

@@ -33,7 +33,6 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from ..detectors.base import grid_layout, load_card, WEIGHTS_DIR
 from ..errors import UsageError

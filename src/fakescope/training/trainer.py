@@ -123,6 +123,8 @@ class TrainRecipe:
 
 
 _FINE_TUNING_DEFAULTS: dict[str, Any] = {"name": None, "init_from": None, "adversarial": {}, "select": "best"}
+#: what an ``adversarial`` entry leaves out (``load_recipe`` fills it in; ``eps`` has no default)
+_ADVERSARIAL_DEFAULTS: dict[str, Any] = {"steps": 3, "weight": 0.5}
 
 
 def load_recipe(path: str | os.PathLike[str] | None = None, **overrides: Any) -> TrainRecipe:
@@ -149,6 +151,8 @@ def load_recipe(path: str | os.PathLike[str] | None = None, **overrides: Any) ->
         data["small_crop_sizes"] = tuple(int(v) for v in data["small_crop_sizes"] or ())
     if "perturbations" in data:
         data["perturbations"] = tuple(_check_perturbation(p) for p in data["perturbations"] or ())
+    if data.get("adversarial"):
+        data["adversarial"] = {**_ADVERSARIAL_DEFAULTS, **data["adversarial"]}
     recipe = TrainRecipe(**data)
     fam = recipe.family()  # validates the name
     if recipe.steps < 1 or recipe.eval_every < 1:
@@ -156,13 +160,13 @@ def load_recipe(path: str | os.PathLike[str] | None = None, **overrides: Any) ->
     if recipe.select not in ("best", "last"):
         raise UsageError(f"select must be 'best' or 'last', not {recipe.select!r}")
     if recipe.adversarial:
-        unknown = sorted(set(recipe.adversarial) - {"eps", "steps", "weight"})
+        unknown = sorted(set(recipe.adversarial) - {"eps", *_ADVERSARIAL_DEFAULTS})
         if unknown or "eps" not in recipe.adversarial:
             raise UsageError(f"adversarial takes eps (e.g. 6/255), steps and weight; got {sorted(recipe.adversarial)}")
         if fam.transform != "none":
             raise UsageError(f"adversarial training needs a network on RGB pixels; {fam.name}'s input is "
                              f"transformed ({fam.transform}) outside the graph")
-        if not 0.0 < float(recipe.adversarial.get("weight", 0.5)) <= 1.0 or int(recipe.adversarial.get("steps", 3)) < 1:
+        if not 0.0 < float(recipe.adversarial["weight"]) <= 1.0 or int(recipe.adversarial["steps"]) < 1:
             raise UsageError("adversarial weight must be in (0, 1] and steps at least 1")
     return recipe
 
@@ -488,7 +492,7 @@ def _adversarial(model: nn.Module, x: np.ndarray, y: np.ndarray, spec: dict[str,
     try:
         images = np.ascontiguousarray(np.rint(x).clip(0, 255).astype(np.uint8).transpose(0, 2, 3, 1))
         adv = _gradient_attack(images, eps=parse_eps(spec["eps"]), detector="", rng=rng, norm="linf",
-                               steps=int(spec.get("steps", 3)), batch=len(images), twin=model,
+                               steps=int(spec["steps"]), batch=len(images), twin=model,
                                sign=np.where(y == 1, 1.0, -1.0))
     finally:
         model.train(was)
@@ -571,7 +575,7 @@ def train(recipe: TrainRecipe, data: str, out_dir: str | os.PathLike[str], *,
             li = loss_fn(model(_to_tensor(x)), yt)
             parts[name] = float(li.item())
             if recipe.adversarial:  # the adversarial copy of the same batch (labels kept)
-                w_adv = float(recipe.adversarial.get("weight", 0.5))
+                w_adv = float(recipe.adversarial["weight"])
                 la = loss_fn(model(_to_tensor(_adversarial(model, x, y, recipe.adversarial, rng))), yt)
                 parts[f"{name}_adversarial"] = float(la.item())
                 li = (1.0 - w_adv) * li + w_adv * la
@@ -648,9 +652,9 @@ def _write_card(fam: Family, recipe: TrainRecipe, model: nn.Module, out: Path, o
     adv = recipe.adversarial
     tuning = ((f" Fine-tuned from {init['file']} (sha256 {init['sha256'][:16]}…)." if init else "")
               + (f" Adversarially trained: every batch also attacked by L-inf PGD eps {adv['eps']} "
-                 f"({int(adv.get('steps', 3))} steps, random start) through the network being trained, fakes toward "
-                 f"real and reals toward fake; loss = {1 - float(adv.get('weight', 0.5)):g} clean + "
-                 f"{float(adv.get('weight', 0.5)):g} adversarial (Madry et al. 2018)." if adv else ""))
+                 f"({int(adv['steps'])} steps, random start) through the network being trained, fakes toward "
+                 f"real and reals toward fake; loss = {1 - float(adv['weight']):g} clean + "
+                 f"{float(adv['weight']):g} adversarial (Madry et al. 2018)." if adv else ""))
     card = DetectorCard(
         name=recipe.detector_name, family=fam.name,
         summary=fam.summary + (" (adversarially trained)" if adv else ""),

@@ -50,6 +50,11 @@ def test_upload_two_images_read_verdicts_and_history(sqlite_url: str, live_serve
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" and "401" not in m.text else None)
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url))
+    # Listen for file choosers from the start: Playwright turns Chromium's chooser interception on only when the
+    # first listener appears, without waiting for the browser's answer, so a listener added just before the
+    # key press races it on a busy machine (the chooser then opens natively, unseen, and the wait times out).
+    choosers: list = []
+    page.on("filechooser", lambda c: choosers.append(c))
     page.goto(srv.url + "/")
     expect(page.locator("#keyform")).to_be_visible()
     expect(page.locator("#hist-count")).to_contain_text("API key")
@@ -112,6 +117,7 @@ def test_upload_two_images_read_verdicts_and_history(sqlite_url: str, live_serve
     assert page.evaluate("document.activeElement.id") == "drop"
     with page.expect_file_chooser() as fc:
         page.keyboard.press("Enter")
+    assert choosers and choosers[-1].element.evaluate("e => e.id") == "file"  # the page's own hidden input
     fc.value.set_files(str(SAMPLES / "fake_ddpm_flowers.png"))
     expect(page.locator("#status")).to_contain_text("scanned fake_ddpm_flowers.png")
 

@@ -524,13 +524,23 @@ def run_steps(names: Sequence[str], *, root: str | None = None, jobs: int = 2, f
     # only prerequisites that are part of this run are waited for (the others are taken as they are)
     after = {n: tuple(p for p in table[n].after if p in order) for n in order}
     priority = _chain_lengths(order, after, _load_timings())
-    if not allow_missing and any(table[n].reads_data and (force or fresh or not table[n].up_to_date()) for n in order):
+    # each step's up-to-date check hashes its inputs (~0.1 s a step); kept until a step finishes, which may
+    # change what the later ones read
+    current: dict[str, bool] = {}
+
+    def up_to_date(name: str) -> bool:
+        if name not in current:
+            current[name] = bool(table[name].inputs()) and table[name].up_to_date()
+        return current[name]
+
+    if not allow_missing and any(table[n].reads_data and (force or fresh or not up_to_date(n)) for n in order):
         _require_data(root)  # before anything starts: a build that would read data this machine lacks stops here
     pending, running, done, failed, ran = list(order), {}, set(), {}, []
     seconds: dict[str, float] = {}
     t_all = time.perf_counter()
 
     def finished(name: str, t0: float, error: str | None = None) -> None:
+        current.clear()
         seconds[name] = time.perf_counter() - t0
         if error is None:
             log(f"{name}: done in {seconds[name]:.0f} s")
@@ -549,7 +559,7 @@ def run_steps(names: Sequence[str], *, root: str | None = None, jobs: int = 2, f
             name = ready.pop(0)
             pending.remove(name)
             step = table[name]
-            if not (force or fresh) and step.inputs() and step.up_to_date():
+            if not (force or fresh) and up_to_date(name):
                 log(f"{name}: up to date ({step.output.name})")
                 done.add(name)
                 continue

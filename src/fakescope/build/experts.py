@@ -157,6 +157,11 @@ def check_reproduced(step: str, before: dict[str, Any], weights_dir: Path | None
     return same
 
 
+#: what ``fakescope build --list`` says of the fine-tuned tile networks (build.zoo.FINE_TUNED)
+_FINE_TUNED_DOCS = {"cnnspot-adv": "fine-tune cnnspot against white-box PGD (configs/train/cnnspot-adv.yaml): "
+                                   "detector cnnspot-adv"}
+
+
 def expert_steps() -> list[Any]:
     """The detector-training steps in build order (before ``wild`` and ``calibrate``, which score them)."""
     from ..detectors.base import WEIGHTS_DIR
@@ -183,13 +188,11 @@ def expert_steps() -> list[Any]:
                 npr.inputs, lambda: json.dumps(npr.recipe_dict(), sort_keys=True), npr.build_npr),
            make("spectral", "fit the residual-spectrum MLP on the train split + aligned fakes",
                 spectral.inputs, lambda: json.dumps(spectral.recipe_dict(), sort_keys=True), spectral.build_spectral)]
-    for fam in zoo.FAMILIES:
-        out.append(make(fam, f"train the {fam} tile network (configs/train/{fam}.yaml) on the train split + aligned fakes",
-                        lambda fam=fam: zoo.inputs(fam), lambda: aligned.recipe_json(),
+    for fam in (*zoo.FAMILIES, *zoo.FINE_TUNED):  # the fine-tuned ones come after the network they start from
+        doc = _FINE_TUNED_DOCS.get(fam, f"train the {fam} tile network (configs/train/{fam}.yaml) on the train "
+                                        "split + aligned fakes")
+        out.append(make(fam, doc, lambda fam=fam: zoo.inputs(fam), lambda: aligned.recipe_json(),
                         lambda root, fam=fam, **kw: zoo.build_tilenet(fam, root, **kw)))
-    out.append(make("cnnspot-adv", "fine-tune cnnspot against white-box PGD (configs/train/cnnspot-adv.yaml): "
-                    "detector cnnspot-adv", lambda: zoo.inputs("cnnspot-adv"), lambda: aligned.recipe_json(),
-                    lambda root, **kw: zoo.build_tilenet("cnnspot-adv", root, **kw)))
     out.append(make(zoo.THUMB, "train the NPR thumbnail specialist on CIFAKE (configs/train/npr-thumb.yaml)",
                     lambda: zoo.inputs(zoo.THUMB), lambda: json.dumps({"seeds": zoo.THUMB_SEEDS}),
                     zoo.build_npr_thumb))

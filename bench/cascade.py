@@ -85,7 +85,8 @@ def _markdown(out: dict) -> str:
          "--exhaustive` turns the early exit off.", "",
          "## The plan (the `cascade` build step, on the calibration split)", "",
          "Per member: `half` = half of its tiles in the first stage, `full` = its whole score. Expected ms = first "
-         "stage + (1 - exit rate) × second stage (stage times measured by the build on calibration images, one "
+         "stage + (1 - exit rate) × second stage (stage times from the build's committed price list, "
+         "docs/benchmarks/detector_costs.json, half of the tiles at half a detector's price; one "
          f"thread; exhaustive {ch['exhaustive_ms']:.2f} ms).", "",
          "| plan | margin (logits) | exit, calibration | first stage ms | second stage ms | expected ms |",
          "|---|---|---|---|---|---|"]

@@ -145,3 +145,20 @@ def test_default_sets_are_priced_by_the_committed_price_list(tiny_calibration, t
         c.load_costs(["npr", "rine"], partial)
     with pytest.raises(UsageError, match="detector_costs.py"):
         c.load_costs(["npr"], tmp_path / "absent.json")
+
+
+def test_cascade_prices_its_stages_from_the_committed_price_list():
+    """The cascade's plan is priced, not timed: a member with two stages is half and half of its committed price,
+    a single-stage member all first stage; the shipped plan's stage times are those."""
+    from fakescope.build import cascade as k
+    from fakescope.fusion import CASCADE_FILE
+
+    listed = c.load_costs(["safe", "rine"])["full"]
+    assert k.stage_ms(["safe", "rine"], ["rine"]) == {"safe": (listed["safe"], 0.0),
+                                                      "rine": (listed["rine"] / 2, listed["rine"] / 2)}
+    shipped = json.loads(CASCADE_FILE.read_text())
+    members = list(shipped["members"])
+    prices = c.load_costs(members)["full"]
+    assert {n: tuple(v) for n, v in shipped["choice"]["stage_ms"].items()} == \
+        k.stage_ms(members, [n for n, v in shipped["choice"]["stage_ms"].items() if v[1] > 0])
+    assert shipped["choice"]["exhaustive_ms"] == pytest.approx(sum(prices.values()), abs=1e-3)

@@ -247,10 +247,10 @@ def _calibrate_step() -> Step:
 
 def _cascade_step() -> Step:
     from ..fusion import CALIBRATION_FILE, CASCADE_FILE, WILD_FILE
-    from . import cascade as c
+    from . import calibrate, cascade as c
 
     def inputs() -> list[Path]:
-        return [CALIBRATION_FILE, WILD_FILE, Path(c.__file__)]
+        return [CALIBRATION_FILE, WILD_FILE, Path(c.__file__), calibrate.COSTS_FILE]
 
     def run(root: str | None, jobs: int, log: Log) -> None:
         c.write_cascade(root, jobs=jobs, log=log, inputs_sha256=fingerprint(inputs()))

@@ -13,8 +13,11 @@ rest is scored and the image gets exactly the exhaustive scan's scores.
    reproduce the calibration file's.
 2. The plan: among the plans where at least one member takes half of its tiles (members with a
    single stage always take part whole), the lowest expected detector time per image — first
-   stage + (1 - exit rate) × second stage, from stage times measured here on calibration images
-   tiled to 1024×768 and each plan's exit rate on the calibration split's full-resolution rows.
+   stage + (1 - exit rate) × second stage, each plan's exit rate on the calibration split's
+   full-resolution rows and the stage times from the build's committed price list
+   (``docs/benchmarks/detector_costs.json``, :func:`.calibrate.load_costs`: a 1024×768 image), half
+   of the tiles at half the detector's price.  A clock would differ from run to run and could pick
+   another plan on a rebuild of the same inputs; the price list is an input of the step.
 3. ``weights/cascade.json``: the plan's first-stage scores and the calibration file's sha256.
 """
 
@@ -29,7 +32,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-__all__ = ["staged_rows", "write_cascade"]
+__all__ = ["staged_rows", "stage_ms", "write_cascade"]
 
 Log = Callable[[str], None]
 
@@ -78,42 +81,31 @@ def _plan_column(how: str, s: dict[str, list[float | None]]) -> np.ndarray:
 
 
 def _tile_to(image: np.ndarray, h: int = 768, w: int = 1024) -> np.ndarray:
-    """``image`` repeated to fill ``h``×``w`` (what the stage times are measured on: a detector's cost
-    depends on the image's size, the scan's typical one is 1024×768)."""
+    """``image`` repeated to fill ``h``×``w`` (what the price list, bench/detector_costs.py, times the
+    detectors on: a detector's cost depends on the image's size, the scan's typical one is 1024×768)."""
     reps = (-(-h // image.shape[0]), -(-w // image.shape[1]), 1)
     return np.ascontiguousarray(np.tile(image, reps)[:h, :w])
 
 
-def _stage_ms(names: Sequence[str], images: Sequence[np.ndarray]) -> dict[str, tuple[float, float]]:
-    """Median ms of the first stage and of the finishing stage per detector, one thread."""
-    from ..detectors import create_detector
+def stage_ms(names: Sequence[str], two: Sequence[str], costs: str | os.PathLike[str] | None = None
+             ) -> dict[str, tuple[float, float]]:
+    """Per detector, ms of its first and of its second stage on a 1024×768 image, from the committed price
+    list: a member with two stages (``two``) half and half of its price (half of its tiles each), the
+    others all in the first.  (Measured once, rine's halves took 9.8 and 9.3 ms of its 20.9.)"""
+    from .calibrate import load_costs
 
-    out = {}
-    for n in names:
-        d = create_detector(n)
-        d.staged_raw_score(images[0])  # warm-up: opens the session
-        first, rest = [], []
-        for _ in range(3):
-            for im in images:
-                t = time.perf_counter()
-                _, finish = d.staged_raw_score(im)
-                t1 = time.perf_counter()
-                if finish is not None:
-                    finish()
-                first.append(t1 - t)
-                rest.append(time.perf_counter() - t1)
-        out[n] = (1000 * float(np.median(first)), 1000 * float(np.median(rest)))
-    return out
+    full = load_costs(names, costs)["full"]
+    return {n: (full[n] / 2, full[n] / 2) if n in two else (full[n], 0.0) for n in names}
 
 
 def write_cascade(root: str | os.PathLike[str] | None = None, *, path: str | os.PathLike[str] | None = None,
                   jobs: int = 2, log: Log | None = None, inputs_sha256: str = "",
-                  records: Sequence[Any] | None = None, calibration: str | os.PathLike[str] | None = None
-                  ) -> dict[str, Any]:
-    """Score the calibration rows in two stages, choose the plan, write ``weights/cascade.json``."""
+                  records: Sequence[Any] | None = None, calibration: str | os.PathLike[str] | None = None,
+                  costs: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """Score the calibration rows in two stages, choose the plan (priced by ``costs``, default the committed
+    :data:`.calibrate.COSTS_FILE`), write ``weights/cascade.json``."""
     from ..errors import WeightsError
     from ..fusion import CALIBRATION_FILE, CASCADE_FILE, CalibrationSet, CascadeScores, Fuser, regime_of
-    from ..io.decode import load
     from ..regimes import MADE_THUMBNAIL
     from .calibrate import CAL_CHAINS, calibration_rows
 
@@ -141,8 +133,7 @@ def write_cascade(root: str | os.PathLike[str] | None = None, *, path: str | os.
         raise WeightsError(f"the finished two-stage scores differ from the calibration file's by {worst:.2e}")
     two = [n for n in names if any(v is not None for v in s[n]["first"])]  # members with a second stage
     full_rows = [i for i, m in enumerate(cal.min_sides()) if regime_of(m) == "full"]
-    imgs = [_tile_to(load(recs[i // 2].path).image) for i in full_rows[::2][:6]]
-    times = _stage_ms(names, imgs)
+    times = stage_ms(names, two, costs)
     candidates = []
     for hows in itertools.product(("half", "full"), repeat=len(two)):
         if "half" not in hows:

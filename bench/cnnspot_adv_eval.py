@@ -42,7 +42,7 @@ EARLIER = (
     "| PGD-3 4/255, weight 0.5 (shipped 2026-12-07, commit e81cc12) | 3,000 | 0.67 | 0.814 | 0.919 | 0.757 | 0.831 |",
     "| PGD-4 5/255, weight 0.8 (stopped at step 500: calibration-split validation AUC 0.76 CIFAKE, 0.61 full "
     "resolution, falling) | 500 | | | | | |",
-    "| PGD-3 4/255, weight 0.7 (2026-12-08) | 4,500 | 0.55 | 0.834 | 0.918 | 0.844 | 0.888 |",
+    "| PGD-3 4/255, weight 0.7 (2026-12-08, commit 2d44828) | 4,500 | 0.55 | 0.834 | 0.918 | 0.844 | 0.888 |",
 )
 
 
@@ -63,11 +63,24 @@ def cifake_runs(work: Path, n: int) -> dict:
     return out
 
 
-def goal(before: dict, after: dict, clean_base: float, clean_var: float) -> str:
+def goal(before: dict, after: dict, clean_base: float, clean_var: float, n_fakes: int | None = None) -> str:
+    """The issue's goal in words; with ``n_fakes``, each evasion rate's 95% Wilson interval over the flagged
+    fakes it is a share of (a rate of ~80 flagged fakes is good to about ±0.1)."""
+    from fakescope.benchmark.metrics import wilson_interval
+
     eb, ev = before["evasion_rate"], after["evasion_rate"]
     halved = eb is not None and ev is not None and ev <= 0.5 * eb
     close = clean_var >= clean_base - 0.02
-    return (f"white-box evasion {eb:.2f} → {ev:.2f} ({'halved' if halved else 'not halved'}), clean AUC "
+
+    def rate(m: dict) -> str:
+        if n_fakes is None or m["evasion_rate"] is None:
+            return f"{m['evasion_rate']:.2f}"
+        n = round(m["flagged_before"] * n_fakes)
+        lo, hi = wilson_interval(round(m["evasion_rate"] * n), n)
+        return f"{m['evasion_rate']:.2f} [{lo:.2f}, {hi:.2f}] of {n}"
+
+    return (f"white-box evasion {rate(before)} → {rate(after)} ({'halved' if halved else 'not halved'}"
+            + (" at the point estimates; the intervals say how firmly" if n_fakes else "") + "), clean AUC "
             f"{clean_base:.3f} → {clean_var:.3f} ({'within' if close else 'not within'} 0.02)")
 
 
@@ -98,7 +111,8 @@ def write_docs(res: dict) -> None:
                          f"{m['evasion_rate']:.2f} | {m['tpr_at_1fpr_before']:.2f} | {m['tpr_at_1fpr_after']:.2f} | "
                          f"{m['auc_before']:.3f} | {m['auc_after']:.3f} | {r['perturbation']['psnr_db']:.1f} |")
     b4, v4 = c[f"{BASE} 4/255"]["targets"][BASE], c[f"{VARIANT} 4/255"]["targets"][VARIANT]
-    L += ["", "Goal at 4/255 on CIFAKE: " + goal(b4, v4, b4["auc_before"], v4["auc_before"]) + "."]
+    L += ["", "Goal at 4/255 on CIFAKE (evasion with its 95% Wilson interval and the flagged fakes it is a share "
+          "of): " + goal(b4, v4, b4["auc_before"], v4["auc_before"], c[f"{VARIANT} 4/255"]["n_fakes"]) + "."]
     f = res["full_resolution"]
     tb, tv = f["targets"][BASE], f["targets"][VARIANT]
     L += ["", f"**Full resolution** (the frozen split's test rows outside CIFAKE: {f['n_fakes']} fakes, {f['n_reals']} "

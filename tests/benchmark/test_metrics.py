@@ -145,3 +145,18 @@ def test_metric_collection_matches_the_functions():
     assert m.compute()["n"] == 502
     m.reset()
     assert len(m) == 0
+
+
+def test_wilson_interval_matches_scipy_and_stays_in_range():
+    from scipy.stats import binomtest
+
+    from fakescope.benchmark.metrics import wilson_interval
+
+    for k, n in [(39, 81), (0, 10), (10, 10), (1, 3), (58, 59), (500, 1000)]:
+        ref = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+        lo, hi = wilson_interval(k, n)
+        assert lo == pytest.approx(ref.low, abs=2e-4) and hi == pytest.approx(ref.high, abs=2e-4)
+        assert 0.0 <= lo <= k / n <= hi <= 1.0
+    assert all(math.isnan(v) for v in wilson_interval(0, 0))
+    with pytest.raises(ValueError):
+        wilson_interval(5, 4)

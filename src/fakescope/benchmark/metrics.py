@@ -23,6 +23,7 @@ import numpy as np
 from ..errors import UsageError
 
 __all__ = [
+    "wilson_interval",
     "accuracy",
     "real_accuracy",
     "fake_accuracy",
@@ -227,6 +228,26 @@ def tpr_at_fpr(y: Any, p: Any, *, fpr: float = 0.01) -> float:
         return math.nan
     ok = f <= float(fpr) + 1e-12
     return float(t[ok].max())
+
+
+def wilson_interval(k: int, n: int, *, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval of a proportion ``k / n`` (95% by default): honest at small ``n`` and near 0 or 1,
+    where the normal approximation leaves [0, 1].  ``(nan, nan)`` for ``n = 0``.
+
+    >>> [round(v, 3) for v in wilson_interval(39, 81)]
+    [0.376, 0.589]
+    >>> wilson_interval(0, 10)[0]
+    0.0
+    """
+    if n <= 0:
+        return (math.nan, math.nan)
+    if not 0 <= k <= n:
+        raise ValueError(f"k must be within 0..n, got k={k}, n={n}")
+    phat = k / n
+    den = 1.0 + z * z / n
+    centre = (phat + z * z / (2 * n)) / den
+    half = z * math.sqrt(phat * (1 - phat) / n + z * z / (4 * n * n)) / den
+    return (max(0.0, centre - half), min(1.0, centre + half))
 
 
 def brier(y: Any, p: Any) -> float:
